@@ -1,0 +1,87 @@
+"""Writers that never leave a half-written file or folder under its final name.
+
+Every file goes to a temp name beside its target and is renamed into place; a folder is built
+under a temp name and renamed as a whole. A killed process leaves at most a dot-prefixed temp
+entry, which the next run of the same writer removes.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Callable, Iterator
+
+from .errors import SpaVLError
+
+TEMP_PREFIX = ".spa-vl-tmp-"
+
+
+def _cleanup_stale(parent: Path, name: str) -> None:
+    for stale in parent.glob(f"{TEMP_PREFIX}{name}.*"):
+        shutil.rmtree(stale, ignore_errors=True) if stale.is_dir() else stale.unlink(missing_ok=True)
+
+
+def atomic_write(path: str | os.PathLike, write: Callable[[Path], None]) -> Path:
+    """Call ``write(tmp_path)`` then rename ``tmp_path`` to ``path`` (same folder, so same device)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    _cleanup_stale(path.parent, path.name)
+    fd, tmp = tempfile.mkstemp(prefix=f"{TEMP_PREFIX}{path.name}.", dir=path.parent)
+    os.close(fd)
+    try:
+        write(Path(tmp))
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def atomic_write_text(path: str | os.PathLike, text: str) -> Path:
+    """Write UTF-8 text atomically (``\\n`` line ends on every platform)."""
+    return atomic_write(path, lambda tmp: tmp.write_text(text, encoding="utf-8", newline="\n"))
+
+
+def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
+    """Write bytes atomically."""
+    return atomic_write(path, lambda tmp: tmp.write_bytes(data))
+
+
+def check_writable_dir(path: str | os.PathLike, *, overwrite: bool, what: str) -> Path:
+    """Refuse an existing non-empty ``path`` unless ``overwrite``; ``what`` names it in the error."""
+    path = Path(path)
+    if path.exists() and not path.is_dir():
+        raise SpaVLError(f"{path} exists and is not a folder: choose another output path for the {what}")
+    if path.is_dir() and any(path.iterdir()) and not overwrite:
+        raise SpaVLError(f"{path} already holds files: pass --overwrite (overwrite=True) to replace the {what}")
+    return path
+
+
+@contextlib.contextmanager
+def staged_dir(path: str | os.PathLike, *, overwrite: bool = False, what: str = "output") -> Iterator[Path]:
+    """Yield a temp folder beside ``path``; on success it replaces ``path`` in one rename.
+
+    On error (or a kill) the final path keeps its old content; the temp folder is removed here,
+    or by the next call after a kill.
+    """
+    path = check_writable_dir(path, overwrite=overwrite, what=what)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    _cleanup_stale(path.parent, path.name)
+    tmp = Path(tempfile.mkdtemp(prefix=f"{TEMP_PREFIX}{path.name}.", dir=path.parent))
+    try:
+        yield tmp
+        if path.exists():
+            # Move the old folder aside first so the swap is two renames, never a half-deleted tree.
+            old = Path(tempfile.mkdtemp(prefix=f"{TEMP_PREFIX}{path.name}.", dir=path.parent))
+            os.replace(path, old / "old")
+            os.replace(tmp, path)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            os.replace(tmp, path)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+

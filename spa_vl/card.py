@@ -1,0 +1,113 @@
+"""The dataset card: what SPA-VL is, and a typed ``dataset_info`` YAML for any folder in its layout.
+
+:func:`write_card` makes plain ``datasets.load_dataset(folder, name)`` return ClassLabel taxonomy
+columns with no script: it declares, per config, the columns the Parquet files really have, with
+label columns typed over the folder's :class:`~spa_vl.taxonomy.LabelSpace`.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Mapping
+
+import datasets
+
+from .atomic import atomic_write_text
+from .errors import SpaVLError
+from .layout import CARD_FILE, CONFIGS, HUB_ID, canonical_config, hub_card_configs, read_card, render_card
+
+DESCRIPTION = (
+    "SPA-VL: a safety preference alignment dataset for vision-language models. 100,788 quadruples "
+    "(image, question, chosen response, rejected response) over 6 harm domains, 13 categories and "
+    "53 subcategories, with easy questions, hard questions and hard statements; responses from 12 "
+    "VLMs, preferences labelled by GPT-4V."
+)
+HOMEPAGE = f"https://huggingface.co/datasets/{HUB_ID}"
+LICENSE = "cc-by-4.0"
+CITATION = """@article{zhang2024spavl,
+  title   = {SPA-VL: A Comprehensive Safety Preference Alignment Dataset for Vision Language Model},
+  author  = {Zhang, Yongting and others},
+  journal = {arXiv preprint arXiv:2406.12030},
+  year    = {2024}
+}"""
+
+
+def features_yaml(features: datasets.Features) -> list[dict[str, Any]]:
+    """The ``features`` list of a card's ``dataset_info`` entry."""
+    return features._to_yaml_list()
+
+
+def dataset_info_entry(
+    config_name: str, features: datasets.Features, split_sizes: Mapping[str, tuple[int, int]]
+) -> dict[str, Any]:
+    """One ``dataset_info`` entry: features, and ``(num_examples, num_bytes)`` per split."""
+    return {
+        "config_name": config_name,
+        "features": features_yaml(features),
+        "splits": [{"name": s, "num_bytes": int(b), "num_examples": int(n)} for s, (n, b) in split_sizes.items()],
+    }
+
+
+def parquet_split_size(parquets: list) -> tuple[int, int]:
+    """``(rows, uncompressed bytes)`` of a split from its Parquet footers."""
+    metas = [p.metadata for p in parquets]
+    return sum(m.num_rows for m in metas), sum(m.row_group(i).total_byte_size for m in metas for i in range(m.num_row_groups))
+
+
+def card_metadata(configs: list[dict[str, Any]], infos: list[dict[str, Any]], **extra: Any) -> dict[str, Any]:
+    """Card YAML in the hub's key order: license, task tags, configs, dataset_info."""
+    return {"license": LICENSE, "task_categories": ["visual-question-answering"], **extra, "configs": configs, "dataset_info": infos}
+
+
+def write_card(folder: str | os.PathLike, *, body: str | None = None) -> Path:
+    """Write (or rewrite) ``folder/README.md`` with typed features for every config it holds.
+
+    The configs and data_files are kept from the existing card, else the hub's. Label columns
+    (``class1``..``class3``, ``question_type``) become ClassLabel over the folder's label space
+    (reference names + names found in the data); other columns keep their Parquet types. The
+    Markdown body is kept unless ``body`` is given.
+    """
+    from .features import typed_features_for_schema
+    from .labels import source_label_space
+    from .sources import resolve_source
+    from .tables import open_parquet, split_files
+
+    folder = Path(folder)
+    source = resolve_source(str(folder))
+    old_meta, old_body = read_card(folder / CARD_FILE) if (folder / CARD_FILE).is_file() else ({}, "")
+    configs = old_meta.get("configs") or hub_card_configs()
+    space = source_label_space(source)
+    infos = []
+    for config in configs:
+        name = config["config_name"]
+        sizes, schema = {}, None
+        for entry in config["data_files"]:
+            parquets = [open_parquet(source, f) for f in _card_split_files(source, name, entry, split_files)]
+            sizes[entry["split"]] = parquet_split_size(parquets)
+            schema = schema or parquets[0].schema_arrow
+        infos.append(dataset_info_entry(name, typed_features_for_schema(schema, space), sizes))
+    extra = {k: v for k, v in old_meta.items() if k not in {"configs", "dataset_info"}}
+    metadata = {**card_metadata(configs, infos), **extra}
+    text = render_card(metadata, body if body is not None else (old_body or default_body(folder.name)))
+    return atomic_write_text(folder / CARD_FILE, text)
+
+
+def _card_split_files(source, config_name: str, entry: Mapping[str, Any], split_files) -> list[str]:
+    # Hub configs resolve through our layout (with its checks); other configs by their own pattern.
+    layout = CONFIGS.get(config_name) or (canonical_config(config_name) if config_name in ("default", "test") else None)
+    if layout is not None and entry["split"] in layout.splits and layout.splits[entry["split"]] == entry["path"]:
+        return split_files(source, layout.name, entry["split"])
+    paths = entry["path"] if isinstance(entry["path"], list) else [entry["path"]]
+    files = sorted(f for p in paths for f in source.glob(p) if f.endswith(".parquet"))
+    if not files:
+        raise SpaVLError(f"{source.label}: card config {config_name!r} split {entry['split']!r} matches no Parquet file ({entry['path']})")
+    return files
+
+
+def default_body(title: str) -> str:
+    """Markdown body of a card we write from scratch."""
+    return (
+        f"\n# {title}\n\n{DESCRIPTION}\n\nLabel columns are typed (`ClassLabel`); -1 means the label is "
+        f"unknown. Card written by `spa-vl card`.\n\n## Citation\n\n```bibtex\n{CITATION}\n```\n"
+    )

@@ -1,0 +1,121 @@
+"""The ``spa-vl`` command line.
+
+Exit codes: 0 success, 1 a user error (one line, no traceback unless ``--debug``), 2 usage.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import warnings
+from typing import Callable, Sequence
+
+from .errors import SpaVLError
+
+EPILOG = """examples:
+  spa-vl sample out/sample --rows 2000 --seed 1
+  spa-vl stats                       # the embedded sample
+  spa-vl stats /data/SPA-VL --name validation --json stats.json
+  spa-vl card /data/SPA-VL           # typed README YAML for plain datasets.load_dataset
+"""
+
+
+def _cmd_sample(args: argparse.Namespace) -> int:
+    from .sample import generate_sample
+
+    out = generate_sample(args.out, rows=args.rows, seed=args.seed, image_size=args.image_size, overwrite=args.overwrite)
+    print(f"wrote a {args.rows}-row synthetic SPA-VL to {out}")
+    return 0
+
+
+def _cmd_stats(args: argparse.Namespace) -> int:
+    from .atomic import atomic_write_text
+    from .stats import compute_stats
+
+    stats = compute_stats(args.source, [args.name] if args.name else None)
+    text = json.dumps(stats, indent=2, ensure_ascii=False)
+    if args.json:
+        atomic_write_text(args.json, text + "\n")
+        print(f"wrote {args.json}")
+    else:
+        print(_stats_table(stats))
+    return 0
+
+
+def _stats_table(stats: dict) -> str:
+    lines = []
+    for key, entry in stats.items():
+        lines.append(f"{key}: {entry['rows']} rows")
+        for column in ("class1", "question_type"):
+            shown = ", ".join(f"{label} {count}" for label, count in entry[column].items())
+            lines.append(f"  {column}: {shown}")
+        lines.append(f"  class2: {len(entry['class2'])} labels, class3: {len(entry['class3'])} labels")
+    return "\n".join(lines)
+
+
+def _cmd_card(args: argparse.Namespace) -> int:
+    from .card import write_card
+
+    print(f"wrote {write_card(args.folder)}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser (exposed for tests and docs)."""
+    parser = argparse.ArgumentParser(
+        prog="spa-vl",
+        description="Load, measure and subset SPA-VL (hub id, local mirror folder, or the embedded sample).",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--debug", action="store_true", help="show full tracebacks on errors")
+    parser.add_argument("--quiet", action="store_true", help="no progress bars or warnings")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    def add(name: str, func: Callable, help: str, example: str) -> argparse.ArgumentParser:
+        p = sub.add_parser(name, help=help, description=help, epilog=f"example:\n  {example}",
+                           formatter_class=argparse.RawDescriptionHelpFormatter)
+        p.set_defaults(func=func)
+        return p
+
+    p = add("sample", _cmd_sample, "write a deterministic synthetic SPA-VL in the hub layout",
+            "spa-vl sample out/sample --rows 2000 --seed 1")
+    p.add_argument("out", help="output folder")
+    p.add_argument("--rows", type=int, default=1200, help="total rows over all splits (default 1200)")
+    p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    p.add_argument("--image-size", type=int, default=32, help="image side in pixels (default 32)")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing folder")
+
+    p = add("stats", _cmd_stats, "row and label counts per config/split (images are never read)",
+            "spa-vl stats /data/SPA-VL --json stats.json")
+    p.add_argument("source", nargs="?", default="sample", help="'sample' (default), a mirror folder, or a hub id")
+    p.add_argument("--name", help="one config: train, validation, eval (aliases default, test)")
+    p.add_argument("--json", metavar="FILE", help="write the stats as JSON to FILE")
+
+    p = add("card", _cmd_card, "write README.md YAML with typed (ClassLabel) features for a folder",
+            "spa-vl card /data/SPA-VL")
+    p.add_argument("folder", help="a folder in the SPA-VL hub layout")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of ``spa-vl``; returns the exit code."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.quiet:
+        warnings.simplefilter("ignore")
+    try:
+        return args.func(args)
+    except SpaVLError as e:
+        if args.debug:
+            raise
+        print(f"spa-vl: error: {e}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("spa-vl: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

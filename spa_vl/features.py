@@ -1,0 +1,61 @@
+"""`datasets.Features` per config: the single source of truth for column names and types.
+
+Two views of every config:
+
+* :func:`hub_features` — what the hub's Parquet files hold (labels as plain strings);
+* :func:`typed_features` — what our loaders return: the hub columns, then ``class1``/``class2``/
+  ``class3`` and ``question_type`` as ``ClassLabel`` over a :class:`~spa_vl.taxonomy.LabelSpace`.
+"""
+
+from __future__ import annotations
+
+import datasets
+import pyarrow as pa
+
+from .layout import canonical_config
+from .taxonomy import LABEL_COLUMNS, LEVELS, LabelSpace
+
+# Columns of each canonical config in the hub's Parquet files, in the hub's order.
+HUB_COLUMNS: dict[str, tuple[str, ...]] = {
+    "train": ("image", "question", "chosen", "rejected", "image_name"),
+    "validation": ("image", "question", "chosen", "rejected", *LEVELS),
+    "eval": ("image", "question", *LEVELS),
+}
+#: Text columns we analyse, where a config has them.
+TEXT_COLUMNS: tuple[str, ...] = ("question", "chosen", "rejected")
+
+
+def _hub_feature(column: str) -> datasets.Image | datasets.Value:
+    return datasets.Image() if column == "image" else datasets.Value("string")
+
+
+def hub_features(config: str) -> datasets.Features:
+    """Features of a config's Parquet files on the hub (labels as strings)."""
+    return datasets.Features({c: _hub_feature(c) for c in HUB_COLUMNS[canonical_config(config).name]})
+
+
+def label_feature(column: str, space: LabelSpace) -> datasets.ClassLabel:
+    """The ClassLabel of one labelled column (``class1``..``class3``, ``question_type``)."""
+    return datasets.ClassLabel(names=list(space.names[column]))
+
+
+def typed_features(config: str, space: LabelSpace) -> datasets.Features:
+    """Features our loaders return for a config: hub columns + ClassLabel label columns."""
+    name = canonical_config(config).name
+    columns = {c: _hub_feature(c) for c in HUB_COLUMNS[name] if c not in LEVELS}
+    columns.update({c: label_feature(c, space) for c in LABEL_COLUMNS})
+    return datasets.Features(columns)
+
+
+def typed_features_for_schema(schema: pa.Schema, space: LabelSpace) -> datasets.Features:
+    """Typed features for the columns of a Parquet file we did not write (a card for a mirror).
+
+    Label columns become ClassLabel, ``image`` an Image; other columns keep their Arrow type.
+    """
+    features = datasets.Features.from_arrow_schema(schema)
+    for column in features:
+        if column in LABEL_COLUMNS:
+            features[column] = label_feature(column, space)
+        elif column == "image":
+            features[column] = datasets.Image()
+    return features

@@ -1,0 +1,52 @@
+"""``spa_vl.load_dataset``: SPA-VL as typed ``datasets`` objects, from the hub, a mirror or the sample."""
+
+from __future__ import annotations
+
+import os
+
+import datasets
+
+from .builder import SpaVL
+from .layout import resolve_split
+from .sources import Source, resolve_source
+
+
+def load_builder(source: str | os.PathLike | Source = "sample", name: str = "train", **kwargs) -> SpaVL:
+    """The :class:`~spa_vl.builder.SpaVL` builder of a config (aliases accepted), not yet prepared."""
+    resolved = resolve_source(source)
+    return SpaVL(config_name=name, data_dir=resolved.root if resolved.is_local else resolved.label, **kwargs)
+
+
+def load_dataset(
+    source: str | os.PathLike | Source = "sample",
+    name: str = "train",
+    split: str | None = None,
+    *,
+    cache_dir: str | None = None,
+    streaming: bool = False,
+    allow_partial: bool = False,
+    num_proc: int | None = None,
+) -> datasets.Dataset | datasets.DatasetDict | datasets.IterableDataset | datasets.IterableDatasetDict:
+    """Load SPA-VL with typed features, like ``datasets.load_dataset``.
+
+    Parameters
+    ----------
+    source : ``"sample"`` (the embedded synthetic sample), a local mirror folder of
+        ``sqrti/SPA-VL``, or a hub id (``"sqrti/SPA-VL"``).
+    name : ``"train"`` (alias ``"default"``), ``"validation"`` or ``"eval"`` (alias ``"test"``).
+    split : one split of the config (``"harm"``/``"help"`` for eval), or None for all of them.
+    cache_dir : the ``datasets`` cache folder; the cache is keyed by the source files' content.
+    streaming : return an ``IterableDataset`` read straight from the Parquet files.
+    allow_partial : load a split even when some of its shards are missing (with a warning).
+
+    Returns
+    -------
+    ``Dataset`` when ``split`` is given, else ``DatasetDict`` (iterable variants when streaming).
+    """
+    builder = load_builder(source, name, cache_dir=cache_dir, allow_partial=allow_partial)
+    if split is not None:
+        resolve_split(builder.config.name, split)
+    if streaming:
+        return builder.as_streaming_dataset(split=split)
+    builder.download_and_prepare(num_proc=num_proc)
+    return builder.as_dataset(split=split)

@@ -1,0 +1,126 @@
+"""The meta files: which question type (and image path) each question belongs to.
+
+Question type is no column anywhere on the hub; it is the stem of the meta file an item is
+listed in (``meta_files/<kind>/{easy,hardq,hards}.json``, ``hardd`` accepted for ``hards``).
+The JSON fields of the real meta files are not documented, so the field names we accept are
+listed once here; records are matched to rows by their question text.
+"""
+
+from __future__ import annotations
+
+import json
+import warnings
+from dataclasses import dataclass
+from pathlib import PurePosixPath
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from .errors import SpaVLError
+from .layout import META_DIR
+from .sources import Source
+from .taxonomy import QUESTION_TYPE, SpaVLWarning, canonical_question_type
+
+#: Meta kinds holding one file per question type, in the order we look for them.
+QUESTION_TYPE_META_KINDS: tuple[str, ...] = ("split", "safety", "prefer")
+#: Accepted field names, first match wins. ASSUMPTION: the real files use one of these.
+QUESTION_FIELDS: tuple[str, ...] = ("question", "query", "prompt", "instruction")
+IMAGE_FIELDS: tuple[str, ...] = ("image", "image_name", "image_path", "img")
+
+
+@dataclass(frozen=True)
+class MetaIndex:
+    """Questions → question type (and image path), built from the meta files.
+
+    ``table`` has one row per unambiguous question: ``question``, ``question_type``, ``image``.
+    ``ambiguous`` counts questions listed under more than one type (they stay unknown).
+    """
+
+    table: pa.Table
+    files: tuple[str, ...] = ()
+    ambiguous: int = 0
+
+    @classmethod
+    def empty(cls) -> "MetaIndex":
+        schema = pa.schema([("question", pa.string()), (QUESTION_TYPE, pa.string()), ("image", pa.string())])
+        return cls(table=schema.empty_table())
+
+    def __len__(self) -> int:
+        return self.table.num_rows
+
+    def lookup(self, questions: pa.Array | pa.ChunkedArray) -> tuple[pa.Array, pa.Array]:
+        """``(question_type, image)`` string arrays aligned with ``questions`` (null where unmatched)."""
+        keys = pc.utf8_trim_whitespace(questions.cast(pa.string()))
+        positions = pc.index_in(keys, value_set=self.table.column("question"))
+        return (
+            self.table.column(QUESTION_TYPE).take(positions).combine_chunks(),
+            self.table.column("image").take(positions).combine_chunks(),
+        )
+
+
+def _records(data: Any, path: str) -> list[dict]:
+    if isinstance(data, dict):  # {id: record} or {"data": [...]}
+        data = data.get("data", list(data.values())) if "data" in data else list(data.values())
+    if not isinstance(data, list) or (data and not isinstance(data[0], dict)):
+        raise SpaVLError(f"{path}: expected a JSON list of objects (one per item); re-download the meta file")
+    return data
+
+
+def _field(record_keys: set[str], names: tuple[str, ...]) -> str | None:
+    return next((n for n in names if n in record_keys), None)
+
+
+def _read_type_file(source: Source, path: str, question_type: str) -> pa.Table:
+    try:
+        with source.open(path, "rb") as f:
+            records = _records(json.load(f), path)
+    except json.JSONDecodeError as e:
+        raise SpaVLError(f"{path}: not valid JSON ({e.msg} at line {e.lineno}): re-download the meta file") from e
+    keys = set(records[0]) if records else set()
+    q_field, i_field = _field(keys, QUESTION_FIELDS), _field(keys, IMAGE_FIELDS)
+    if records and q_field is None:
+        raise SpaVLError(
+            f"{path}: no question field (looked for {', '.join(QUESTION_FIELDS)}); cannot match items to rows"
+        )
+    questions = pa.array([r.get(q_field) for r in records], pa.string())
+    images = pa.array([r.get(i_field) if i_field else None for r in records], pa.string())
+    return pa.table(
+        {
+            "question": pc.utf8_trim_whitespace(questions),
+            QUESTION_TYPE: pa.array([question_type] * len(records), pa.string()),
+            "image": images,
+        }
+    )
+
+
+def read_meta_index(source: Source) -> MetaIndex:
+    """Index the first meta kind that has question-type files; an empty index when none does."""
+    for kind in QUESTION_TYPE_META_KINDS:
+        files = source.glob(f"{META_DIR}/{kind}/*.json")
+        typed = [(f, canonical_question_type(PurePosixPath(f).stem)) for f in files]
+        typed = [(f, t) for f, t in typed if t is not None]
+        if typed:
+            break
+    else:
+        return MetaIndex.empty()
+    table = pa.concat_tables([_read_type_file(source, f, t) for f, t in typed])
+    table = table.filter(pc.is_valid(table.column("question")))
+    # A question listed under two types is ambiguous: keep it unknown rather than guess.
+    distinct = table.group_by(["question", QUESTION_TYPE], use_threads=False).aggregate([("image", "first")])
+    types_per_question = distinct.group_by("question").aggregate([(QUESTION_TYPE, "count")])
+    repeated = types_per_question.filter(pc.greater(types_per_question.column(f"{QUESTION_TYPE}_count"), 1))
+    ambiguous = repeated.num_rows
+    if ambiguous:
+        warnings.warn(
+            f"{source.label}: {ambiguous} question(s) are listed under more than one question type in "
+            f"{META_DIR}/{kind}/; their question_type stays unknown (-1)",
+            SpaVLWarning,
+            stacklevel=2,
+        )
+    clean = distinct.filter(pc.invert(pc.is_in(distinct.column("question"), repeated.column("question"))))
+    clean = clean.sort_by("question")
+    index = pa.table(
+        {"question": clean.column("question"), QUESTION_TYPE: clean.column(QUESTION_TYPE), "image": clean.column("image_first")}
+    )
+    return MetaIndex(table=index, files=tuple(f for f, _ in typed), ambiguous=ambiguous)

@@ -1,0 +1,47 @@
+"""Row and label counts per config/split, from the label columns only (no image is read).
+
+Shape of :func:`compute_stats`::
+
+    {"<config>/<split>": {"rows": n, "class1": {label: count}, "class2": {...},
+                          "class3": {...}, "question_type": {...}}}
+
+Keys use canonical config names; unknown labels are counted under ``"unknown"``.
+"""
+
+from __future__ import annotations
+
+import os
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from .labels import read_labelled
+from .layout import split_key
+from .meta import read_meta_index
+from .sources import Source, resolve_source
+from .tables import available_splits
+from .taxonomy import LABEL_COLUMNS, UNKNOWN
+
+Stats = dict[str, dict]
+
+
+def label_counts(column: pa.ChunkedArray | pa.Array) -> dict[str, int]:
+    """``{label: count}`` of a string column, most frequent first (ties by name); nulls under ``unknown``."""
+    counts = pc.value_counts(column.combine_chunks() if isinstance(column, pa.ChunkedArray) else column)
+    pairs = [(UNKNOWN if v is None else v, c) for v, c in zip(counts.field("values").to_pylist(), counts.field("counts").to_pylist())]
+    return dict(sorted(pairs, key=lambda p: (-p[1], p[0])))
+
+
+def view_stats(view: pa.Table) -> dict:
+    """Stats of one labelled view (see the module docstring)."""
+    return {"rows": view.num_rows, **{column: label_counts(view.column(column)) for column in LABEL_COLUMNS}}
+
+
+def compute_stats(source: str | os.PathLike | Source = "sample", configs: list[str] | None = None) -> Stats:
+    """Stats for every (or the named) config and split of a source present in it."""
+    source = resolve_source(source)
+    meta = read_meta_index(source)
+    return {
+        split_key(config, split): view_stats(read_labelled(source, config, split, meta))
+        for config, split in available_splits(source, configs)
+    }

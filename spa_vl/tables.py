@@ -1,0 +1,141 @@
+"""Files → Arrow tables: find a split's shards, check them, read only the columns a step needs.
+
+Images are bytes inside the Parquet files; nothing here decodes them, and a step that does not
+ask for the ``image`` column never reads a byte of it (Parquet column projection).
+"""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import PurePosixPath
+from typing import Iterable, Iterator
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from .errors import SpaVLError
+from .features import HUB_COLUMNS
+from .layout import canonical_config, config_split_keys, missing_shards, resolve_split
+from .sources import Source
+from .taxonomy import LEVELS, SpaVLWarning
+
+# Columns a config's files must have to be SPA-VL at all; the others may be absent.
+REQUIRED_COLUMNS: dict[str, tuple[str, ...]] = {
+    "train": ("question", "chosen", "rejected"),
+    "validation": ("question", "chosen", "rejected"),
+    "eval": ("question",),
+}
+
+
+def split_files(source: Source, config: str, split: str, *, allow_partial: bool = False) -> list[str]:
+    """The Parquet shards of one split, sorted; errors name what is missing.
+
+    A gap in ``-NNNNN-of-MMMMM`` numbering is an error unless ``allow_partial``, which warns instead.
+    """
+    layout = canonical_config(config)
+    pattern = layout.splits[resolve_split(layout.name, split)]
+    files = [f for f in source.glob(pattern) if f.endswith(".parquet")]
+    if not files:
+        raise SpaVLError(
+            f"{source.label}: no Parquet files for {layout.name}/{split} (expected {pattern}.parquet): "
+            "check the mirror is complete or re-download that folder"
+        )
+    gaps = missing_shards([PurePosixPath(f).name for f in files])
+    if gaps:
+        folder = str(PurePosixPath(pattern).parent)
+        names = ", ".join(f"{folder}/{g}" for g in gaps)
+        if not allow_partial:
+            raise SpaVLError(
+                f"{source.label}: missing shard(s) {names}: re-download them, or pass --allow-partial "
+                "(allow_partial=True) to load the rest"
+            )
+        warnings.warn(f"{source.label}: loading {layout.name}/{split} without {names}", SpaVLWarning, stacklevel=2)
+    return files
+
+
+def open_parquet(source: Source, path: str) -> pq.ParquetFile:
+    """Open one Parquet file; a truncated or corrupt file is an error naming it."""
+    try:
+        return pq.ParquetFile(path if source.is_local else source.open(path), memory_map=source.is_local)
+    except (pa.ArrowInvalid, pa.ArrowIOError, OSError) as e:
+        raise SpaVLError(
+            f"{path}: not a readable Parquet file ({str(e).splitlines()[0][:120]}): the file is truncated "
+            "or corrupt; re-download it"
+        ) from e
+
+
+def check_schema(schema: pa.Schema, config: str, path: str) -> list[str]:
+    """Check a shard's columns against the config; return its extra columns.
+
+    A missing required column or a known column of the wrong type is an error naming both.
+    """
+    name = canonical_config(config).name
+    for column in REQUIRED_COLUMNS[name]:
+        if column not in schema.names:
+            raise SpaVLError(
+                f"{path}: column {column!r} is missing (a {name} file needs {', '.join(REQUIRED_COLUMNS[name])}): "
+                "re-download the file or point at the right config"
+            )
+    for column in schema.names:
+        kind = schema.field(column).type
+        if column == "image":
+            ok = pa.types.is_struct(kind) and "bytes" in {f.name for f in kind}
+        elif column in HUB_COLUMNS[name] or column in LEVELS:
+            ok = pa.types.is_string(kind) or pa.types.is_large_string(kind) or pa.types.is_null(kind)
+            ok = ok or (column in LEVELS and pa.types.is_integer(kind))  # ClassLabel ids in our exports
+        else:
+            continue
+        if not ok:
+            raise SpaVLError(f"{path}: column {column!r} has type {kind}, expected a string column: re-export the file")
+    return [c for c in schema.names if c not in HUB_COLUMNS[name] and c not in LEVELS]
+
+
+def read_columns(
+    source: Source,
+    config: str,
+    split: str,
+    columns: Iterable[str],
+    *,
+    allow_partial: bool = False,
+) -> pa.Table:
+    """Read the listed columns of a split (those the files have) into one Arrow table.
+
+    Columns a file lacks are simply not returned: callers check for what they need.
+    """
+    wanted = list(dict.fromkeys(columns))
+    tables = []
+    for path in split_files(source, config, split, allow_partial=allow_partial):
+        parquet = open_parquet(source, path)
+        check_schema(parquet.schema_arrow, config, path)
+        present = [c for c in wanted if c in parquet.schema_arrow.names]
+        try:
+            tables.append(parquet.read(columns=present))
+        except (pa.ArrowInvalid, OSError) as e:
+            raise SpaVLError(f"{path}: reading failed ({str(e).splitlines()[0][:120]}): re-download it") from e
+    return pa.concat_tables(tables, promote_options="permissive") if len(tables) > 1 else tables[0]
+
+
+def iter_batches(source: Source, config: str, path: str, batch_size: int = 1000) -> Iterator[pa.RecordBatch]:
+    """Stream every column of one shard in record batches (for the builder)."""
+    parquet = open_parquet(source, path)
+    check_schema(parquet.schema_arrow, config, path)
+    try:
+        yield from parquet.iter_batches(batch_size=batch_size)
+    except (pa.ArrowInvalid, OSError) as e:
+        raise SpaVLError(f"{path}: reading failed ({str(e).splitlines()[0][:120]}): re-download it") from e
+
+
+def split_num_rows(source: Source, config: str, split: str, *, allow_partial: bool = False) -> int:
+    """Row count of a split from the Parquet footers (no data read)."""
+    return sum(
+        open_parquet(source, p).metadata.num_rows for p in split_files(source, config, split, allow_partial=allow_partial)
+    )
+
+
+def available_splits(source: Source, configs: list[str] | None = None) -> list[tuple[str, str]]:
+    """``(config, split)`` pairs (canonical names) for which the source has at least one Parquet file."""
+    return [
+        (config, split)
+        for config, split in config_split_keys(configs)
+        if any(f.endswith(".parquet") for f in source.glob(canonical_config(config).splits[split]))
+    ]

@@ -1,0 +1,142 @@
+"""The SPA-VL harm taxonomy and question types: the one place every label name comes from.
+
+The reference names ship in ``spa_vl/data/taxonomy.json`` exactly as they appear in the data
+(typos such as ``ToxicityHarms`` and ``scamns`` are the data's own). Only 5 of 6 domains,
+8 of 13 categories and 35 of 53 subcategories are known, so the label set of a source is the
+reference names followed by every new name observed in that source (see :class:`LabelSpace`).
+"""
+
+from __future__ import annotations
+
+import json
+import warnings
+from dataclasses import dataclass, field
+from functools import lru_cache
+from importlib import resources
+from typing import Iterable, Mapping
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+#: The three taxonomy levels, as column names: domain, category, subcategory.
+LEVELS: tuple[str, ...] = ("class1", "class2", "class3")
+#: The derived column holding the question type.
+QUESTION_TYPE = "question_type"
+#: Every labelled column, in output order.
+LABEL_COLUMNS: tuple[str, ...] = (*LEVELS, QUESTION_TYPE)
+#: Key used for rows whose label is unknown (in stats and reports).
+UNKNOWN = "unknown"
+
+# `<class1>/<class2>/<class3>/<file>` at the end of a path; anything before it (a `train/`
+# prefix, say) is ignored. Backslashes are normalised to `/` before matching.
+_IMAGE_PATH_PATTERN = r"(?:^|/)(?P<class1>[^/]+)/(?P<class2>[^/]+)/(?P<class3>[^/]+)/(?P<file>[^/]+)$"
+
+
+class SpaVLWarning(UserWarning):
+    """Warnings about the data: new label names, unmatched meta records, partial loads."""
+
+
+@lru_cache(maxsize=1)
+def _reference() -> dict:
+    with resources.files("spa_vl").joinpath("data/taxonomy.json").open("r", encoding="utf-8") as f:
+        return json.load(f)
+
+
+def reference_tree() -> dict[str, dict[str, list[str]]]:
+    """The known part of the taxonomy: ``{class1: {class2: [class3, ...]}}`` in reference order."""
+    return _reference()["known"]
+
+
+def reported_sizes() -> dict[str, int]:
+    """Label counts per level reported by the paper (6 / 13 / 53)."""
+    return dict(_reference()["reported_sizes"])
+
+
+def reference_paths() -> list[tuple[str, str, str]]:
+    """Every known ``(class1, class2, class3)`` triple, in reference order."""
+    return [(c1, c2, c3) for c1, cats in reference_tree().items() for c2, subs in cats.items() for c3 in subs]
+
+
+def reference_names(level: str) -> list[str]:
+    """Known label names of one level (``class1``, ``class2`` or ``class3``), unique, in tree order."""
+    if level not in LEVELS:
+        raise ValueError(f"unknown taxonomy level {level!r}: expected one of {', '.join(LEVELS)}")
+    position = LEVELS.index(level)
+    return list(dict.fromkeys(path[position] for path in reference_paths()))
+
+
+#: Question-type stems as they name the meta files, in canonical order.
+QUESTION_TYPES: tuple[str, ...] = tuple(_reference()["question_types"])
+#: Human titles of the question types ("easy question", ...).
+QUESTION_TYPE_TITLES: Mapping[str, str] = dict(_reference()["question_types"])
+#: Other spellings of question-type stems (the training code says ``hardd`` for ``hards``).
+QUESTION_TYPE_ALIASES: Mapping[str, str] = dict(_reference()["question_type_aliases"])
+
+
+def canonical_question_type(stem: str) -> str | None:
+    """Map a meta-file stem or alias (``easy``, ``hardq``, ``hards``, ``hardd``) to its canonical stem."""
+    stem = stem.strip().lower()
+    stem = QUESTION_TYPE_ALIASES.get(stem, stem)
+    return stem if stem in QUESTION_TYPES else None
+
+
+def parse_image_paths(image_names: pa.Array | pa.ChunkedArray) -> dict[str, pa.Array]:
+    """Split ``<class1>/<class2>/<class3>/<file>`` paths into one string array per level.
+
+    Vectorised over the whole column. Values that are not such a path (a bare file name, null)
+    give null in every level: labels are never invented.
+    """
+    if isinstance(image_names, pa.ChunkedArray):
+        image_names = image_names.combine_chunks()
+    normalised = pc.replace_substring(image_names.cast(pa.string()), "\\", "/")
+    parts = pc.extract_regex(normalised, _IMAGE_PATH_PATTERN)
+    valid = parts.is_valid()
+    return {level: pc.if_else(valid, parts.field(level), None) for level in LEVELS}
+
+
+@dataclass(frozen=True)
+class LabelSpace:
+    """The label names of one source, per labelled column, shared by all its configs.
+
+    Ids follow list order, so a ClassLabel id means the same label in train, validation and eval.
+    Build it with :meth:`from_observed`; ``new`` lists the names that are not in the reference.
+    """
+
+    names: Mapping[str, tuple[str, ...]]
+    new: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+
+    @classmethod
+    def reference(cls) -> "LabelSpace":
+        """The reference names only (no data read)."""
+        names = {level: tuple(reference_names(level)) for level in LEVELS}
+        names[QUESTION_TYPE] = QUESTION_TYPES
+        return cls(names=names, new={})
+
+    @classmethod
+    def from_observed(cls, observed: Mapping[str, Iterable[str]], *, warn: bool = True) -> "LabelSpace":
+        """Reference names followed by the sorted new names seen in ``observed`` (per column).
+
+        Question types are closed: they come from file stems, never from free text.
+        """
+        base = cls.reference()
+        names, new = dict(base.names), {}
+        for level in LEVELS:
+            known = set(names[level])
+            extra = tuple(sorted({n for n in observed.get(level, ()) if n is not None and n not in known}))
+            if extra:
+                names[level] = names[level] + extra
+                new[level] = extra
+        space = cls(names=names, new=new)
+        if warn and new:
+            listed = "; ".join(f"{level}: {', '.join(map(repr, extra))}" for level, extra in new.items())
+            warnings.warn(
+                f"labels not in the reference taxonomy were found and appended to the label lists: {listed}",
+                SpaVLWarning,
+                stacklevel=2,
+            )
+        return space
+
+    def encode(self, column: str, values: pa.Array | pa.ChunkedArray) -> pa.Array:
+        """String labels → int64 ids in this space; null or unlisted → -1."""
+        ids = pc.index_in(values, value_set=pa.array(self.names[column], pa.string()))
+        return pc.fill_null(ids.cast(pa.int64()), -1)
