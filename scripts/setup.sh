@@ -17,7 +17,7 @@ fi
 echo "spa-vl setup: creating .venv (torch: $TORCH_SPEC)" >&2
 [ -x .venv/bin/python ] || "$PYTHON" -m venv .venv
 pip_install() { .venv/bin/python -m pip install --quiet --disable-pip-version-check "$@"; }
-pip_install --upgrade "pip>=24"
+pip_install --upgrade "pip>=24" "setuptools>=68" wheel
 pip_install "$TORCH_SPEC"
 pip_install -e ".[dev]"
 .venv/bin/python -m ipykernel install --sys-prefix --name python3 >/dev/null

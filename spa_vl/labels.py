@@ -26,10 +26,6 @@ from .taxonomy import LABEL_COLUMNS, LEVELS, QUESTION_TYPE, LabelSpace, parse_im
 LABEL_SOURCE_COLUMNS: tuple[str, ...] = ("question", "image_name", *LEVELS, QUESTION_TYPE)
 
 
-def _basename(paths: pa.Array) -> pa.Array:
-    return pc.extract_regex(pc.replace_substring(paths, "\\", "/"), r"(?P<name>[^/]*)$").field("name")
-
-
 def _as_strings(column: pa.ChunkedArray | pa.Array) -> pa.Array:
     column = column.combine_chunks() if isinstance(column, pa.ChunkedArray) else column
     strings = column.cast(pa.string())
@@ -46,10 +42,8 @@ def taxonomy_columns(table: pa.Table, meta: MetaIndex) -> dict[str, pa.Array]:
     image_names = _as_strings(table.column("image_name"))
     parsed = parse_image_paths(image_names)
     if len(meta) and "question" in table.column_names:
-        # Bare file names: borrow the meta files' path for the same question and file name.
-        _, meta_images = meta.lookup(table.column("question"))
-        same_file = pc.fill_null(pc.equal(_basename(meta_images), _basename(image_names)), False)
-        from_meta = parse_image_paths(pc.if_else(same_file, meta_images, None))
+        # Bare file names: borrow the meta files' path for the same file name and question.
+        from_meta = parse_image_paths(meta.image_path_of(image_names, table.column("question")))
         parsed = {level: pc.coalesce(parsed[level], from_meta[level]) for level in LEVELS}
     return parsed
 
@@ -60,7 +54,7 @@ def question_types(table: pa.Table, meta: MetaIndex) -> pa.Array:
         return _as_strings(table.column(QUESTION_TYPE))
     if "question" not in table.column_names or not len(meta):
         return pa.nulls(table.num_rows, pa.string())
-    return meta.lookup(table.column("question"))[0]
+    return meta.question_type_of(table.column("question"))
 
 
 def labelled_view(table: pa.Table, meta: MetaIndex) -> pa.Table:

@@ -29,34 +29,55 @@ QUESTION_FIELDS: tuple[str, ...] = ("question", "query", "prompt", "instruction"
 IMAGE_FIELDS: tuple[str, ...] = ("image", "image_name", "image_path", "img")
 
 
+def file_name(paths: pa.Array | pa.ChunkedArray) -> pa.Array:
+    """The last component of each path (``/`` or ``\\`` separated)."""
+    paths = paths.combine_chunks() if isinstance(paths, pa.ChunkedArray) else paths
+    return pc.extract_regex(pc.replace_substring(paths.cast(pa.string()), "\\", "/"), r"(?P<name>[^/]*)$").field("name")
+
+
+def _image_keys(image_names: pa.Array | pa.ChunkedArray, questions: pa.Array | pa.ChunkedArray) -> pa.Array:
+    # Questions repeat across images in SPA-VL, so an image path is looked up by file name + question.
+    return pc.binary_join_element_wise(file_name(image_names), _clean(questions), "\n")
+
+
+def _clean(questions: pa.Array | pa.ChunkedArray) -> pa.Array:
+    questions = questions.combine_chunks() if isinstance(questions, pa.ChunkedArray) else questions
+    return pc.utf8_trim_whitespace(questions.cast(pa.string()))
+
+
 @dataclass(frozen=True)
 class MetaIndex:
-    """Questions → question type (and image path), built from the meta files.
+    """What the meta files say of each question, built once per source.
 
-    ``table`` has one row per unambiguous question: ``question``, ``question_type``, ``image``.
+    ``types``: one row per unambiguous question (``question``, ``question_type``).
+    ``images``: image paths keyed by file name + question (``key``, ``image``).
     ``ambiguous`` counts questions listed under more than one type (they stay unknown).
     """
 
-    table: pa.Table
+    types: pa.Table
+    images: pa.Table
     files: tuple[str, ...] = ()
     ambiguous: int = 0
 
     @classmethod
     def empty(cls) -> "MetaIndex":
-        schema = pa.schema([("question", pa.string()), (QUESTION_TYPE, pa.string()), ("image", pa.string())])
-        return cls(table=schema.empty_table())
+        return cls(
+            types=pa.schema([("question", pa.string()), (QUESTION_TYPE, pa.string())]).empty_table(),
+            images=pa.schema([("key", pa.string()), ("image", pa.string())]).empty_table(),
+        )
 
     def __len__(self) -> int:
-        return self.table.num_rows
+        return self.types.num_rows
 
-    def lookup(self, questions: pa.Array | pa.ChunkedArray) -> tuple[pa.Array, pa.Array]:
-        """``(question_type, image)`` string arrays aligned with ``questions`` (null where unmatched)."""
-        keys = pc.utf8_trim_whitespace(questions.cast(pa.string()))
-        positions = pc.index_in(keys, value_set=self.table.column("question"))
-        return (
-            self.table.column(QUESTION_TYPE).take(positions).combine_chunks(),
-            self.table.column("image").take(positions).combine_chunks(),
-        )
+    def question_type_of(self, questions: pa.Array | pa.ChunkedArray) -> pa.Array:
+        """Question type per question (null where unmatched or ambiguous)."""
+        positions = pc.index_in(_clean(questions), value_set=self.types.column("question"))
+        return self.types.column(QUESTION_TYPE).take(positions).combine_chunks()
+
+    def image_path_of(self, image_names: pa.Array | pa.ChunkedArray, questions: pa.Array | pa.ChunkedArray) -> pa.Array:
+        """The meta files' image path for each (file name, question) pair (null where unmatched)."""
+        positions = pc.index_in(_image_keys(image_names, questions), value_set=self.images.column("key"))
+        return self.images.column("image").take(positions).combine_chunks()
 
 
 def _records(data: Any, path: str) -> list[dict]:
@@ -107,7 +128,7 @@ def read_meta_index(source: Source) -> MetaIndex:
     table = pa.concat_tables([_read_type_file(source, f, t) for f, t in typed])
     table = table.filter(pc.is_valid(table.column("question")))
     # A question listed under two types is ambiguous: keep it unknown rather than guess.
-    distinct = table.group_by(["question", QUESTION_TYPE], use_threads=False).aggregate([("image", "first")])
+    distinct = table.group_by(["question", QUESTION_TYPE], use_threads=False).aggregate([])
     types_per_question = distinct.group_by("question").aggregate([(QUESTION_TYPE, "count")])
     repeated = types_per_question.filter(pc.greater(types_per_question.column(f"{QUESTION_TYPE}_count"), 1))
     ambiguous = repeated.num_rows
@@ -119,8 +140,8 @@ def read_meta_index(source: Source) -> MetaIndex:
             stacklevel=2,
         )
     clean = distinct.filter(pc.invert(pc.is_in(distinct.column("question"), repeated.column("question"))))
-    clean = clean.sort_by("question")
-    index = pa.table(
-        {"question": clean.column("question"), QUESTION_TYPE: clean.column(QUESTION_TYPE), "image": clean.column("image_first")}
-    )
-    return MetaIndex(table=index, files=tuple(f for f, _ in typed), ambiguous=ambiguous)
+    types = clean.select(["question", QUESTION_TYPE]).sort_by("question")
+    with_image = table.filter(pc.is_valid(table.column("image")))
+    images = pa.table({"key": _image_keys(with_image.column("image"), with_image.column("question")), "image": with_image.column("image")})
+    images = images.group_by("key", use_threads=False).aggregate([("image", "first")]).rename_columns(["key", "image"])
+    return MetaIndex(types=types, images=images, files=tuple(f for f, _ in typed), ambiguous=ambiguous)

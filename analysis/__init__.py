@@ -1,0 +1,1 @@
+"""Analyses of SPA-VL: taxonomy, question difficulty, embedding diversity, ablations, plots, report."""

@@ -1,0 +1,22 @@
+"""`pip install .` (not only -e) must work: the wheel carries both packages and the taxonomy data."""
+
+import subprocess
+import sys
+import zipfile
+
+from helpers import REPO
+
+
+def test_wheel_contains_packages_data_and_console_script(tmp_path):
+    result = subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w", str(tmp_path), str(REPO)],
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    (wheel,) = tmp_path.glob("spa_vl-*.whl")
+    names = set(zipfile.ZipFile(wheel).namelist())
+    assert "spa_vl/data/taxonomy.json" in names
+    assert "spa_vl/builder.py" in names and "analysis/__init__.py" in names
+    entry_points = next(n for n in names if n.endswith("entry_points.txt"))
+    assert "spa-vl = spa_vl.cli:main" in zipfile.ZipFile(wheel).read(entry_points).decode()
