@@ -19,6 +19,12 @@ from .errors import SpaVLError
 TEMP_PREFIX = ".spa-vl-tmp-"
 
 
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
 def _cleanup_stale(parent: Path, name: str) -> None:
     for stale in parent.glob(f"{TEMP_PREFIX}{name}.*"):
         shutil.rmtree(stale, ignore_errors=True) if stale.is_dir() else stale.unlink(missing_ok=True)
@@ -32,6 +38,7 @@ def atomic_write(path: str | os.PathLike, write: Callable[[Path], None]) -> Path
     fd, tmp = tempfile.mkstemp(prefix=f"{TEMP_PREFIX}{path.name}.", dir=path.parent)
     os.close(fd)
     try:
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; a published file is as open() would make it
         write(Path(tmp))
         os.replace(tmp, path)
     except BaseException:
@@ -72,6 +79,7 @@ def staged_dir(path: str | os.PathLike, *, overwrite: bool = False, what: str = 
     _cleanup_stale(path.parent, path.name)
     tmp = Path(tempfile.mkdtemp(prefix=f"{TEMP_PREFIX}{path.name}.", dir=path.parent))
     try:
+        os.chmod(tmp, 0o777 & ~_umask())
         yield tmp
         if path.exists():
             # Move the old folder aside first so the swap is two renames, never a half-deleted tree.

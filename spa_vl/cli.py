@@ -17,6 +17,7 @@ EPILOG = """examples:
   spa-vl sample out/sample --rows 2000 --seed 1
   spa-vl stats                       # the embedded sample
   spa-vl stats /data/SPA-VL --name validation --json stats.json
+  spa-vl report --out report         # HTML/Markdown/PNG/JSON report of the sample
   spa-vl card /data/SPA-VL           # typed README YAML for plain datasets.load_dataset
 """
 
@@ -52,6 +53,21 @@ def _stats_table(stats: dict) -> str:
             lines.append(f"  {column}: {shown}")
         lines.append(f"  class2: {len(entry['class2'])} labels, class3: {len(entry['class3'])} labels")
     return "\n".join(lines)
+
+
+def _progress(args: argparse.Namespace) -> bool:
+    return not args.quiet and sys.stderr.isatty()
+
+
+def _cmd_report(args: argparse.Namespace) -> int:
+    from analysis.report import ReportSettings, build_report
+
+    settings = ReportSettings(
+        diversity_sample=None if args.full else args.sample, model=args.model, seed=args.seed, batch_size=args.batch_size
+    )
+    out = build_report(args.source, args.out, settings, overwrite=args.overwrite, progress=_progress(args))
+    print(f"wrote {out}/report.html, report.md, stats.json and the figures")
+    return 0
 
 
 def _cmd_card(args: argparse.Namespace) -> int:
@@ -92,6 +108,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("source", nargs="?", default="sample", help="'sample' (default), a mirror folder, or a hub id")
     p.add_argument("--name", help="one config: train, validation, eval (aliases default, test)")
     p.add_argument("--json", metavar="FILE", help="write the stats as JSON to FILE")
+
+    p = add("report", _cmd_report, "the full report: taxonomy, difficulty, diversity (HTML, Markdown, PNG, JSON)",
+            "spa-vl report /data/SPA-VL --out report --sample 2000")
+    p.add_argument("source", nargs="?", default="sample", help="'sample' (default), a mirror folder, or a hub id")
+    p.add_argument("--out", default="spa-vl-report", help="output folder (default spa-vl-report)")
+    p.add_argument("--sample", type=int, default=1000, help="train rows embedded per text field, stratified by class1 (default 1000)")
+    p.add_argument("--full", action="store_true", help="embed every train row (slow once, then cached)")
+    p.add_argument("--model", help="sentence-transformers model name or path (default: packaged all-MiniLM-L6-v2)")
+    p.add_argument("--batch-size", type=int, default=64, help="encoder batch size (default 64)")
+    p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing report folder")
 
     p = add("card", _cmd_card, "write README.md YAML with typed (ClassLabel) features for a folder",
             "spa-vl card /data/SPA-VL")

@@ -1,0 +1,67 @@
+"""Question-difficulty splits: views by question type (easy / hardq / hards) and what is in them."""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from spa_vl.features import TEXT_COLUMNS
+from spa_vl.taxonomy import QUESTION_TYPE, QUESTION_TYPES, UNKNOWN
+
+from .distributions import balance, crosstab
+
+TYPE_ORDER: tuple[str, ...] = (*QUESTION_TYPES, UNKNOWN)
+
+
+def by_question_type(frame: pd.DataFrame) -> dict[str, pd.DataFrame]:
+    """The rows of each question type present (``unknown`` included), in canonical order."""
+    present = set(frame[QUESTION_TYPE])
+    return {t: frame[frame[QUESTION_TYPE] == t] for t in TYPE_ORDER if t in present}
+
+
+def question_type_sizes(frame: pd.DataFrame) -> pd.Series:
+    """Rows per question type."""
+    return frame[QUESTION_TYPE].value_counts().reindex([t for t in TYPE_ORDER if t in set(frame[QUESTION_TYPE])])
+
+
+def category_mix_by_type(frame: pd.DataFrame, level: str = "class1") -> pd.DataFrame:
+    """Share of each category within each question type (columns sum to 1)."""
+    mix = crosstab(frame, level, QUESTION_TYPE, normalize="columns")
+    return mix.reindex(columns=[t for t in TYPE_ORDER if t in mix.columns])
+
+
+def balance_by_type(frame: pd.DataFrame, level: str = "class1") -> pd.DataFrame:
+    """Balance measures of one taxonomy level within each question type."""
+    return pd.DataFrame(
+        {t: balance(rows[level].value_counts()).to_dict() for t, rows in by_question_type(frame).items()}
+    ).T
+
+
+def text_length_stats(frame: pd.DataFrame, columns: tuple[str, ...] = TEXT_COLUMNS) -> pd.DataFrame:
+    """Word-count statistics per question type and text column (empty/null text counts as 0 words).
+
+    Returns a frame indexed by (question_type, column) with count, mean, median, p90, max words,
+    mean characters and the number of empty texts.
+    """
+    rows = []
+    for qtype, part in by_question_type(frame).items():
+        for column in columns:
+            if column not in part or part[column].isna().all():
+                continue
+            text = part[column].fillna("")
+            words = text.str.split().str.len()
+            rows.append(
+                {
+                    QUESTION_TYPE: qtype,
+                    "column": column,
+                    "count": int(len(text)),
+                    "mean_words": float(words.mean()),
+                    "median_words": float(words.median()),
+                    "p90_words": float(words.quantile(0.9)),
+                    "max_words": int(words.max()),
+                    "mean_chars": float(text.str.len().mean()),
+                    "empty": int((text.str.strip() == "").sum()),
+                }
+            )
+    if not rows:
+        return pd.DataFrame(columns=["count", "mean_words", "median_words", "p90_words", "max_words", "mean_chars", "empty"])
+    return pd.DataFrame(rows).set_index([QUESTION_TYPE, "column"])

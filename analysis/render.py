@@ -1,0 +1,158 @@
+"""Writers of a computed :class:`~analysis.report.Report`: PNG figures, stats.json, Markdown, HTML.
+
+Everything is written into a temp folder that replaces the output folder in one rename, so a
+killed run never leaves a half-written report under the final name.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import json
+import math
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from spa_vl.atomic import staged_dir
+
+from .plots import save_figure
+from .report import Report
+
+FIGURE_TITLES = {
+    "taxonomy": "Harm taxonomy of the train split",
+    "question_type_heatmap": "Question-type mix per domain",
+    "category_mix_by_type": "Domain mix per question type",
+    "lengths": "Text lengths by question type",
+    "embedding_map": "Question embeddings, 2-D PCA",
+    "diversity_curves": "Vendi score against n",
+}
+TABLES = [
+    ("Rows and domains per split", "counts_class1"),
+    ("Categories per split", "counts_class2"),
+    ("Balance of class1 per split", "balance_class1"),
+    ("Balance of class3 per split", "balance_class3"),
+    ("Jensen-Shannon divergence of class3 between splits (bits)", "divergence_class3"),
+    ("Question types per split", "question_type_sizes"),
+    ("Domain mix per question type (train)", "class1_mix_by_type"),
+    ("Text length statistics (words)", "text_lengths"),
+    ("Question diversity per domain (equal n)", "diversity_by_class1"),
+    ("Question diversity per question type (equal n)", "diversity_by_question_type"),
+]
+
+
+def jsonable(value: Any) -> Any:
+    """Plain JSON types: numpy scalars unwrapped, NaN/inf → None, keys → str."""
+    if isinstance(value, dict):
+        return {str(k): jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [jsonable(v) for v in value]
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
+def format_number(v: Any, digits: int = 3) -> str:
+    """Whole numbers without decimals, other floats with ``digits``, nan as blank."""
+    if isinstance(v, (float, np.floating)):
+        if math.isnan(v):
+            return ""
+        return f"{int(v):,}" if float(v).is_integer() and abs(v) < 1e15 else f"{v:.{digits}f}"
+    return str(v)
+
+
+def markdown_table(frame: pd.DataFrame, digits: int = 3) -> str:
+    """A GitHub Markdown table of a frame (index included)."""
+    if frame.empty:
+        return "_no rows_\n"
+    if not isinstance(frame.index, pd.RangeIndex):
+        frame = frame.rename_axis([n or "" for n in frame.index.names]).reset_index()
+
+    def cell(v: Any) -> str:
+        return format_number(v, digits).replace("|", "\\|")
+
+    header = "| " + " | ".join(map(str, frame.columns)) + " |"
+    rule = "|" + "---|" * len(frame.columns)
+    rows = ["| " + " | ".join(cell(v) for v in row) + " |" for row in frame.itertuples(index=False)]
+    return "\n".join([header, rule, *rows]) + "\n"
+
+
+def _summary_lines(report: Report) -> list[str]:
+    splits = {k: v for k, v in report.stats.items() if "/" in k}
+    div = report.stats.get("diversity", {})
+    lines = [f"- Source: `{report.source}`", "- Rows: " + ", ".join(f"{k} {v['rows']:,}" for k, v in splits.items())]
+    if div:
+        lines.append(
+            f"- Diversity: {div['sample_rows']:,} of {div['train_rows']:,} train rows (stratified by class1), "
+            f"model `{div['model']}`, seed {report.settings.seed}"
+        )
+        pairs = div.get("preference_pairs") or {}
+        if pairs:
+            lines.append(
+                f"- Preference pairs: mean chosen↔rejected cosine distance {pairs['mean_distance']:.3f}; "
+                f"{pairs['near_identical']} near-identical (distance ≤ {pairs['threshold']})"
+            )
+        for key, o in div.get("train_eval_overlap", {}).items():
+            lines.append(f"- Train↔{key} overlap: {o['exact']} exact, {o['near']} near-duplicate of {o['eval_rows']} questions")
+    return lines
+
+
+def _fields_frame(report: Report) -> pd.DataFrame:
+    fields = report.stats.get("diversity", {}).get("fields", {})
+    return pd.DataFrame(fields).T if fields else pd.DataFrame()
+
+
+def render_markdown(report: Report) -> str:
+    """The report as Markdown, figures linked as PNG files beside it."""
+    parts = ["# SPA-VL report\n", *(line + "\n" for line in _summary_lines(report)), "\n"]
+    for name, title in FIGURE_TITLES.items():
+        if name in report.figures:
+            parts.append(f"## {title}\n\n![{title}]({name}.png)\n\n")
+    parts.append("## Diversity per text field\n\n" + markdown_table(_fields_frame(report)) + "\n")
+    for title, key in TABLES:
+        if key in report.tables:
+            parts.append(f"## {title}\n\n{markdown_table(report.tables[key])}\n")
+    return "".join(parts)
+
+
+def render_html(report: Report, figure_files: dict[str, Path]) -> str:
+    """A self-contained HTML page: figures embedded as data URIs, each linking its PNG file."""
+    def table(frame: pd.DataFrame) -> str:
+        return "<p><em>no rows</em></p>" if frame.empty else frame.to_html(float_format=format_number, border=0, classes="t")
+
+    body = ["<h1>SPA-VL report</h1>", "<ul>" + "".join(f"<li>{html.escape(line[2:])}</li>" for line in _summary_lines(report)) + "</ul>"]
+    for name, title in FIGURE_TITLES.items():
+        if name in figure_files:
+            data = base64.b64encode(figure_files[name].read_bytes()).decode()
+            body.append(
+                f'<h2>{html.escape(title)}</h2><a href="{name}.png">'
+                f'<img alt="{html.escape(title)}" src="data:image/png;base64,{data}"></a>'
+            )
+    body.append("<h2>Diversity per text field</h2>" + table(_fields_frame(report)))
+    for title, key in TABLES:
+        if key in report.tables:
+            body.append(f"<h2>{html.escape(title)}</h2>" + table(report.tables[key]))
+    style = (
+        "body{font-family:system-ui,sans-serif;max-width:1000px;margin:2em auto;padding:0 1em}"
+        "img{max-width:100%}table.t{border-collapse:collapse;font-size:13px}"
+        "table.t td,table.t th{padding:2px 8px;border-bottom:1px solid #ddd;text-align:right}"
+    )
+    return (
+        '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8"><title>SPA-VL report</title>'
+        f"<style>{style}</style></head><body>\n" + "\n".join(body) + "\n</body></html>\n"
+    )
+
+
+def write_report(report: Report, out: str | os.PathLike, *, overwrite: bool = False) -> Path:
+    """Write PNGs, ``stats.json``, ``report.md`` and ``report.html`` to ``out`` atomically."""
+    with staged_dir(out, overwrite=overwrite, what="report") as tmp:
+        files = {name: save_figure(fig, tmp / f"{name}.png") for name, fig in report.figures.items()}
+        (tmp / "stats.json").write_text(json.dumps(jsonable(report.stats), indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+        (tmp / "report.md").write_text(render_markdown(report), encoding="utf-8")
+        (tmp / "report.html").write_text(render_html(report, files), encoding="utf-8")
+    return Path(out)
