@@ -159,8 +159,17 @@ class Encoder:
         if self._model is None:
             from sentence_transformers import SentenceTransformer
 
-            local = Path(self.model).is_dir()
-            self._model = SentenceTransformer(self.model, device=self.device, local_files_only=local)
+            from transformers.utils import logging as hf_logging
+
+            quiet = not self.progress and hf_logging.is_progress_bar_enabled()
+            if quiet:  # the weight-loading bar is transformers' own
+                hf_logging.disable_progress_bar()
+            try:
+                local = Path(self.model).is_dir()
+                self._model = SentenceTransformer(self.model, device=self.device, local_files_only=local)
+            finally:
+                if quiet:
+                    hf_logging.enable_progress_bar()
         return self._model
 
     @property

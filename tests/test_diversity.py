@@ -1,0 +1,81 @@
+import numpy as np
+import pandas as pd
+import pytest
+
+from analysis import diversity as dv
+
+
+def test_orthonormal_rows_have_vendi_n():
+    x = np.eye(7)[:5]  # 5 orthonormal rows in 7-d
+    assert dv.vendi_score(x) == pytest.approx(5.0)
+    assert dv.mean_pairwise_cosine_distance(x) == pytest.approx(1.0)
+
+
+def test_identical_rows_have_vendi_one_and_zero_distance():
+    x = np.tile([[0.3, -1.2, 2.0]], (40, 1))
+    assert dv.vendi_score(x) == pytest.approx(1.0)
+    assert dv.mean_pairwise_cosine_distance(x) == pytest.approx(0.0, abs=1e-12)
+    assert dv.near_duplicate_rate(x) == 1.0
+
+
+def test_fast_formulas_equal_brute_force_on_500_random_vectors():
+    x = np.random.default_rng(0).normal(size=(500, 48))
+    assert dv.mean_pairwise_cosine_distance(x) == pytest.approx(dv.brute_force_mean_pairwise_cosine_distance(x), abs=1e-6)
+    assert dv.vendi_score(x) == pytest.approx(dv.brute_force_vendi_score(x), abs=1e-6)
+    normed = dv.normalize_rows(x)
+    sims = normed @ normed.T
+    np.fill_diagonal(sims, -np.inf)
+    assert np.allclose(dv.max_similarity(x, x, exclude_self=True, block=64), sims.max(axis=1), atol=1e-5)
+
+
+def test_small_inputs():
+    assert np.isnan(dv.mean_pairwise_cosine_distance(np.ones((1, 3))))
+    assert dv.vendi_score(np.zeros((0, 3))) == 0.0
+    with pytest.raises(ValueError, match="2-D"):
+        dv.vendi_score(np.ones(3))
+
+
+def test_near_duplicates_and_cluster_entropy():
+    rng = np.random.default_rng(1)
+    base = rng.normal(size=(50, 16))
+    x = np.vstack([base, base[:10] + 1e-4])  # 10 pairs of near-copies: 20 rows have a twin
+    assert dv.near_duplicate_rate(x, 0.99) == pytest.approx(20 / 60)
+    two_blobs = np.vstack([np.tile([1.0, 0, 0], (30, 1)), np.tile([0, 1.0, 0], (30, 1))]) + rng.normal(0, 0.01, (60, 3))
+    assert dv.kmeans_cluster_entropy(two_blobs, n_clusters=2) == pytest.approx(1.0)
+
+
+def test_group_diversity_compares_at_equal_n():
+    rng = np.random.default_rng(2)
+    x = rng.normal(size=(90, 8))
+    groups = ["a"] * 60 + ["b"] * 25 + ["c"] * 5
+    table = dv.group_diversity(x, groups, n=20)
+    assert table.loc["a", "n"] == 20 and table.loc["b", "n"] == 20
+    assert bool(table.loc["c", "too_small"]) and np.isnan(table.loc["c", "vendi_score"])
+    default = dv.group_diversity(x, groups)
+    assert (default["n"] == 5).all()
+
+
+def test_diversity_curve_grows_with_n():
+    x = np.random.default_rng(3).normal(size=(400, 32))
+    curve = dv.diversity_curve(x, [10, 100, 400, 10_000])
+    assert list(curve["n"]) == [10, 100, 400]
+    assert curve["vendi_score"].is_monotonic_increasing
+
+
+def test_preference_pair_signal_flags_near_identical_pairs():
+    rng = np.random.default_rng(4)
+    chosen = rng.normal(size=(10, 6))
+    rejected = chosen.copy()
+    rejected[:7] = rng.normal(size=(7, 6))
+    signal = dv.preference_pair_signal(chosen, rejected, threshold=0.01)
+    assert signal.pairs == 10 and signal.near_identical == 3
+    assert signal.near_identical_share == pytest.approx(0.3)
+
+
+def test_overlap_exact_and_near():
+    train = pd.Series(["How do I  steal a car?", "What is shown here?", "Describe the poster."])
+    evals = pd.Series(["how do i steal a car?", "Totally new question", "Something close"])
+    train_x = np.eye(4)[:3]
+    eval_x = np.array([[1, 0, 0, 0], [0, 0, 0, 1], [0, 0.999, 0.04, 0]])
+    result = dv.overlap(train, evals, train_x, eval_x, threshold=0.95)
+    assert result["exact"] == 1 and result["near"] == 2 and result["eval_rows"] == 3
