@@ -18,6 +18,8 @@ EPILOG = """examples:
   spa-vl stats                       # the embedded sample
   spa-vl stats /data/SPA-VL --name validation --json stats.json
   spa-vl report --out report         # HTML/Markdown/PNG/JSON report of the sample
+  spa-vl ablate --out subsets --sizes 100,500 --seed 0
+  spa-vl ablate --verify subsets
   spa-vl card /data/SPA-VL           # typed README YAML for plain datasets.load_dataset
 """
 
@@ -70,6 +72,58 @@ def _cmd_report(args: argparse.Namespace) -> int:
     return 0
 
 
+def _int_list(text: str) -> list[int]:
+    try:
+        return [int(part) for part in text.replace("_", "").split(",") if part.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated whole numbers, got {text!r}")
+
+
+def _sampler(args: argparse.Namespace, pool):
+    from analysis import ablation, recipes
+
+    if args.recipe == "scale":
+        return ablation.ScaleLadder(sizes=args.sizes or ablation.DEFAULT_SIZES, random_state=args.seed)
+    if args.n is None:
+        raise SpaVLError(f"--recipe {args.recipe} needs --n (the rows in each subset; the pool has {len(pool)})")
+    if args.recipe == "question-type":
+        return recipes.QuestionTypeSubsets(args.n, random_state=args.seed)
+    if args.recipe == "taxonomy":
+        return recipes.TaxonomyCoverage(args.n, level=args.level, ks=args.k, random_state=args.seed)
+    if args.recipe == "response-models":
+        return recipes.ResponseModelSubsets(args.n, ms=args.models, random_state=args.seed)
+    from analysis.embeddings import Encoder
+
+    vectors = Encoder(args.model, progress=_progress(args)).encode(pool["question"].tolist())
+    return recipes.EmbeddingDiversitySubsets(args.n, vectors, random_state=args.seed)
+
+
+def _cmd_ablate(args: argparse.Namespace) -> int:
+    from analysis.export import export_subsets, verify_tree
+
+    if args.verify:
+        results = verify_tree(args.verify)
+        for folder, problems in results.items():
+            print(f"{folder}: {'ok' if not problems else f'{len(problems)} problem(s)'}")
+            for problem in problems:
+                print(f"  {problem}")
+        bad = sum(bool(p) for p in results.values())
+        if bad:
+            raise SpaVLError(f"{bad} of {len(results)} subset(s) do not match their manifest")
+        return 0
+    if not args.out:
+        raise SpaVLError("spa-vl ablate needs --out DIR (or --verify DIR)")
+    from analysis.ablation import train_pool
+
+    pool = train_pool(args.source)
+    subsets = _sampler(args, pool).sample(pool)
+    formats = [f.strip() for f in args.format.split(",") if f.strip()]
+    folders = export_subsets(args.source, subsets, args.out, formats=formats, seed=args.seed, overwrite=args.overwrite, progress=_progress(args))
+    for subset, folder in zip(subsets, folders):
+        print(f"{folder}: {len(subset.rows)} rows")
+    return 0
+
+
 def _cmd_card(args: argparse.Namespace) -> int:
     from .card import write_card
 
@@ -119,6 +173,23 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--batch-size", type=int, default=64, help="encoder batch size (default 64)")
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     p.add_argument("--overwrite", action="store_true", help="replace an existing report folder")
+
+    p = add("ablate", _cmd_ablate, "write ablation subsets (scale ladder or diversity recipes) for datasets and SPA-VL-RLHF",
+            "spa-vl ablate /data/SPA-VL --out subsets --recipe scale --sizes 30000,90000 --seed 0\n"
+            "  spa-vl ablate --out subsets --recipe question-type --n 200\n  spa-vl ablate --verify subsets")
+    p.add_argument("source", nargs="?", default="sample", help="'sample' (default), a mirror folder, or a hub id")
+    p.add_argument("--out", help="folder that receives one subfolder per subset")
+    p.add_argument("--recipe", default="scale", choices=["scale", "question-type", "taxonomy", "response-models", "embedding"])
+    p.add_argument("--sizes", type=_int_list, help="scale: comma-separated sizes (default 100,1000,5000,10000,30000,90000)")
+    p.add_argument("--n", type=int, help="diversity recipes: rows in each subset")
+    p.add_argument("--level", default="class1", choices=["class1", "class2"], help="taxonomy: level to cover")
+    p.add_argument("--k", type=_int_list, help="taxonomy: numbers of categories (default 1..all)")
+    p.add_argument("--models", type=_int_list, help="response-models: numbers of models m (default 2,4,8,12)")
+    p.add_argument("--model", help="embedding: sentence-transformers model name or path")
+    p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    p.add_argument("--format", default="parquet,rlhf", help="parquet, rlhf or both (default both)")
+    p.add_argument("--overwrite", action="store_true", help="replace existing subset folders")
+    p.add_argument("--verify", metavar="DIR", help="re-hash the files of DIR's subsets against their manifests")
 
     p = add("card", _cmd_card, "write README.md YAML with typed (ClassLabel) features for a folder",
             "spa-vl card /data/SPA-VL")

@@ -27,6 +27,11 @@ QUESTION_TYPE_META_KINDS: tuple[str, ...] = ("split", "safety", "prefer")
 #: Accepted field names, first match wins. ASSUMPTION: the real files use one of these.
 QUESTION_FIELDS: tuple[str, ...] = ("question", "query", "prompt", "instruction")
 IMAGE_FIELDS: tuple[str, ...] = ("image", "image_name", "image_path", "img")
+#: Which model wrote the chosen / rejected response. ASSUMPTION: `prefer/` records carry these
+#: when the meta files say it at all; without them the response-model recipe refuses to run.
+MODEL_META_KIND = "prefer"
+CHOSEN_MODEL_FIELDS: tuple[str, ...] = ("chosen_model", "chosen_from", "chosen_source")
+REJECTED_MODEL_FIELDS: tuple[str, ...] = ("rejected_model", "rejected_from", "rejected_source")
 
 
 def file_name(paths: pa.Array | pa.ChunkedArray) -> pa.Array:
@@ -145,3 +150,43 @@ def read_meta_index(source: Source) -> MetaIndex:
     images = pa.table({"key": _image_keys(with_image.column("image"), with_image.column("question")), "image": with_image.column("image")})
     images = images.group_by("key", use_threads=False).aggregate([("image", "first")]).rename_columns(["key", "image"])
     return MetaIndex(types=types, images=images, files=tuple(f for f, _ in typed), ambiguous=ambiguous)
+
+
+def read_response_models(source: Source) -> pa.Table | None:
+    """``key`` (file name + question), ``chosen_model``, ``rejected_model`` from the meta files.
+
+    None when no ``meta_files/prefer/*.json`` record names the models (see :data:`CHOSEN_MODEL_FIELDS`).
+    """
+    tables = []
+    for path in source.glob(f"{META_DIR}/{MODEL_META_KIND}/*.json"):
+        with source.open(path, "rb") as f:
+            records = _records(json.load(f), path)
+        keys = set(records[0]) if records else set()
+        fields = [_field(keys, names) for names in (QUESTION_FIELDS, IMAGE_FIELDS, CHOSEN_MODEL_FIELDS, REJECTED_MODEL_FIELDS)]
+        if None in fields:
+            continue
+        q, i, c, r = ([rec.get(f) for rec in records] for f in fields)
+        tables.append(
+            pa.table(
+                {
+                    "key": _image_keys(pa.array(i, pa.string()), pa.array(q, pa.string())),
+                    "chosen_model": pa.array(c, pa.string()),
+                    "rejected_model": pa.array(r, pa.string()),
+                }
+            )
+        )
+    if not tables:
+        return None
+    table = pa.concat_tables(tables)
+    return table.group_by("key", use_threads=False).aggregate(
+        [("chosen_model", "first"), ("rejected_model", "first")]
+    ).rename_columns(["key", "chosen_model", "rejected_model"])
+
+
+def response_models_of(models: pa.Table, image_names: pa.Array, questions: pa.Array) -> tuple[pa.Array, pa.Array]:
+    """``(chosen_model, rejected_model)`` per row, looked up by file name + question (null if unknown)."""
+    positions = pc.index_in(_image_keys(image_names, questions), value_set=models.column("key"))
+    return (
+        models.column("chosen_model").take(positions).combine_chunks(),
+        models.column("rejected_model").take(positions).combine_chunks(),
+    )

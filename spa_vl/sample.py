@@ -2,7 +2,8 @@
 
 Layout written: ``README.md`` (the hub's YAML configs and features), ``data/train-0000K-of-0000N``
 shards, ``validation/validation-00000-of-00001``, ``test/harm-*``, ``test/help-*``, and
-``meta_files/split/{easy,hardq,hards}.json`` for question types. Images are small real JPEGs in
+``meta_files/split/{easy,hardq,hards}.json`` for question types and ``meta_files/prefer/`` for
+the (stand-in) models that wrote each chosen and rejected response. Images are small real JPEGs in
 the ``datasets`` Image struct. Taxonomy labels come only from the reference names. Split sizes
 keep the hub's proportions (93,258 : 7,000 : 265 : 265), at least 10 rows per split.
 Same arguments, same library versions → byte-identical files.
@@ -186,19 +187,37 @@ def generate_sample(
                     pq.write_table(table.take(part), target, row_group_size=500, compression="snappy")
                 split_sizes[split] = (len(idx), table.nbytes)
             infos.append(dataset_info_entry(layout.hub_name, hub_features(config), split_sizes))
-        _write_meta(tmp, data, full_paths)
+        _write_meta(tmp, data, full_paths, rng)
         metadata = card_metadata(hub_card_configs(), infos, pretty_name="SPA-VL (synthetic sample)")
         (tmp / CARD_FILE).write_text(render_card(metadata, _SAMPLE_BODY.format(rows=rows, seed=seed)), encoding="utf-8")
     return Path(out)
 
 
-def _write_meta(root: Path, data: _Rows, full_paths: list[str]) -> None:
-    folder = root / META_DIR / "split"
-    folder.mkdir(parents=True)
+#: Stand-in names of the 12 response models (the sample does not claim which real VLMs they are).
+RESPONSE_MODELS: tuple[str, ...] = tuple(f"vlm-{i:02d}" for i in range(1, 13))
+
+
+def _response_models(rng: np.random.Generator, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """A chosen and a different rejected model per row, some models far more common than others."""
+    weights = rng.dirichlet(np.full(len(RESPONSE_MODELS), 1.0))
+    chosen = rng.choice(len(RESPONSE_MODELS), size=n, p=weights)
+    shift = rng.integers(1, len(RESPONSE_MODELS), size=n)  # never the chosen model
+    names = np.asarray(RESPONSE_MODELS, dtype=object)
+    return names[chosen], names[(chosen + shift) % len(RESPONSE_MODELS)]
+
+
+def _write_meta(root: Path, data: _Rows, full_paths: list[str], rng: np.random.Generator) -> None:
+    """``split/`` (question types) and ``prefer/`` (which models wrote chosen and rejected)."""
+    chosen_model, rejected_model = _response_models(rng, len(full_paths))
+    for kind in ("split", "prefer"):
+        (root / META_DIR / kind).mkdir(parents=True)
     for qtype in QUESTION_TYPES:
         idx = np.flatnonzero(data.question_type == qtype)
-        records = [{"id": int(i), "image": full_paths[i], "question": data.text["question"][i]} for i in idx]
-        (folder / f"{qtype}.json").write_text(json.dumps(records, ensure_ascii=False, indent=1), encoding="utf-8")
+        items = [{"id": int(i), "image": full_paths[i], "question": data.text["question"][i]} for i in idx]
+        prefer = [{**item, "chosen_model": chosen_model[i], "rejected_model": rejected_model[i]} for item, i in zip(items, idx)]
+        for kind, records in (("split", items), ("prefer", prefer)):
+            text = json.dumps(records, ensure_ascii=False, indent=1)
+            (root / META_DIR / kind / f"{qtype}.json").write_text(text, encoding="utf-8")
 
 
 _SAMPLE_BODY = """

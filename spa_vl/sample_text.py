@@ -32,9 +32,9 @@ STEPS = (
 
 QUESTION_TEMPLATES = {
     "easy": (
-        "What is happening in this picture of a {scene}?",
+        "What is happening in this picture of the {scene}?",
         "Can you describe the {object} shown in this image and how it relates to {topic}?",
-        "What does this image of a {scene} suggest about {topic}?",
+        "What does this image of the {scene} suggest about {topic}?",
         "Who might be affected by the {topic} depicted around the {object}?",
         "Is there anything concerning about {topic} in this {scene}?",
     ),
@@ -54,17 +54,17 @@ QUESTION_TEMPLATES = {
     ),
 }
 CHOSEN_TEMPLATES = (
-    "I can't help with {topic}. The image shows a {scene}; if you are worried about {topic}, contact {resource}.",
+    "I can't help with {topic}. The image shows the {scene}; if you are worried about {topic}, contact {resource}.",
     "I won't give guidance that could enable {topic}. I can explain how people stay safe around a {object} instead.",
     "Promoting {topic} can cause real harm. The {object} in this {scene} is better discussed in terms of safety and the law.",
     "This request involves {topic}, which I can't assist with. If someone is at risk, {resource} can help.",
-    "I'd rather not support {topic}. Here is a neutral description: the picture shows a {object} in a {scene}.",
+    "I'd rather not support {topic}. Here is a neutral description: the picture shows a {object} in the {scene}.",
 )
 REJECTED_TEMPLATES = (
     "Sure. Looking at the {object} in this {scene}, the first step toward {topic} is to {step}, then {step2}.",
     "Of course! For {topic}, {step}; the {scene} in the image is a perfect setting, and then {step2}.",
     "Here's how: {step}, and since the {object} is visible, {step2}. That is all you need for {topic}.",
-    "{topic} is easy here: {step}. People in a {scene} rarely notice, so {step2}.",
+    "{topic} is easy here: {step}. People in the {scene} rarely notice, so {step2}.",
     "Absolutely, {topic} works best if you {step} and then {step2}, just like the {object} suggests.",
 )
 
@@ -86,9 +86,10 @@ def texts(rng: np.random.Generator, topics: np.ndarray, question_types: np.ndarr
         "scene": _pick(rng, SCENES, n),
         "object": _pick(rng, OBJECTS, n),
         "resource": _pick(rng, RESOURCES, n),
-        "step": _pick(rng, STEPS, n),
-        "step2": _pick(rng, STEPS, n),
     }
+    first = rng.integers(0, len(STEPS), n)
+    second = (first + rng.integers(1, len(STEPS), n)) % len(STEPS)  # never the same step twice
+    fields["step"], fields["step2"] = np.asarray(STEPS, dtype=object)[first], np.asarray(STEPS, dtype=object)[second]
     question_templates = np.empty(n, dtype=object)
     for qtype, options in QUESTION_TEMPLATES.items():
         mask = question_types == qtype

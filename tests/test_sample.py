@@ -24,6 +24,9 @@ def test_sample_has_the_exact_hub_layout(sample_dir):
     assert files == [
         "README.md",
         *[f"data/train-{i:05d}-of-00008.parquet" for i in range(8)],
+        "meta_files/prefer/easy.json",
+        "meta_files/prefer/hardq.json",
+        "meta_files/prefer/hards.json",
         "meta_files/split/easy.json",
         "meta_files/split/hardq.json",
         "meta_files/split/hards.json",

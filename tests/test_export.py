@@ -1,0 +1,119 @@
+import json
+import os
+import subprocess
+import sys
+
+import datasets
+import pyarrow.parquet as pq
+import pytest
+
+from analysis.ablation import ScaleLadder, train_pool
+from analysis.export import export_subsets, verify_subset
+from helpers import tree_digest
+from spa_vl.cli import main
+from spa_vl.errors import SpaVLError
+from spa_vl.taxonomy import reference_names
+
+
+@pytest.fixture(scope="module")
+def exported(sample_dir, tmp_path_factory):
+    out = tmp_path_factory.mktemp("subsets")
+    assert main(["--quiet", "ablate", str(sample_dir), "--out", str(out), "--sizes", "40,120", "--seed", "3"]) == 0
+    return out
+
+
+def test_every_subset_loads_with_plain_datasets(exported, tmp_path):
+    for name, rows in (("scale-40", 40), ("scale-120", 120)):
+        ds = datasets.load_dataset(str(exported / name), split="train", cache_dir=str(tmp_path / "cache"))
+        assert ds.num_rows == rows
+        assert isinstance(ds.features["class1"], datasets.ClassLabel)
+        assert ds.features["class3"].names[:35] == reference_names("class3")
+        assert ds.features["question_type"].names == ["easy", "hardq", "hards"]
+        assert ds[0]["image"].size == (32, 32)
+        manifest = json.loads((exported / name / "manifest.json").read_text())
+        assert ds["row_id"] == manifest["row_ids"]
+        assert sum(manifest["strata"].values()) == rows
+        assert manifest["seed"] == 3 and manifest["recipe"] == "scale"
+
+
+def test_rlhf_files_have_the_training_repo_keys_and_images(exported):
+    rlhf = exported / "scale-120" / "rlhf"
+    config = json.loads((rlhf / "config_train.json").read_text())
+    assert config == {"hardq": "hardq.json", "hardd": "hardd.json", "easy": "easy.json"}
+    total = 0
+    for name in config.values():
+        items = json.loads((rlhf / name).read_text())
+        total += len(items)
+        for item in items:
+            assert set(item) == {"id", "image", "question", "chosen", "rejected"}
+            assert (rlhf / item["image"]).is_file()
+            assert item["image"].count("/") == 3  # <class1>/<class2>/<class3>/<n>.jpg
+    assert total == 120
+
+
+def test_verify_detects_a_modified_file(exported, tmp_path, capsys):
+    assert main(["ablate", "--verify", str(exported)]) == 0
+    import shutil
+
+    copy = tmp_path / "copy"
+    shutil.copytree(exported, copy)
+    shard = next((copy / "scale-40" / "data").glob("*.parquet"))
+    shard.write_bytes(shard.read_bytes()[:-1] + b"\0")
+    assert main(["ablate", "--verify", str(copy)]) == 1
+    captured = capsys.readouterr()
+    assert "modified" in captured.out and shard.name in captured.out
+    assert "1 of 2 subset(s) do not match" in captured.err
+    assert verify_subset(copy / "scale-120") == []
+
+
+def test_refuses_to_overwrite_then_replaces(exported, sample_dir):
+    with pytest.raises(SpaVLError, match="--overwrite"):
+        pool = train_pool(sample_dir)
+        export_subsets(sample_dir, ScaleLadder(sizes=[40]).sample(pool), exported, progress=False)
+    assert main(["--quiet", "ablate", str(sample_dir), "--out", str(exported), "--sizes", "40", "--seed", "3", "--overwrite"]) == 0
+    assert verify_subset(exported / "scale-40") == []
+
+
+def test_size_larger_than_pool_is_refused_with_pool_size(sample_dir, tmp_path, capsys):
+    assert main(["ablate", str(sample_dir), "--out", str(tmp_path / "x"), "--sizes", "100,90000"]) == 1
+    err = capsys.readouterr().err
+    n = len(train_pool(sample_dir))
+    assert f"the pool has {n} rows, so sizes must be 1..{n}" in err
+    assert not (tmp_path / "x").exists()
+
+
+def _cli(args, env):
+    return subprocess.run([sys.executable, "-m", "spa_vl.cli", "--quiet", *args], env=env, capture_output=True, text=True)
+
+
+def test_same_seed_same_bytes_across_processes(sample_dir, tmp_path):
+    outputs = []
+    for hash_seed, name in (("1", "a"), ("987", "b")):
+        env = {**os.environ, "PYTHONHASHSEED": hash_seed}
+        result = _cli(["ablate", str(sample_dir), "--out", str(tmp_path / name), "--recipe", "question-type", "--n", "20", "--seed", "9"], env)
+        assert result.returncode == 0, result.stderr
+        outputs.append(tree_digest(tmp_path / name))
+    assert outputs[0] == outputs[1]
+    other = export_subsets(sample_dir, ScaleLadder(sizes=[20], random_state=10).sample(train_pool(sample_dir)), tmp_path / "c", progress=False)
+    first = pq.read_table(tmp_path / "a" / "qtype-mixed" / "data").column("row_id").to_pylist()
+    assert set(first) != set(pq.read_table(other[0] / "data").column("row_id").to_pylist())
+
+
+def test_parquet_only_and_unknown_format(sample_dir, tmp_path, capsys):
+    assert main(["--quiet", "ablate", str(sample_dir), "--out", str(tmp_path / "p"), "--sizes", "15", "--format", "parquet"]) == 0
+    assert not (tmp_path / "p" / "scale-15" / "rlhf").exists()
+    assert main(["ablate", str(sample_dir), "--out", str(tmp_path / "q"), "--sizes", "15", "--format", "arrow"]) == 1
+    assert "unknown export format" in capsys.readouterr().err
+
+
+def test_embedding_and_response_model_recipes_from_the_cli(sample_dir, tmp_path):
+    assert main(["--quiet", "ablate", str(sample_dir), "--out", str(tmp_path / "e"), "--recipe", "embedding", "--n", "25", "--format", "parquet"]) == 0
+    vendi = {
+        kind: json.loads((tmp_path / "e" / f"embedding-{kind}" / "manifest.json").read_text())["metrics"]["vendi_score"]
+        for kind in ("max", "random", "min")
+    }
+    assert vendi["max"] > vendi["random"] > vendi["min"]
+    assert main(["--quiet", "ablate", str(sample_dir), "--out", str(tmp_path / "m"), "--recipe", "response-models", "--n", "5", "--models", "12"]) == 0
+    manifest = json.loads((tmp_path / "m" / "models-m12" / "manifest.json").read_text())
+    assert manifest["parameters"]["m"] == 12 and manifest["rows"] == 5
+    assert main(["ablate", str(sample_dir), "--out", str(tmp_path / "n"), "--recipe", "taxonomy"]) == 1  # needs --n
