@@ -6,6 +6,7 @@ render the same in a notebook, a script or CI. Empty inputs give a figure that s
 
 from __future__ import annotations
 
+import io
 import os
 from pathlib import Path
 from typing import Mapping
@@ -20,6 +21,15 @@ from spa_vl.features import TEXT_COLUMNS
 from spa_vl.taxonomy import QUESTION_TYPE, UNKNOWN
 
 from .difficulty import TYPE_ORDER, category_mix_by_type
+
+
+class SpaVLFigure(Figure):
+    """A matplotlib Figure that shows itself as PNG in Jupyter with no backend set up."""
+
+    def _repr_png_(self) -> bytes:
+        buffer = io.BytesIO()
+        self.savefig(buffer, format="png", dpi=90)
+        return buffer.getvalue()
 
 
 def _empty(fig: Figure, ax, title: str) -> Figure:
@@ -38,7 +48,7 @@ def _palette(labels) -> dict:
 def taxonomy_bars(frame: pd.DataFrame, title: str = "Harm taxonomy") -> Figure:
     """Nested bars: one bar per subcategory (class3), grouped by category, coloured by domain."""
     counts = frame.groupby(["class1", "class2", "class3"]).size().rename("rows").reset_index() if len(frame) else frame
-    fig = Figure(figsize=(9, max(3.0, 0.22 * len(counts) + 1.2)), layout="constrained")
+    fig = SpaVLFigure(figsize=(9, max(3.0, 0.22 * len(counts) + 1.2)), layout="constrained")
     ax = fig.subplots()
     if not len(counts):
         return _empty(fig, ax, title)
@@ -58,7 +68,7 @@ def taxonomy_bars(frame: pd.DataFrame, title: str = "Harm taxonomy") -> Figure:
 
 def question_type_heatmap(frame: pd.DataFrame, level: str = "class1", title: str = "Question-type mix per domain") -> Figure:
     """Heatmap of the share of each question type within each category of ``level`` (rows sum to 1)."""
-    fig = Figure(figsize=(7, 0.45 * max(4, frame[level].nunique() if len(frame) else 4) + 1.5), layout="constrained")
+    fig = SpaVLFigure(figsize=(7, 0.45 * max(4, frame[level].nunique() if len(frame) else 4) + 1.5), layout="constrained")
     ax = fig.subplots()
     if not len(frame):
         return _empty(fig, ax, title)
@@ -73,7 +83,7 @@ def question_type_heatmap(frame: pd.DataFrame, level: str = "class1", title: str
 
 def category_mix_by_type_bars(frame: pd.DataFrame, level: str = "class1", title: str = "Category mix per question type") -> Figure:
     """Stacked bars: each question type's composition by category."""
-    fig = Figure(figsize=(7, 4), layout="constrained")
+    fig = SpaVLFigure(figsize=(7, 4), layout="constrained")
     ax = fig.subplots()
     if not len(frame):
         return _empty(fig, ax, title)
@@ -88,7 +98,7 @@ def category_mix_by_type_bars(frame: pd.DataFrame, level: str = "class1", title:
 
 def length_distributions(frame: pd.DataFrame, columns: tuple[str, ...] = TEXT_COLUMNS, title: str = "Text length (words)") -> Figure:
     """Box plots of word counts per text column, split by question type."""
-    fig = Figure(figsize=(8, 4), layout="constrained")
+    fig = SpaVLFigure(figsize=(8, 4), layout="constrained")
     ax = fig.subplots()
     present = [c for c in columns if c in frame and frame[c].notna().any()]
     if not len(frame) or not present:
@@ -103,7 +113,7 @@ def length_distributions(frame: pd.DataFrame, columns: tuple[str, ...] = TEXT_CO
 
 def embedding_map(x: np.ndarray, labels, title: str = "Question embeddings (PCA)") -> Figure:
     """2-D PCA map of embeddings, coloured by label."""
-    fig = Figure(figsize=(7, 5.5), layout="constrained")
+    fig = SpaVLFigure(figsize=(7, 5.5), layout="constrained")
     ax = fig.subplots()
     if len(x) < 2:
         return _empty(fig, ax, title)
@@ -124,7 +134,7 @@ def embedding_map(x: np.ndarray, labels, title: str = "Question embeddings (PCA)
 
 def diversity_curves(curves: Mapping[str, pd.DataFrame], metric: str = "vendi_score", title: str = "Diversity vs n") -> Figure:
     """Lines of a diversity metric against subset size, one per curve (e.g. per text field)."""
-    fig = Figure(figsize=(7, 4), layout="constrained")
+    fig = SpaVLFigure(figsize=(7, 4), layout="constrained")
     ax = fig.subplots()
     curves = {k: v for k, v in curves.items() if len(v)}
     if not curves:
@@ -136,6 +146,55 @@ def diversity_curves(curves: Mapping[str, pd.DataFrame], metric: str = "vendi_sc
     ax.set_ylabel(metric.replace("_", " "))
     ax.set_title(title)
     ax.legend()
+    return fig
+
+
+def image_grid(rows, columns: int = 4, title: str = "Sample rows") -> Figure:
+    """Images of a few dataset rows with their labels (``rows``: a ``datasets.Dataset`` slice or dicts).
+
+    Label columns that are ClassLabel ids are shown by name when ``rows`` has ``features``.
+    """
+    features = getattr(rows, "features", {})
+    items = list(rows)
+    n_rows = max(1, -(-len(items) // columns))
+    fig = SpaVLFigure(figsize=(3 * columns, 3.2 * n_rows), layout="constrained")
+    axes = np.atleast_1d(fig.subplots(n_rows, columns)).ravel()
+    if not items:
+        return _empty(fig, axes[0], title)
+
+    def name(column: str, value) -> str:
+        feature = features.get(column) if hasattr(features, "get") else None
+        if hasattr(feature, "int2str") and isinstance(value, int):
+            return UNKNOWN if value < 0 else feature.int2str(value)
+        return str(value)
+
+    for ax, item in zip(axes, items):
+        ax.imshow(np.asarray(item["image"].convert("RGB")))
+        label = " / ".join(name(c, item[c]) for c in ("class2", "class3") if c in item)
+        qtype = name(QUESTION_TYPE, item[QUESTION_TYPE]) if QUESTION_TYPE in item else ""
+        ax.set_title(f"{label}\n[{qtype}] {str(item.get('question', ''))[:40]}…", fontsize=7)
+    for ax in axes:
+        ax.set_axis_off()
+    fig.suptitle(title)
+    return fig
+
+
+def subset_mix(pool: pd.DataFrame, subsets: Mapping[str, pd.DataFrame], level: str = "class1", title: str | None = None) -> Figure:
+    """Grouped bars of each category's share in the pool and in each subset (does a subset keep the mix?)."""
+    fig = SpaVLFigure(figsize=(9, 4.5), layout="constrained")
+    ax = fig.subplots()
+    title = title or f"{level} shares: pool vs subsets"
+    if not len(pool):
+        return _empty(fig, ax, title)
+    shares = pd.DataFrame({"pool": pool[level].value_counts(normalize=True)})
+    for name, rows in subsets.items():
+        shares[name] = rows[level].value_counts(normalize=True)
+    shares = shares.fillna(0.0).sort_values("pool", ascending=False)
+    shares.plot.bar(ax=ax, width=0.8)
+    ax.set_ylabel("share of rows")
+    ax.set_title(title)
+    ax.tick_params(axis="x", labelsize=7, labelrotation=30)
+    ax.legend(fontsize=7)
     return fig
 
 

@@ -197,22 +197,34 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    from .taxonomy import SpaVLWarning
+
+    if issubclass(category, SpaVLWarning):  # about the user's data: one plain line
+        print(f"spa-vl: warning: {message}", file=sys.stderr)
+    else:
+        sys.stderr.write(warnings.formatwarning(message, category, filename, lineno, line))
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of ``spa-vl``; returns the exit code."""
     parser = build_parser()
     args = parser.parse_args(argv)
-    if args.quiet:
-        warnings.simplefilter("ignore")
-    try:
-        return args.func(args)
-    except SpaVLError as e:
-        if args.debug:
-            raise
-        print(f"spa-vl: error: {e}", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        print("spa-vl: interrupted", file=sys.stderr)
-        return 130
+    with warnings.catch_warnings():
+        if args.quiet:
+            warnings.simplefilter("ignore")
+        warnings.showwarning = _show_warning
+        try:
+            return args.func(args)
+        except (SpaVLError, OSError) as e:
+            # OSError: a path we cannot read or write (permissions, a full disk): still one line
+            if args.debug:
+                raise
+            print(f"spa-vl: error: {e}", file=sys.stderr)
+            return 1
+        except KeyboardInterrupt:
+            print("spa-vl: interrupted", file=sys.stderr)
+            return 130
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -27,3 +27,35 @@ def test_sample_command_writes_the_layout(tmp_path, capsys):
     assert (out / "data" / "train-00000-of-00008.parquet").is_file()
     assert main(["sample", str(out), "--rows", "50"]) == 1  # exists: refuses without --overwrite
     assert "--overwrite" in capsys.readouterr().err
+
+
+def test_every_subcommand_help_has_an_example():
+    parser = build_parser()
+    subparsers = next(a for a in parser._actions if a.dest == "command").choices
+    assert set(subparsers) == {"sample", "stats", "report", "ablate", "card"}
+    for name, sub in subparsers.items():
+        text = sub.format_help()
+        assert "example:" in text and f"spa-vl {name}" in text, name
+
+
+def test_debug_shows_the_traceback(tmp_path):
+    missing = str(tmp_path / "missing")
+    result = subprocess.run([sys.executable, "-m", "spa_vl.cli", "--debug", "stats", missing], capture_output=True, text=True)
+    assert result.returncode == 1 and "Traceback" in result.stderr and "SpaVLError" in result.stderr
+    plain = subprocess.run([sys.executable, "-m", "spa_vl.cli", "stats", missing], capture_output=True, text=True)
+    assert plain.returncode == 1 and plain.stderr.count("\n") == 1 and "Traceback" not in plain.stderr
+
+
+def test_data_warnings_are_one_plain_line(mirror, capsys):
+    import pyarrow.parquet as pq
+
+    from helpers import rewrite_parquet, set_column
+
+    harm = mirror / "test/harm-00000-of-00001.parquet"
+    n = pq.read_metadata(harm).num_rows
+    rewrite_parquet(harm, lambda t: set_column(t, "class1", ["Unheard-of domain"] * n))
+    assert main(["card", str(mirror)]) == 0
+    err = capsys.readouterr().err
+    assert "spa-vl: warning: labels not in the reference taxonomy" in err and "Unheard-of domain" in err
+    assert main(["--quiet", "card", str(mirror)]) == 0
+    assert "warning" not in capsys.readouterr().err

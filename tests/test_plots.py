@@ -51,3 +51,20 @@ def test_same_figure_same_bytes(frame, tmp_path):
     plots.save_figure(plots.question_type_heatmap(frame), tmp_path / "a.png")
     plots.save_figure(plots.question_type_heatmap(frame), tmp_path / "b.png")
     assert (tmp_path / "a.png").read_bytes() == (tmp_path / "b.png").read_bytes()
+
+
+def test_image_grid_and_subset_mix(sample_dir, frame, tmp_path):
+    import spa_vl
+
+    ds = spa_vl.load_dataset(sample_dir, "validation", split="validation")
+    fig = plots.image_grid(ds.select(range(6)), columns=3)
+    titles = [ax.get_title() for ax in fig.axes if ax.get_title()]
+    names = ds.features["class3"].names
+    assert len(titles) == 6 and names[ds[0]["class3"]] in titles[0]
+    _roundtrip(fig, tmp_path / "grid.png")
+    half = frame.iloc[::2]
+    mix = plots.subset_mix(frame, {"half": half})
+    heights = [p.get_height() for p in mix.axes[0].patches]
+    assert len(heights) == 2 * frame["class1"].nunique()
+    assert sum(heights[: frame["class1"].nunique()]) == pytest.approx(1.0)
+    _roundtrip(mix, tmp_path / "mix.png")
