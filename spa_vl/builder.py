@@ -6,6 +6,7 @@ small methods; Arrow record batches end to end, the labels attached and encoded 
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 
 import datasets
@@ -18,7 +19,9 @@ from .labels import encode_view, labelled_view, source_label_space
 from .layout import CONFIGS, HUB_ID, canonical_config
 from .meta import read_meta_index
 from .sources import Source, resolve_source
-from .tables import iter_batches, split_files
+from .images import undecodable_rows
+from .tables import extra_columns, iter_batches, split_files
+from .taxonomy import SpaVLWarning
 
 try:  # datasets >= 4.1 names table keys; older versions take any hashable
     from datasets.builder import Key
@@ -36,10 +39,12 @@ class SpaVLConfig(datasets.BuilderConfig):
     Args:
         batch_size: rows per Arrow record batch read from the Parquet shards.
         allow_partial: load a split even when some of its shards are missing (with a warning).
+        strict: make label problems (new names, unparseable image paths) errors, not warnings.
     """
 
     batch_size: int = 1000
     allow_partial: bool = False
+    strict: bool = False
 
 
 class SpaVL(datasets.ArrowBasedBuilder):
@@ -61,16 +66,19 @@ class SpaVL(datasets.ArrowBasedBuilder):
         if config_name is not None:
             config_name = canonical_config(config_name).name
         # Resolved before super().__init__, which calls _info(); the cache is keyed by the data's content.
-        self.source: Source = resolve_source(data_dir or HUB_ID)
+        flags = {k: bool(kwargs.get(k, False)) for k in ("allow_partial", "strict")}
+        self.source: Source = resolve_source(data_dir or HUB_ID, **flags)
         kwargs.setdefault("hash", self.source.fingerprint)
         kwargs.setdefault("dataset_name", "spa_vl")
         super().__init__(*args, config_name=config_name, data_dir=data_dir, **kwargs)
 
     def _info(self) -> datasets.DatasetInfo:
         space = source_label_space(self.source)
+        features = typed_features(self.config.name, space)
+        features.update(datasets.Features.from_arrow_schema(extra_columns(self.source, self.config.name)))
         return datasets.DatasetInfo(
             description=DESCRIPTION,
-            features=typed_features(self.config.name, space),
+            features=features,
             homepage=HOMEPAGE,
             citation=CITATION,
             license=LICENSE,
@@ -81,7 +89,7 @@ class SpaVL(datasets.ArrowBasedBuilder):
         return [
             datasets.SplitGenerator(
                 name=split,
-                gen_kwargs={"files": split_files(self.source, layout.name, split, allow_partial=self.config.allow_partial)},
+                gen_kwargs={"files": split_files(self.source, layout.name, split)},
             )
             for split in layout.splits
         ]
@@ -93,8 +101,23 @@ class SpaVL(datasets.ArrowBasedBuilder):
         meta = read_meta_index(self.source)
         space = source_label_space(self.source, warn=False)
         schema = self.info.features.arrow_schema
+        split_offset = 0
         for file_index, path in enumerate(files):
+            file_offset, bad_rows = 0, []
             for batch_index, batch in enumerate(iter_batches(self.source, self.config.name, path, self.config.batch_size)):
-                view = encode_view(labelled_view(pa.Table.from_batches([batch]), meta), space)
-                # Extra columns a mirror may carry are dropped here: the features are the contract.
+                table = pa.Table.from_batches([batch])
+                if "image" in table.column_names:
+                    bad_rows.extend((undecodable_rows(table.column("image")) + file_offset).tolist())
+                file_offset += table.num_rows
+                view = encode_view(labelled_view(table, meta), space)
                 yield Key(file_index, batch_index), table_cast(view.select(schema.names), schema)
+            if bad_rows:
+                shown = ", ".join(f"{r} (split row {split_offset + r})" for r in bad_rows[:10])
+                more = f" and {len(bad_rows) - 10} more" if len(bad_rows) > 10 else ""
+                warnings.warn(
+                    f"{path}: image bytes of row {shown}{more} are not an image; decoding those rows will fail "
+                    "(statistics are unaffected); re-download the file",
+                    SpaVLWarning,
+                    stacklevel=2,
+                )
+            split_offset += file_offset

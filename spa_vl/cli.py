@@ -24,6 +24,18 @@ EPILOG = """examples:
 """
 
 
+def _source(args: argparse.Namespace):
+    from .sources import resolve_source
+
+    return resolve_source(args.source, allow_partial=args.allow_partial, strict=args.strict)
+
+
+def _add_source(p: argparse.ArgumentParser) -> None:
+    p.add_argument("source", nargs="?", default="sample", help="'sample' (default), a mirror folder, or a hub id")
+    p.add_argument("--allow-partial", action="store_true", help="read splits with missing shards (says how many rows are missing)")
+    p.add_argument("--strict", action="store_true", help="new label names or unparseable image paths are errors")
+
+
 def _cmd_sample(args: argparse.Namespace) -> int:
     from .sample import generate_sample
 
@@ -36,7 +48,7 @@ def _cmd_stats(args: argparse.Namespace) -> int:
     from .atomic import atomic_write_text
     from .stats import compute_stats
 
-    stats = compute_stats(args.source, [args.name] if args.name else None)
+    stats = compute_stats(_source(args), [args.name] if args.name else None)
     text = json.dumps(stats, indent=2, ensure_ascii=False)
     if args.json:
         atomic_write_text(args.json, text + "\n")
@@ -67,7 +79,7 @@ def _cmd_report(args: argparse.Namespace) -> int:
     settings = ReportSettings(
         diversity_sample=None if args.full else args.sample, model=args.model, seed=args.seed, batch_size=args.batch_size
     )
-    out = build_report(args.source, args.out, settings, overwrite=args.overwrite, progress=_progress(args))
+    out = build_report(_source(args), args.out, settings, overwrite=args.overwrite, progress=_progress(args))
     print(f"wrote {out}/report.html, report.md, stats.json and the figures")
     return 0
 
@@ -115,10 +127,11 @@ def _cmd_ablate(args: argparse.Namespace) -> int:
         raise SpaVLError("spa-vl ablate needs --out DIR (or --verify DIR)")
     from analysis.ablation import train_pool
 
-    pool = train_pool(args.source)
+    source = _source(args)
+    pool = train_pool(source)
     subsets = _sampler(args, pool).sample(pool)
     formats = [f.strip() for f in args.format.split(",") if f.strip()]
-    folders = export_subsets(args.source, subsets, args.out, formats=formats, seed=args.seed, overwrite=args.overwrite, progress=_progress(args))
+    folders = export_subsets(source, subsets, args.out, formats=formats, seed=args.seed, overwrite=args.overwrite, progress=_progress(args))
     for subset, folder in zip(subsets, folders):
         print(f"{folder}: {len(subset.rows)} rows")
     return 0
@@ -159,13 +172,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = add("stats", _cmd_stats, "row and label counts per config/split (images are never read)",
             "spa-vl stats /data/SPA-VL --json stats.json")
-    p.add_argument("source", nargs="?", default="sample", help="'sample' (default), a mirror folder, or a hub id")
+    _add_source(p)
     p.add_argument("--name", help="one config: train, validation, eval (aliases default, test)")
     p.add_argument("--json", metavar="FILE", help="write the stats as JSON to FILE")
 
     p = add("report", _cmd_report, "the full report: taxonomy, difficulty, diversity (HTML, Markdown, PNG, JSON)",
             "spa-vl report /data/SPA-VL --out report --sample 2000")
-    p.add_argument("source", nargs="?", default="sample", help="'sample' (default), a mirror folder, or a hub id")
+    _add_source(p)
     p.add_argument("--out", default="spa-vl-report", help="output folder (default spa-vl-report)")
     p.add_argument("--sample", type=int, default=1000, help="train rows embedded per text field, stratified by class1 (default 1000)")
     p.add_argument("--full", action="store_true", help="embed every train row (slow once, then cached)")
@@ -177,7 +190,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("ablate", _cmd_ablate, "write ablation subsets (scale ladder or diversity recipes) for datasets and SPA-VL-RLHF",
             "spa-vl ablate /data/SPA-VL --out subsets --recipe scale --sizes 30000,90000 --seed 0\n"
             "  spa-vl ablate --out subsets --recipe question-type --n 200\n  spa-vl ablate --verify subsets")
-    p.add_argument("source", nargs="?", default="sample", help="'sample' (default), a mirror folder, or a hub id")
+    _add_source(p)
     p.add_argument("--out", help="folder that receives one subfolder per subset")
     p.add_argument("--recipe", default="scale", choices=["scale", "question-type", "taxonomy", "response-models", "embedding"])
     p.add_argument("--sizes", type=_int_list, help="scale: comma-separated sizes (default 100,1000,5000,10000,30000,90000)")

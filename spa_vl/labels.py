@@ -12,15 +12,19 @@ Unknown is null in a view and -1 once encoded to ClassLabel ids.
 
 from __future__ import annotations
 
+import warnings
+from dataclasses import dataclass
 from functools import lru_cache
 
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from .errors import SpaVLError
+from .layout import split_key
 from .meta import MetaIndex, read_meta_index
 from .sources import Source
 from .tables import available_splits, read_columns
-from .taxonomy import LABEL_COLUMNS, LEVELS, QUESTION_TYPE, LabelSpace, parse_image_paths
+from .taxonomy import LABEL_COLUMNS, LEVELS, QUESTION_TYPE, LabelSpace, SpaVLWarning, parse_image_paths
 
 #: Columns a labelled view needs from the files (besides the ones a caller asks for).
 LABEL_SOURCE_COLUMNS: tuple[str, ...] = ("question", "image_name", *LEVELS, QUESTION_TYPE)
@@ -80,24 +84,75 @@ def read_labelled(source: Source, config: str, split: str, meta: MetaIndex, colu
     return labelled_view(table, meta)
 
 
+@dataclass(frozen=True)
+class LabelAudit:
+    """What a source's labels look like: its label space and the problems found building it.
+
+    ``label_problems`` (new names, unparseable image paths) become errors on a strict source;
+    ``meta_problems`` (meta records or rows that do not match) stay warnings.
+    """
+
+    space: LabelSpace
+    label_problems: tuple[str, ...] = ()
+    meta_problems: tuple[str, ...] = ()
+
+
+def _new_names_message(space: LabelSpace) -> str:
+    listed = "; ".join(f"{level}: {', '.join(map(repr, extra))}" for level, extra in space.new.items())
+    return f"labels not in the reference taxonomy were found and appended to the label lists: {listed}"
+
+
 @lru_cache(maxsize=16)
-def _label_space(source: Source, fingerprint: str) -> LabelSpace:
+def _audit(source: Source, fingerprint: str) -> LabelAudit:
     meta = read_meta_index(source)
     observed: dict[str, set[str]] = {level: set() for level in LEVELS}
+    label_problems, meta_problems, questions = [], [], []
     for config, split in available_splits(source):
-        view = read_labelled(source, config, split, meta)
+        table = read_columns(source, config, split, LABEL_SOURCE_COLUMNS)
+        view = labelled_view(table, meta)
+        key = split_key(config, split)
         for level in LEVELS:
             observed[level].update(v for v in pc.unique(view.column(level)).to_pylist() if v is not None)
-    return LabelSpace.from_observed(observed, warn=False)
+        if "image_name" in table.column_names and not all(level in table.column_names for level in LEVELS):
+            named = pc.is_valid(table.column("image_name"))
+            unparsed = pc.sum(pc.and_(named, pc.is_null(view.column("class1")))).as_py() or 0
+            if unparsed:
+                label_problems.append(
+                    f"{key}: {unparsed} row(s) have an image_name that is not a <class1>/<class2>/<class3>/<file> "
+                    "path and matches no meta record; their class labels are unknown (-1)"
+                )
+        untyped = view.column(QUESTION_TYPE).null_count
+        if untyped and len(meta):
+            meta_problems.append(f"{key}: {untyped} of {view.num_rows} row(s) match no question in the meta files; question_type -1")
+        if "question" in table.column_names:
+            questions.append(pc.utf8_trim_whitespace(table.column("question").cast(pa.string())))
+    if len(meta) and questions:
+        seen = pa.chunked_array([c for q in questions for c in (q.chunks if isinstance(q, pa.ChunkedArray) else [q])], pa.string())
+        orphans = meta.types.num_rows - pc.sum(pc.is_in(meta.types.column("question"), value_set=pc.unique(seen))).as_py()
+        if orphans:
+            meta_problems.append(f"{orphans} of {meta.types.num_rows} question(s) in the meta files match no row of {source.label}")
+    space = LabelSpace.from_observed(observed, warn=False)
+    if space.new:
+        label_problems.insert(0, _new_names_message(space))
+    return LabelAudit(space=space, label_problems=tuple(label_problems), meta_problems=tuple(meta_problems))
+
+
+def audit_labels(source: Source) -> LabelAudit:
+    """Label space and label/meta problems of a source (label columns only, cached by content)."""
+    return _audit(source, source.fingerprint)
 
 
 def source_label_space(source: Source, *, warn: bool = True) -> LabelSpace:
     """The label space of a whole source: reference names + every new name in any config.
 
     Reads label columns only, once per source content (cached by fingerprint). With ``warn``,
-    new names are reported as a :class:`~spa_vl.taxonomy.SpaVLWarning`.
+    problems are reported as :class:`~spa_vl.taxonomy.SpaVLWarning`; on a strict source, label
+    problems (new names, unparseable image paths) raise :class:`~spa_vl.errors.SpaVLError`.
     """
-    space = _label_space(source, source.fingerprint)
-    if warn and space.new:
-        LabelSpace.from_observed(space.new, warn=True)
-    return space
+    audit = audit_labels(source)
+    if source.strict and audit.label_problems:
+        raise SpaVLError(f"{source.label}: {audit.label_problems[0]} (strict mode: fix the data or drop --strict)")
+    if warn:
+        for message in (*audit.label_problems, *audit.meta_problems):
+            warnings.warn(message, SpaVLWarning, stacklevel=2)
+    return audit.space

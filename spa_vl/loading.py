@@ -14,6 +14,8 @@ from .sources import Source, resolve_source
 def load_builder(source: str | os.PathLike | Source = "sample", name: str = "train", **kwargs) -> SpaVL:
     """The :class:`~spa_vl.builder.SpaVL` builder of a config (aliases accepted), not yet prepared."""
     resolved = resolve_source(source)
+    # flags left at their defaults stay out of the config, so its cache id stays plain
+    kwargs = {k: v for k, v in kwargs.items() if v is not None and v is not False}
     return SpaVL(config_name=name, data_dir=resolved.root if resolved.is_local else resolved.label, **kwargs)
 
 
@@ -25,6 +27,7 @@ def load_dataset(
     cache_dir: str | None = None,
     streaming: bool = False,
     allow_partial: bool = False,
+    strict: bool = False,
     num_proc: int | None = None,
 ) -> datasets.Dataset | datasets.DatasetDict | datasets.IterableDataset | datasets.IterableDatasetDict:
     """Load SPA-VL with typed features, like ``datasets.load_dataset``.
@@ -38,12 +41,13 @@ def load_dataset(
     cache_dir : the ``datasets`` cache folder; the cache is keyed by the source files' content.
     streaming : return an ``IterableDataset`` read straight from the Parquet files.
     allow_partial : load a split even when some of its shards are missing (with a warning).
+    strict : new label names or unparseable image paths are errors instead of warnings.
 
     Returns
     -------
     ``Dataset`` when ``split`` is given, else ``DatasetDict`` (iterable variants when streaming).
     """
-    builder = load_builder(source, name, cache_dir=cache_dir, allow_partial=allow_partial)
+    builder = load_builder(source, name, cache_dir=cache_dir, allow_partial=allow_partial, strict=strict)
     if split is not None:
         resolve_split(builder.config.name, split)
     if streaming:

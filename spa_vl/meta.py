@@ -20,7 +20,7 @@ import pyarrow.compute as pc
 from .errors import SpaVLError
 from .layout import META_DIR
 from .sources import Source
-from .taxonomy import QUESTION_TYPE, SpaVLWarning, canonical_question_type
+from .taxonomy import QUESTION_TYPE, QUESTION_TYPES, SpaVLWarning, canonical_question_type
 
 #: Meta kinds holding one file per question type, in the order we look for them.
 QUESTION_TYPE_META_KINDS: tuple[str, ...] = ("split", "safety", "prefer")
@@ -130,6 +130,13 @@ def read_meta_index(source: Source) -> MetaIndex:
             break
     else:
         return MetaIndex.empty()
+    missing = [f"{META_DIR}/{kind}/{t}.json" for t in QUESTION_TYPES if t not in {qt for _, qt in typed}]
+    if missing:
+        warnings.warn(
+            f"{source.label}: {', '.join(missing)} missing: rows of that question type get question_type -1",
+            SpaVLWarning,
+            stacklevel=2,
+        )
     table = pa.concat_tables([_read_type_file(source, f, t) for f, t in typed])
     table = table.filter(pc.is_valid(table.column("question")))
     # A question listed under two types is ambiguous: keep it unknown rather than guess.

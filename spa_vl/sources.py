@@ -6,6 +6,7 @@ line when the folder is missing, is not in the hub layout, or the hub cannot be 
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import os
@@ -34,11 +35,15 @@ class Source:
     kind : ``"sample"``, ``"mirror"`` or ``"hub"``.
     root : absolute folder for local sources; ``datasets/<owner>/<name>[@rev]`` for the hub.
     label : what the user passed, used in messages.
+    allow_partial : read a split even when some of its shards are missing (with a warning).
+    strict : make label problems (new names, unparseable image paths) errors instead of warnings.
     """
 
     kind: str
     root: str
     label: str
+    allow_partial: bool = False
+    strict: bool = False
 
     @property
     def is_local(self) -> bool:
@@ -74,6 +79,15 @@ class Source:
     def open(self, path: str, mode: str = "rb") -> IO[Any]:
         """Open a full path (as returned by :meth:`glob`)."""
         return self.fs.open(path, mode)
+
+    def card_rows(self, hub_config: str, split: str) -> int | None:
+        """Rows the source's card declares for a split (None when it does not say)."""
+        for info in self.card()[0].get("dataset_info") or []:
+            if isinstance(info, dict) and info.get("config_name") == hub_config:
+                for entry in info.get("splits") or []:
+                    if entry.get("name") == split and "num_examples" in entry:
+                        return int(entry["num_examples"])
+        return None
 
     def card(self) -> tuple[dict[str, Any], str]:
         """The source's README YAML metadata and body (empty when there is no card)."""
@@ -132,24 +146,32 @@ def _check_mirror(path: Path, label: str) -> None:
         )
 
 
-def resolve_source(source: str | os.PathLike | Source = SAMPLE, *, revision: str | None = None) -> Source:
+def resolve_source(
+    source: str | os.PathLike | Source = SAMPLE,
+    *,
+    revision: str | None = None,
+    allow_partial: bool | None = None,
+    strict: bool | None = None,
+) -> Source:
     """Resolve ``"sample"``, a local mirror folder, or a hub id such as ``"sqrti/SPA-VL"``.
 
     A string naming an existing folder is a mirror; ``owner/name`` otherwise is a hub id.
     Offline (``HF_HUB_OFFLINE=1`` or no network) a hub id fails with one line suggesting a mirror.
+    ``allow_partial`` and ``strict`` set the :class:`Source` flags (None keeps a Source's own).
     """
+    flags = {k: v for k, v in (("allow_partial", allow_partial), ("strict", strict)) if v is not None}
     if isinstance(source, Source):
-        return source
+        return dataclasses.replace(source, **flags) if flags else source
     label = os.fspath(source)
     if label == SAMPLE:
         from .sample import ensure_sample
 
-        return Source(kind="sample", root=str(ensure_sample()), label=label)
+        return Source(kind="sample", root=str(ensure_sample()), label=label, **flags)
     path = Path(label).expanduser()
     if path.exists() or not _HUB_ID_RE.match(label) or label.startswith((".", "/", "~")):
         _check_mirror(path, label)
-        return Source(kind="mirror", root=str(path.resolve()), label=label)
-    hub = Source(kind="hub", root=f"datasets/{label}" + (f"@{revision}" if revision else ""), label=label)
+        return Source(kind="mirror", root=str(path.resolve()), label=label, **flags)
+    hub = Source(kind="hub", root=f"datasets/{label}" + (f"@{revision}" if revision else ""), label=label, **flags)
     if _hub_offline():
         raise SpaVLError(f"the Hugging Face Hub is offline (HF_HUB_OFFLINE) so {label!r} cannot be read: {_OFFLINE_HINT}")
     try:

@@ -15,11 +15,11 @@ import os
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from .labels import read_labelled
+from .labels import read_labelled, source_label_space
 from .layout import split_key
 from .meta import read_meta_index
 from .sources import Source, resolve_source
-from .tables import available_splits
+from .tables import available_splits, extra_columns
 from .taxonomy import LABEL_COLUMNS, UNKNOWN
 
 Stats = dict[str, dict]
@@ -41,6 +41,9 @@ def compute_stats(source: str | os.PathLike | Source = "sample", configs: list[s
     """Stats for every (or the named) config and split of a source present in it."""
     source = resolve_source(source)
     meta = read_meta_index(source)
+    source_label_space(source)  # reports (or, strict, refuses) label and meta problems once
+    for config in dict.fromkeys(c for c, _ in available_splits(source, configs)):
+        extra_columns(source, config)  # reported, not counted
     return {
         split_key(config, split): view_stats(read_labelled(source, config, split, meta))
         for config, split in available_splits(source, configs)

@@ -27,10 +27,11 @@ REQUIRED_COLUMNS: dict[str, tuple[str, ...]] = {
 }
 
 
-def split_files(source: Source, config: str, split: str, *, allow_partial: bool = False) -> list[str]:
+def split_files(source: Source, config: str, split: str) -> list[str]:
     """The Parquet shards of one split, sorted; errors name what is missing.
 
-    A gap in ``-NNNNN-of-MMMMM`` numbering is an error unless ``allow_partial``, which warns instead.
+    A gap in ``-NNNNN-of-MMMMM`` numbering is an error unless ``source.allow_partial``, which warns
+    instead and says how many rows are missing against the card.
     """
     layout = canonical_config(config)
     pattern = layout.splits[resolve_split(layout.name, split)]
@@ -44,12 +45,19 @@ def split_files(source: Source, config: str, split: str, *, allow_partial: bool 
     if gaps:
         folder = str(PurePosixPath(pattern).parent)
         names = ", ".join(f"{folder}/{g}" for g in gaps)
-        if not allow_partial:
+        if not source.allow_partial:
             raise SpaVLError(
                 f"{source.label}: missing shard(s) {names}: re-download them, or pass --allow-partial "
                 "(allow_partial=True) to load the rest"
             )
-        warnings.warn(f"{source.label}: loading {layout.name}/{split} without {names}", SpaVLWarning, stacklevel=2)
+        present = sum(open_parquet(source, f).metadata.num_rows for f in files)
+        expected = source.card_rows(layout.hub_name, split)
+        counted = (
+            f"{present:,} rows of the card's {expected:,} ({expected - present:,} missing)"
+            if expected is not None
+            else f"{present:,} rows (the card gives no row count to compare)"
+        )
+        warnings.warn(f"{source.label}: {layout.name}/{split} loaded without {names}: {counted}", SpaVLWarning, stacklevel=2)
     return files
 
 
@@ -95,8 +103,6 @@ def read_columns(
     config: str,
     split: str,
     columns: Iterable[str],
-    *,
-    allow_partial: bool = False,
 ) -> pa.Table:
     """Read the listed columns of a split (those the files have) into one Arrow table.
 
@@ -104,7 +110,7 @@ def read_columns(
     """
     wanted = list(dict.fromkeys(columns))
     tables = []
-    for path in split_files(source, config, split, allow_partial=allow_partial):
+    for path in split_files(source, config, split):
         parquet = open_parquet(source, path)
         check_schema(parquet.schema_arrow, config, path)
         present = [c for c in wanted if c in parquet.schema_arrow.names]
@@ -125,10 +131,10 @@ def iter_batches(source: Source, config: str, path: str, batch_size: int = 1000)
         raise SpaVLError(f"{path}: reading failed ({str(e).splitlines()[0][:120]}): re-download it") from e
 
 
-def split_num_rows(source: Source, config: str, split: str, *, allow_partial: bool = False) -> int:
+def split_num_rows(source: Source, config: str, split: str) -> int:
     """Row count of a split from the Parquet footers (no data read)."""
     return sum(
-        open_parquet(source, p).metadata.num_rows for p in split_files(source, config, split, allow_partial=allow_partial)
+        open_parquet(source, p).metadata.num_rows for p in split_files(source, config, split)
     )
 
 
@@ -139,3 +145,24 @@ def available_splits(source: Source, configs: list[str] | None = None) -> list[t
         for config, split in config_split_keys(configs)
         if any(f.endswith(".parquet") for f in source.glob(canonical_config(config).splits[split]))
     ]
+
+
+def extra_columns(source: Source, config: str) -> pa.Schema:
+    """Columns a config's files carry beyond SPA-VL's own (first shard of each split), with a warning.
+
+    They are kept: the builder adds them to its features with their Arrow types.
+    """
+    fields: dict[str, pa.Field] = {}
+    for split in canonical_config(config).splits:
+        files = [f for f in source.glob(canonical_config(config).splits[split]) if f.endswith(".parquet")]
+        if files:
+            schema = open_parquet(source, files[0]).schema_arrow
+            for name in check_schema(schema, config, files[0]):
+                fields.setdefault(name, schema.field(name))
+    if fields:
+        warnings.warn(
+            f"{source.label}: {canonical_config(config).name} has extra column(s) {', '.join(map(repr, fields))}: kept as they are",
+            SpaVLWarning,
+            stacklevel=2,
+        )
+    return pa.schema(list(fields.values()))

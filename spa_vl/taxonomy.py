@@ -129,11 +129,7 @@ class LabelSpace:
         space = cls(names=names, new=new)
         if warn and new:
             listed = "; ".join(f"{level}: {', '.join(map(repr, extra))}" for level, extra in new.items())
-            warnings.warn(
-                f"labels not in the reference taxonomy were found and appended to the label lists: {listed}",
-                SpaVLWarning,
-                stacklevel=2,
-            )
+            warnings.warn(f"labels not in the reference taxonomy were found and appended to the label lists: {listed}", SpaVLWarning, stacklevel=2)
         return space
 
     def encode(self, column: str, values: pa.Array | pa.ChunkedArray) -> pa.Array:
