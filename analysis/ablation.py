@@ -121,7 +121,7 @@ def check_sizes(sizes: Sequence[int], pool_size: int, what: str = "pool") -> lis
         raise SpaVLError(f"size {bad[0] if bad else 'list'} is invalid: the {what} has {pool_size} rows, so sizes must be 1..{pool_size}")
     if len(set(sizes)) != len(sizes):
         dupes = sorted({s for s in sizes if list(sizes).count(s) > 1})
-        raise SpaVLError(f"duplicate size(s) {dupes}: give each size once (valid range 1..{pool_size})")
+        raise SpaVLError(f"duplicate size(s) {dupes}: give each size once; the {what} has {pool_size} rows (valid range 1..{pool_size})")
     return sorted(sizes)
 
 
