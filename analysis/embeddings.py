@@ -27,7 +27,7 @@ import numpy as np
 import pandas as pd
 
 from spa_vl.atomic import atomic_write_bytes, atomic_write_text
-from spa_vl.sample import cache_root
+from spa_vl.cache import cache_root
 from spa_vl.taxonomy import SpaVLWarning
 
 DEFAULT_MODEL_NAME = "sentence-transformers/all-MiniLM-L6-v2"

@@ -4,16 +4,30 @@
     >>> ds = spa_vl.load_dataset("sample", "validation", split="validation")
     >>> ds.features["class1"].names[:2]
     ['Malicious Use', 'Representation & ToxicityHarms']
+
+``datasets`` is imported only when a loader is first used, so ``spa-vl stats`` and other
+column-only paths stay light (pyarrow only).
 """
+
+from importlib import import_module
+from typing import Any
 
 from .errors import SpaVLError
 from .layout import CONFIGS, HUB_ID
-from .loading import load_builder, load_dataset
 from .sources import Source, resolve_source
 from .stats import compute_stats
 from .taxonomy import LABEL_COLUMNS, LEVELS, QUESTION_TYPES, LabelSpace, SpaVLWarning
 
 __version__ = "0.1.0"
+
+_LAZY = {"load_dataset": "loading", "load_builder": "loading", "SpaVL": "builder", "SpaVLConfig": "builder"}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        return getattr(import_module(f".{_LAZY[name]}", __name__), name)
+    raise AttributeError(f"module 'spa_vl' has no attribute {name!r}")
+
 
 __all__ = [
     "CONFIGS",
@@ -23,6 +37,8 @@ __all__ = [
     "QUESTION_TYPES",
     "LabelSpace",
     "Source",
+    "SpaVL",
+    "SpaVLConfig",
     "SpaVLError",
     "SpaVLWarning",
     "compute_stats",

@@ -12,18 +12,8 @@ from __future__ import annotations
 import datasets
 import pyarrow as pa
 
-from .layout import canonical_config
+from .layout import HUB_COLUMNS, TEXT_COLUMNS, canonical_config  # noqa: F401 (re-exported)
 from .taxonomy import LABEL_COLUMNS, LEVELS, LabelSpace
-
-# Columns of each canonical config in the hub's Parquet files, in the hub's order.
-HUB_COLUMNS: dict[str, tuple[str, ...]] = {
-    "train": ("image", "question", "chosen", "rejected", "image_name"),
-    "validation": ("image", "question", "chosen", "rejected", *LEVELS),
-    "eval": ("image", "question", *LEVELS),
-}
-#: Text columns we analyse, where a config has them.
-TEXT_COLUMNS: tuple[str, ...] = ("question", "chosen", "rejected")
-
 
 def _hub_feature(column: str) -> datasets.Image | datasets.Value:
     return datasets.Image() if column == "image" else datasets.Value("string")

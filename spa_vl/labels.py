@@ -45,7 +45,8 @@ def taxonomy_columns(table: pa.Table, meta: MetaIndex) -> dict[str, pa.Array]:
         return {level: pa.nulls(n, pa.string()) for level in LEVELS}
     image_names = _as_strings(table.column("image_name"))
     parsed = parse_image_paths(image_names)
-    if len(meta) and "question" in table.column_names:
+    unparsed = pc.and_(pc.is_valid(image_names), pc.is_null(parsed["class1"]))
+    if len(meta) and "question" in table.column_names and pc.any(unparsed).as_py():
         # Bare file names: borrow the meta files' path for the same file name and question.
         from_meta = parse_image_paths(meta.image_path_of(image_names, table.column("question")))
         parsed = {level: pc.coalesce(parsed[level], from_meta[level]) for level in LEVELS}
@@ -102,19 +103,43 @@ def _new_names_message(space: LabelSpace) -> str:
     return f"labels not in the reference taxonomy were found and appended to the label lists: {listed}"
 
 
-@lru_cache(maxsize=16)
-def _audit(source: Source, fingerprint: str) -> LabelAudit:
+@dataclass(frozen=True)
+class SplitLabels:
+    """One split's labelled view (label columns + ``question``/``image_name``) and where its classes came from."""
+
+    config: str
+    split: str
+    view: pa.Table
+    own_classes: bool  # the files carry class1/2/3 (validation, eval) rather than image_name paths
+
+
+@lru_cache(maxsize=4)
+def _split_labels(source: Source, fingerprint: str) -> tuple[MetaIndex, tuple[SplitLabels, ...]]:
     meta = read_meta_index(source)
-    observed: dict[str, set[str]] = {level: set() for level in LEVELS}
-    label_problems, meta_problems, questions = [], [], []
+    splits = []
     for config, split in available_splits(source):
         table = read_columns(source, config, split, LABEL_SOURCE_COLUMNS)
-        view = labelled_view(table, meta)
-        key = split_key(config, split)
+        own = all(level in table.column_names for level in LEVELS)
+        splits.append(SplitLabels(config, split, labelled_view(table, meta), own))
+    return meta, tuple(splits)
+
+
+def split_labels(source: Source) -> tuple[SplitLabels, ...]:
+    """Labelled views of every split a source has, read once per source content (label columns only)."""
+    return _split_labels(source, source.fingerprint)[1]
+
+
+@lru_cache(maxsize=16)
+def _audit(source: Source, fingerprint: str) -> LabelAudit:
+    meta, splits = _split_labels(source, fingerprint)
+    observed: dict[str, set[str]] = {level: set() for level in LEVELS}
+    label_problems, meta_problems = [], []
+    for entry in splits:
+        view, key = entry.view, split_key(entry.config, entry.split)
         for level in LEVELS:
             observed[level].update(v for v in pc.unique(view.column(level)).to_pylist() if v is not None)
-        if "image_name" in table.column_names and not all(level in table.column_names for level in LEVELS):
-            named = pc.is_valid(table.column("image_name"))
+        if "image_name" in view.column_names and not entry.own_classes:
+            named = pc.is_valid(view.column("image_name"))
             unparsed = pc.sum(pc.and_(named, pc.is_null(view.column("class1")))).as_py() or 0
             if unparsed:
                 label_problems.append(
@@ -124,11 +149,10 @@ def _audit(source: Source, fingerprint: str) -> LabelAudit:
         untyped = view.column(QUESTION_TYPE).null_count
         if untyped and len(meta):
             meta_problems.append(f"{key}: {untyped} of {view.num_rows} row(s) match no question in the meta files; question_type -1")
-        if "question" in table.column_names:
-            questions.append(pc.utf8_trim_whitespace(table.column("question").cast(pa.string())))
+    questions = [e.view.column("question") for e in splits if "question" in e.view.column_names]
     if len(meta) and questions:
-        seen = pa.chunked_array([c for q in questions for c in (q.chunks if isinstance(q, pa.ChunkedArray) else [q])], pa.string())
-        orphans = meta.types.num_rows - pc.sum(pc.is_in(meta.types.column("question"), value_set=pc.unique(seen))).as_py()
+        seen = pc.unique(pc.utf8_trim_whitespace(pa.chunked_array([c for q in questions for c in q.chunks], pa.string())))
+        orphans = meta.types.num_rows - pc.sum(pc.is_in(meta.types.column("question"), value_set=seen)).as_py()
         if orphans:
             meta_problems.append(f"{orphans} of {meta.types.num_rows} question(s) in the meta files match no row of {source.label}")
     space = LabelSpace.from_observed(observed, warn=False)

@@ -15,6 +15,7 @@ from typing import Any, Mapping
 import yaml
 
 from .errors import SpaVLError
+from .taxonomy import LEVELS
 
 HUB_ID = "sqrti/SPA-VL"
 CARD_FILE = "README.md"
@@ -42,6 +43,14 @@ CONFIGS: dict[str, ConfigLayout] = {
     "eval": ConfigLayout("eval", "test", {"harm": "test/harm-*", "help": "test/help-*"}),
 }
 CONFIG_ALIASES: dict[str, str] = {"default": "train", "test": "eval"}
+#: Columns of each canonical config in the hub's Parquet files, in the hub's order (types: features.py).
+HUB_COLUMNS: dict[str, tuple[str, ...]] = {
+    "train": ("image", "question", "chosen", "rejected", "image_name"),
+    "validation": ("image", "question", "chosen", "rejected", *LEVELS),
+    "eval": ("image", "question", *LEVELS),
+}
+#: Text columns we analyse, where a config has them.
+TEXT_COLUMNS: tuple[str, ...] = ("question", "chosen", "rejected")
 #: Rows per split on the hub (the card's own numbers; 100,788 in all).
 HUB_SPLIT_ROWS: dict[tuple[str, str], int] = {
     ("train", "train"): 93_258,

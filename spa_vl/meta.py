@@ -8,20 +8,28 @@ listed once here; records are matched to rows by their question text.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import warnings
 from dataclasses import dataclass
+from functools import cached_property, lru_cache
 from pathlib import PurePosixPath
 from typing import Any
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from .atomic import atomic_write
+from .cache import cache_root
 
 from .errors import SpaVLError
 from .layout import META_DIR
 from .sources import Source
 from .taxonomy import QUESTION_TYPE, QUESTION_TYPES, SpaVLWarning, canonical_question_type
 
+_CACHE_VERSION = 1
 #: Meta kinds holding one file per question type, in the order we look for them.
 QUESTION_TYPE_META_KINDS: tuple[str, ...] = ("split", "safety", "prefer")
 #: Accepted field names, first match wins. ASSUMPTION: the real files use one of these.
@@ -40,6 +48,20 @@ def file_name(paths: pa.Array | pa.ChunkedArray) -> pa.Array:
     return pc.extract_regex(pc.replace_substring(paths.cast(pa.string()), "\\", "/"), r"(?P<name>[^/]*)$").field("name")
 
 
+def _codes(values: pa.Array | pa.ChunkedArray) -> np.ndarray:
+    """Dense integer codes of a column's distinct values (vectorised; no Acero group-by)."""
+    encoded = pc.dictionary_encode(values.combine_chunks() if isinstance(values, pa.ChunkedArray) else values)
+    # nulls get -1; zero-copy keeps pandas (and its import) out of this path
+    return pc.fill_null(encoded.indices, -1).to_numpy(zero_copy_only=True)
+
+
+def first_per_key(keys: pa.Array | pa.ChunkedArray) -> np.ndarray:
+    """Positions of the first row of each distinct key, in row order."""
+    if len(keys) == 0:
+        return np.zeros(0, dtype=np.int64)
+    return np.sort(np.unique(_codes(keys), return_index=True)[1])
+
+
 def _image_keys(image_names: pa.Array | pa.ChunkedArray, questions: pa.Array | pa.ChunkedArray) -> pa.Array:
     # Questions repeat across images in SPA-VL, so an image path is looked up by file name + question.
     return pc.binary_join_element_wise(file_name(image_names), _clean(questions), "\n")
@@ -55,21 +77,26 @@ class MetaIndex:
     """What the meta files say of each question, built once per source.
 
     ``types``: one row per unambiguous question (``question``, ``question_type``).
-    ``images``: image paths keyed by file name + question (``key``, ``image``).
+    ``records``: every meta record (``question``, ``question_type``, ``image``).
+    ``images`` (built on first use): image paths keyed by file name + question (``key``, ``image``).
     ``ambiguous`` counts questions listed under more than one type (they stay unknown).
     """
 
     types: pa.Table
-    images: pa.Table
+    records: pa.Table
     files: tuple[str, ...] = ()
     ambiguous: int = 0
 
     @classmethod
     def empty(cls) -> "MetaIndex":
-        return cls(
-            types=pa.schema([("question", pa.string()), (QUESTION_TYPE, pa.string())]).empty_table(),
-            images=pa.schema([("key", pa.string()), ("image", pa.string())]).empty_table(),
-        )
+        return cls(types=pa.schema([("question", pa.string()), (QUESTION_TYPE, pa.string())]).empty_table(), records=_RECORDS_SCHEMA.empty_table())
+
+    @cached_property
+    def images(self) -> pa.Table:
+        with_image = self.records.filter(pc.is_valid(self.records.column("image")))
+        keys = _image_keys(with_image.column("image"), with_image.column("question"))
+        first = pa.array(first_per_key(keys))
+        return pa.table({"key": keys.take(first), "image": with_image.column("image").take(first)})
 
     def __len__(self) -> int:
         return self.types.num_rows
@@ -83,6 +110,9 @@ class MetaIndex:
         """The meta files' image path for each (file name, question) pair (null where unmatched)."""
         positions = pc.index_in(_image_keys(image_names, questions), value_set=self.images.column("key"))
         return self.images.column("image").take(positions).combine_chunks()
+
+
+_RECORDS_SCHEMA = pa.schema([("question", pa.string()), (QUESTION_TYPE, pa.string()), ("image", pa.string())])
 
 
 def _records(data: Any, path: str) -> list[dict]:
@@ -121,7 +151,15 @@ def _read_type_file(source: Source, path: str, question_type: str) -> pa.Table:
 
 
 def read_meta_index(source: Source) -> MetaIndex:
-    """Index the first meta kind that has question-type files; an empty index when none does."""
+    """Index the first meta kind that has question-type files; an empty index when none does.
+
+    Parsed once per source content in a process (cached by the source's fingerprint).
+    """
+    return _meta_index(source, source.fingerprint)
+
+
+@lru_cache(maxsize=8)
+def _meta_index(source: Source, fingerprint: str) -> MetaIndex:
     for kind in QUESTION_TYPE_META_KINDS:
         files = source.glob(f"{META_DIR}/{kind}/*.json")
         typed = [(f, canonical_question_type(PurePosixPath(f).stem)) for f in files]
@@ -137,13 +175,14 @@ def read_meta_index(source: Source) -> MetaIndex:
             SpaVLWarning,
             stacklevel=2,
         )
-    table = pa.concat_tables([_read_type_file(source, f, t) for f, t in typed])
-    table = table.filter(pc.is_valid(table.column("question")))
+    table = _cached_records(source, typed)
     # A question listed under two types is ambiguous: keep it unknown rather than guess.
-    distinct = table.group_by(["question", QUESTION_TYPE], use_threads=False).aggregate([])
-    types_per_question = distinct.group_by("question").aggregate([(QUESTION_TYPE, "count")])
-    repeated = types_per_question.filter(pc.greater(types_per_question.column(f"{QUESTION_TYPE}_count"), 1))
-    ambiguous = repeated.num_rows
+    question_ids = _codes(table.column("question"))
+    type_ids = _codes(table.column(QUESTION_TYPE))
+    pairs = np.unique(question_ids.astype(np.int64) * 8 + type_ids)  # distinct (question, type)
+    types_per_question = np.bincount(pairs // 8, minlength=int(question_ids.max(initial=-1)) + 1)
+    ambiguous_mask = types_per_question[question_ids] > 1
+    ambiguous = int((types_per_question > 1).sum())
     if ambiguous:
         warnings.warn(
             f"{source.label}: {ambiguous} question(s) are listed under more than one question type in "
@@ -151,12 +190,32 @@ def read_meta_index(source: Source) -> MetaIndex:
             SpaVLWarning,
             stacklevel=2,
         )
-    clean = distinct.filter(pc.invert(pc.is_in(distinct.column("question"), repeated.column("question"))))
-    types = clean.select(["question", QUESTION_TYPE]).sort_by("question")
-    with_image = table.filter(pc.is_valid(table.column("image")))
-    images = pa.table({"key": _image_keys(with_image.column("image"), with_image.column("question")), "image": with_image.column("image")})
-    images = images.group_by("key", use_threads=False).aggregate([("image", "first")]).rename_columns(["key", "image"])
-    return MetaIndex(types=types, images=images, files=tuple(f for f, _ in typed), ambiguous=ambiguous)
+    clean = table.filter(pa.array(~ambiguous_mask)).select(["question", QUESTION_TYPE])
+    clean = clean.take(pa.array(first_per_key(clean.column("question"))))
+    types = clean.sort_by("question")
+    return MetaIndex(types=types, records=table, files=tuple(f for f, _ in typed), ambiguous=ambiguous)
+
+
+def _cached_records(source: Source, typed: list[tuple[str, str]]) -> pa.Table:
+    """All records of the question-type files, parsed from JSON once and kept as Parquet in the cache.
+
+    The cache key is every file's name, size and modification (or blob) id, so an edited meta file
+    is parsed again; a cache file that cannot be read is ignored and rewritten.
+    """
+    stamps = [[source.relative(f), t, *(lambda i: (i.get("size"), str(i.get("mtime") or i.get("blob_id"))))(source.fs.info(f))] for f, t in typed]
+    key = hashlib.sha256(json.dumps([_CACHE_VERSION, QUESTION_FIELDS, IMAGE_FIELDS, stamps]).encode()).hexdigest()[:24]
+    path = cache_root() / "meta" / f"records-{key}.parquet"
+    try:
+        return pq.ParquetFile(path).read().cast(_RECORDS_SCHEMA)
+    except (OSError, pa.ArrowInvalid):
+        pass
+    table = pa.concat_tables([_read_type_file(source, f, t) for f, t in typed])
+    table = table.filter(pc.is_valid(table.column("question")))
+    try:
+        atomic_write(path, lambda tmp: pq.write_table(table, tmp))
+    except OSError:  # a read-only cache is not an error: the records were parsed anyway
+        pass
+    return table
 
 
 def read_response_models(source: Source) -> pa.Table | None:
@@ -185,9 +244,7 @@ def read_response_models(source: Source) -> pa.Table | None:
     if not tables:
         return None
     table = pa.concat_tables(tables)
-    return table.group_by("key", use_threads=False).aggregate(
-        [("chosen_model", "first"), ("rejected_model", "first")]
-    ).rename_columns(["key", "chosen_model", "rejected_model"])
+    return table.take(pa.array(first_per_key(table.column("key"))))
 
 
 def response_models_of(models: pa.Table, image_names: pa.Array, questions: pa.Array) -> tuple[pa.Array, pa.Array]:

@@ -25,6 +25,7 @@ from PIL import Image
 
 from . import sample_text
 from .atomic import staged_dir
+from .cache import cache_root
 from .card import card_metadata, dataset_info_entry
 from .errors import SpaVLError
 from .features import HUB_COLUMNS, hub_features
@@ -156,36 +157,46 @@ def generate_sample(
     full_paths = _image_paths(data, "path")
     names = _image_paths(data, image_name_style)
     class_index = {c1: i for i, c1 in enumerate(dict.fromkeys(p[0] for p in data.paths))}
-    # One JPEG per image (rows of the same image share it), drawn in image-id order.
+    # One JPEG per image (rows of the same image share it), drawn in image-id order. Rows are
+    # assembled shard by shard, so memory holds the unique JPEGs plus one shard, not every row's bytes.
     _, first_rows = np.unique(data.image_id, return_index=True)
-    jpegs = [_jpeg(rng, image_size, class_index[data.paths[data.path_index[r]][0]], int(data.path_index[r])) for r in first_rows]
-    image_struct = pa.StructArray.from_arrays(
-        [pa.array(jpegs, pa.binary()).take(pa.array(data.image_id)), pa.array([p.rsplit("/", 1)[1] for p in full_paths])],
-        names=["bytes", "path"],
+    jpegs = pa.array(
+        [_jpeg(rng, image_size, class_index[data.paths[data.path_index[r]][0]], int(data.path_index[r])) for r in first_rows],
+        pa.large_binary(),
     )
+    image_ids, file_names = pa.array(data.image_id), pa.array([p.rsplit("/", 1)[1] for p in full_paths])
     classes = np.asarray(data.paths, dtype=object)[data.path_index]
-    everything = pa.table(
+    texts = pa.table(
         {
-            "image": image_struct,
             **{k: pa.array(v, pa.string()) for k, v in data.text.items()},
             "image_name": pa.array(names, pa.string()),
             **{level: pa.array(classes[:, i], pa.string()) for i, level in enumerate(LEVELS)},
         }
     )
+
+    def rows_table(config: str, rows: np.ndarray) -> pa.Table:
+        take = pa.array(rows, pa.int64())
+        image = pa.StructArray.from_arrays(
+            [jpegs.take(image_ids.take(take)).cast(pa.binary()), file_names.take(take)], names=["bytes", "path"]
+        )
+        return _table(config, texts.take(take).append_column("image", image))
+
     with staged_dir(out, overwrite=overwrite, what="sample") as tmp:
         infos = []
         for config, layout in CONFIGS.items():
             split_sizes = {}
             for split in layout.splits:
                 idx = np.flatnonzero((data.config == config) & (data.split == split))
-                table = _table(config, everything.take(pa.array(idx)))
                 folder, stem = split_file_stem(config, split)
                 count = min(train_shards, len(idx)) if config == "train" else 1
-                for k, part in enumerate(np.array_split(np.arange(len(idx)), count)):
+                nbytes = 0
+                for k, part in enumerate(np.array_split(idx, count)):
+                    table = rows_table(config, part)
                     target = tmp / folder / shard_name(stem, k, count)
                     target.parent.mkdir(parents=True, exist_ok=True)
-                    pq.write_table(table.take(part), target, row_group_size=500, compression="snappy")
-                split_sizes[split] = (len(idx), table.nbytes)
+                    pq.write_table(table, target, row_group_size=500, compression="snappy")
+                    nbytes += table.nbytes
+                split_sizes[split] = (len(idx), nbytes)
             infos.append(dataset_info_entry(layout.hub_name, hub_features(config), split_sizes))
         _write_meta(tmp, data, full_paths, rng)
         metadata = card_metadata(hub_card_configs(), infos, pretty_name="SPA-VL (synthetic sample)")
@@ -233,11 +244,6 @@ known harm taxonomy and question types; images are generated JPEGs. Not for trai
 # The embedded sample, built on first use into a cache folder keyed by everything it depends on
 
 _GENERATOR_FILES = ("sample.py", "sample_text.py", "features.py", "layout.py", "card.py", "data/taxonomy.json")
-
-
-def cache_root() -> Path:
-    """Where spa-vl caches things: ``$SPA_VL_CACHE``, else ``~/.cache/spa-vl``."""
-    return Path(os.environ.get("SPA_VL_CACHE") or Path.home() / ".cache" / "spa-vl").expanduser()
 
 
 def generator_fingerprint() -> str:

@@ -15,9 +15,8 @@ import os
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from .labels import read_labelled, source_label_space
+from .labels import source_label_space, split_labels
 from .layout import split_key
-from .meta import read_meta_index
 from .sources import Source, resolve_source
 from .tables import available_splits, extra_columns
 from .taxonomy import LABEL_COLUMNS, UNKNOWN
@@ -38,13 +37,18 @@ def view_stats(view: pa.Table) -> dict:
 
 
 def compute_stats(source: str | os.PathLike | Source = "sample", configs: list[str] | None = None) -> Stats:
-    """Stats for every (or the named) config and split of a source present in it."""
+    """Stats for every (or the named) config and split of a source present in it.
+
+    One pass over the label columns serves both the label audit (warnings, or errors on a strict
+    source) and the counts.
+    """
     source = resolve_source(source)
-    meta = read_meta_index(source)
+    wanted = set(available_splits(source, configs))
     source_label_space(source)  # reports (or, strict, refuses) label and meta problems once
-    for config in dict.fromkeys(c for c, _ in available_splits(source, configs)):
+    for config in dict.fromkeys(c for c, _ in wanted):
         extra_columns(source, config)  # reported, not counted
     return {
-        split_key(config, split): view_stats(read_labelled(source, config, split, meta))
-        for config, split in available_splits(source, configs)
+        split_key(entry.config, entry.split): view_stats(entry.view)
+        for entry in split_labels(source)
+        if (entry.config, entry.split) in wanted
     }

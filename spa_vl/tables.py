@@ -14,8 +14,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from .errors import SpaVLError
-from .features import HUB_COLUMNS
-from .layout import canonical_config, config_split_keys, missing_shards, resolve_split
+from .layout import HUB_COLUMNS, canonical_config, config_split_keys, missing_shards, resolve_split
 from .sources import Source
 from .taxonomy import LEVELS, SpaVLWarning
 

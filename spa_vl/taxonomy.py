@@ -88,10 +88,12 @@ def parse_image_paths(image_names: pa.Array | pa.ChunkedArray) -> dict[str, pa.A
     """
     if isinstance(image_names, pa.ChunkedArray):
         image_names = image_names.combine_chunks()
-    normalised = pc.replace_substring(image_names.cast(pa.string()), "\\", "/")
+    # Rows share images (one per question type), so parse each distinct path once and take.
+    encoded = pc.dictionary_encode(image_names.cast(pa.string()))
+    normalised = pc.replace_substring(encoded.dictionary, "\\", "/")
     parts = pc.extract_regex(normalised, _IMAGE_PATH_PATTERN)
     valid = parts.is_valid()
-    return {level: pc.if_else(valid, parts.field(level), None) for level in LEVELS}
+    return {level: pc.if_else(valid, parts.field(level), None).take(encoded.indices) for level in LEVELS}
 
 
 @dataclass(frozen=True)
