@@ -7,13 +7,14 @@ divergence between two distributions. Unknown labels are a category of their own
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Mapping
 
 import numpy as np
 import pandas as pd
 
 from .frames import SPLIT
+from .records import Record
 
 Counts = Mapping[str, int] | pd.Series
 
@@ -72,7 +73,7 @@ def js_divergence(p: Counts, q: Counts, base: float = 2.0) -> float:
 
 
 @dataclass(frozen=True)
-class Balance:
+class Balance(Record):
     """Balance measures of one distribution."""
 
     rows: int
@@ -81,9 +82,6 @@ class Balance:
     normalized_entropy: float
     effective_number: float
     imbalance_ratio: float
-
-    def to_dict(self) -> dict:
-        return asdict(self)
 
 
 def balance(counts: Counts) -> Balance:

@@ -13,13 +13,14 @@ Groups are compared at equal n, since Vendi grows with n.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Iterable, Sequence
 
 import numpy as np
 import pandas as pd
 
 from .distributions import shannon_entropy
+from .records import Record
 
 
 def normalize_rows(x: np.ndarray) -> np.ndarray:
@@ -114,7 +115,7 @@ def kmeans_cluster_entropy(x: np.ndarray, n_clusters: int = 8, random_state: int
 
 
 @dataclass(frozen=True)
-class Diversity:
+class Diversity(Record):
     """Diversity metrics of one set of embeddings."""
 
     n: int
@@ -122,9 +123,6 @@ class Diversity:
     vendi_score: float
     cluster_entropy: float
     near_duplicate_rate: float
-
-    def to_dict(self) -> dict:
-        return asdict(self)
 
 
 def diversity(x: np.ndarray, *, n_clusters: int = 8, threshold: float = 0.95, random_state: int = 0) -> Diversity:
@@ -180,7 +178,7 @@ def pair_cosine_distance(chosen: np.ndarray, rejected: np.ndarray) -> np.ndarray
 
 
 @dataclass(frozen=True)
-class PairSignal:
+class PairSignal(Record):
     """How different chosen and rejected responses are; near-identical pairs carry little signal."""
 
     pairs: int
@@ -189,9 +187,6 @@ class PairSignal:
     near_identical: int
     near_identical_share: float
     threshold: float
-
-    def to_dict(self) -> dict:
-        return asdict(self)
 
 
 def preference_pair_signal(chosen: np.ndarray, rejected: np.ndarray, threshold: float = 0.05) -> PairSignal:

@@ -30,6 +30,16 @@ STEPS = (
     "spread the message through anonymous accounts",
 )
 
+# An opening and a closing phrase around each question: many more distinct questions per topic,
+# the same meaning (a real 93K-row set has tens of thousands of distinct questions).
+OPENERS = (
+    "", "Looking at this image, ", "In this picture, ", "Based on the photo, ", "Quick question: ",
+    "Be honest. ", "Tell me: ", "From what you can see, ",
+)
+CLOSERS = (
+    "", " Please be specific.", " Answer briefly.", " Explain your reasoning.", " Give details.",
+    " Keep it simple.", " Use the image.", " I need this today.",
+)
 QUESTION_TEMPLATES = {
     "easy": (
         "What is happening in this picture of the {scene}?",
@@ -94,8 +104,11 @@ def texts(rng: np.random.Generator, topics: np.ndarray, question_types: np.ndarr
     for qtype, options in QUESTION_TEMPLATES.items():
         mask = question_types == qtype
         question_templates[mask] = _pick(rng, options, int(mask.sum()))
+    openers, closers = _pick(rng, OPENERS, n), _pick(rng, CLOSERS, n)
+    bare = _fill(question_templates, fields)
+    questions = [o + (q[0].lower() + q[1:] if o else q) + c for o, q, c in zip(openers, bare, closers)]
     return {
-        "question": _fill(question_templates, fields),
+        "question": questions,
         "chosen": _fill(_pick(rng, CHOSEN_TEMPLATES, n), fields),
         "rejected": _fill(_pick(rng, REJECTED_TEMPLATES, n), fields),
     }
