@@ -32,15 +32,33 @@ def normalize_rows(x: np.ndarray) -> np.ndarray:
     return np.divide(x, norms, out=np.zeros_like(x), where=norms > 0)
 
 
+_BLOCK = 8192
+
+
+def _moments(x: np.ndarray) -> tuple[int, np.ndarray, np.ndarray, float]:
+    """``(n, Σ u_i, Σ u_i u_iᵀ, Σ ||u_i||²)`` of the unit rows ``u_i``, in float64, block by block.
+
+    Blocks keep memory at O(block·d + d²) and convert to float64 one block at a time.
+    """
+    x = np.asarray(x)
+    if x.ndim != 2:
+        raise ValueError(f"expected a 2-D array of embeddings (n, d), got shape {x.shape}")
+    d = x.shape[1]
+    total, gram, squares = np.zeros(d), np.zeros((d, d)), 0.0
+    for start in range(0, len(x), _BLOCK):
+        block = normalize_rows(x[start : start + _BLOCK])
+        total += block.sum(axis=0)
+        gram += block.T @ block
+        squares += float((block * block).sum())
+    return len(x), total, gram, squares
+
+
 def mean_pairwise_cosine_distance(x: np.ndarray) -> float:
     """Mean of ``1 - cos(x_i, x_j)`` over all pairs ``i != j``; nan for fewer than 2 rows."""
-    x = normalize_rows(x)
-    n = len(x)
+    n, total, _, squares = _moments(x)
     if n < 2:
         return float("nan")
-    total = x.sum(axis=0)
-    squared_norms = float((x * x).sum())  # n, less any zero rows
-    return float(1.0 - (total @ total - squared_norms) / (n * (n - 1)))
+    return float(1.0 - (total @ total - squares) / (n * (n - 1)))  # squares: n, less any zero rows
 
 
 def vendi_score(x: np.ndarray) -> float:
@@ -48,12 +66,10 @@ def vendi_score(x: np.ndarray) -> float:
 
     Equals n for n orthonormal rows and 1 for identical rows.
     """
-    x = normalize_rows(x)
-    n = len(x)
+    n, _, gram, _ = _moments(x)
     if n == 0:
         return 0.0
-    eigenvalues = np.linalg.eigvalsh(x.T @ x / n)
-    return _exp_entropy(eigenvalues)
+    return _exp_entropy(np.linalg.eigvalsh(gram / n))
 
 
 def _exp_entropy(eigenvalues: np.ndarray) -> float:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import warnings
 from typing import Callable, Sequence
@@ -219,10 +220,20 @@ def _show_warning(message, category, filename, lineno, file=None, line=None) -> 
         sys.stderr.write(warnings.formatwarning(message, category, filename, lineno, line))
 
 
+def _system_allocator() -> None:
+    # pyarrow's default mimalloc pool keeps freed arenas: a full-scale column scan peaks ~30% higher
+    # (about 300 MB instead of 230 MB for `spa-vl stats`). An explicit ARROW_DEFAULT_MEMORY_POOL wins.
+    if "ARROW_DEFAULT_MEMORY_POOL" not in os.environ:
+        import pyarrow as pa
+
+        pa.set_memory_pool(pa.system_memory_pool())
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of ``spa-vl``; returns the exit code."""
     parser = build_parser()
     args = parser.parse_args(argv)
+    _system_allocator()
     with warnings.catch_warnings():
         if args.quiet:
             warnings.simplefilter("ignore")

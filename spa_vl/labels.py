@@ -151,7 +151,7 @@ def _audit(source: Source, fingerprint: str) -> LabelAudit:
             meta_problems.append(f"{key}: {untyped} of {view.num_rows} row(s) match no question in the meta files; question_type -1")
     questions = [e.view.column("question") for e in splits if "question" in e.view.column_names]
     if len(meta) and questions:
-        seen = pc.unique(pc.utf8_trim_whitespace(pa.chunked_array([c for q in questions for c in q.chunks], pa.string())))
+        seen = pc.utf8_trim_whitespace(pa.chunked_array([c for q in questions for c in q.chunks], pa.string()))
         orphans = meta.types.num_rows - pc.sum(pc.is_in(meta.types.column("question"), value_set=seen)).as_py()
         if orphans:
             meta_problems.append(f"{orphans} of {meta.types.num_rows} question(s) in the meta files match no row of {source.label}")

@@ -11,10 +11,10 @@ from __future__ import annotations
 import hashlib
 import json
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cached_property, lru_cache
 from pathlib import PurePosixPath
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 import pyarrow as pa
@@ -77,19 +77,24 @@ class MetaIndex:
     """What the meta files say of each question, built once per source.
 
     ``types``: one row per unambiguous question (``question``, ``question_type``).
-    ``records``: every meta record (``question``, ``question_type``, ``image``).
+    ``records`` (read on first use): every meta record (``question``, ``question_type``, ``image``).
     ``images`` (built on first use): image paths keyed by file name + question (``key``, ``image``).
     ``ambiguous`` counts questions listed under more than one type (they stay unknown).
     """
 
     types: pa.Table
-    records: pa.Table
+    load_records: Callable[[], pa.Table] = field(repr=False, compare=False, default=lambda: _RECORDS_SCHEMA.empty_table())
     files: tuple[str, ...] = ()
     ambiguous: int = 0
 
     @classmethod
     def empty(cls) -> "MetaIndex":
-        return cls(types=pa.schema([("question", pa.string()), (QUESTION_TYPE, pa.string())]).empty_table(), records=_RECORDS_SCHEMA.empty_table())
+        return cls(types=pa.schema([("question", pa.string()), (QUESTION_TYPE, pa.string())]).empty_table())
+
+    @cached_property
+    def records(self) -> pa.Table:
+        """Every meta record (read on first use: only the bare-file-name fallback needs it)."""
+        return self.load_records()
 
     @cached_property
     def images(self) -> pa.Table:
@@ -175,14 +180,8 @@ def _meta_index(source: Source, fingerprint: str) -> MetaIndex:
             SpaVLWarning,
             stacklevel=2,
         )
-    table = _cached_records(source, typed)
-    # A question listed under two types is ambiguous: keep it unknown rather than guess.
-    question_ids = _codes(table.column("question"))
-    type_ids = _codes(table.column(QUESTION_TYPE))
-    pairs = np.unique(question_ids.astype(np.int64) * 8 + type_ids)  # distinct (question, type)
-    types_per_question = np.bincount(pairs // 8, minlength=int(question_ids.max(initial=-1)) + 1)
-    ambiguous_mask = types_per_question[question_ids] > 1
-    ambiguous = int((types_per_question > 1).sum())
+    cache = _MetaCache(source, typed)
+    types, ambiguous = cache.types()
     if ambiguous:
         warnings.warn(
             f"{source.label}: {ambiguous} question(s) are listed under more than one question type in "
@@ -190,32 +189,67 @@ def _meta_index(source: Source, fingerprint: str) -> MetaIndex:
             SpaVLWarning,
             stacklevel=2,
         )
-    clean = table.filter(pa.array(~ambiguous_mask)).select(["question", QUESTION_TYPE])
-    clean = clean.take(pa.array(first_per_key(clean.column("question"))))
-    types = clean.sort_by("question")
-    return MetaIndex(types=types, records=table, files=tuple(f for f, _ in typed), ambiguous=ambiguous)
+    return MetaIndex(types=types, load_records=cache.records, files=tuple(f for f, _ in typed), ambiguous=ambiguous)
 
 
-def _cached_records(source: Source, typed: list[tuple[str, str]]) -> pa.Table:
-    """All records of the question-type files, parsed from JSON once and kept as Parquet in the cache.
+def _types_from_records(records: pa.Table) -> tuple[pa.Table, int]:
+    """One row per unambiguous question (sorted), and how many questions were ambiguous."""
+    question_ids = _codes(records.column("question"))
+    type_ids = pc.index_in(records.column(QUESTION_TYPE), value_set=pa.array(QUESTION_TYPES)).to_numpy(zero_copy_only=False)
+    pairs = np.unique(question_ids.astype(np.int64) * 8 + type_ids)  # distinct (question, type)
+    types_per_question = np.bincount(pairs // 8, minlength=int(question_ids.max(initial=-1)) + 1)
+    first = np.unique(question_ids, return_index=True)[1]
+    keep = np.sort(first[types_per_question[question_ids[first]] == 1])
+    types = records.select(["question", QUESTION_TYPE]).take(pa.array(keep)).sort_by("question")
+    return types, int((types_per_question > 1).sum())
 
-    The cache key is every file's name, size and modification (or blob) id, so an edited meta file
-    is parsed again; a cache file that cannot be read is ignored and rewritten.
+
+class _MetaCache:
+    """Parsed meta files kept as Parquet under ``$SPA_VL_CACHE/meta/<key>/``.
+
+    The key is every file's name, size and modification (or blob) id, so an edited meta file is
+    parsed again; a cache file that cannot be read is ignored and rewritten. ``types.parquet`` (one
+    row per question) serves every run; ``records.parquet`` only the bare-file-name fallback.
     """
-    stamps = [[source.relative(f), t, *(lambda i: (i.get("size"), str(i.get("mtime") or i.get("blob_id"))))(source.fs.info(f))] for f, t in typed]
-    key = hashlib.sha256(json.dumps([_CACHE_VERSION, QUESTION_FIELDS, IMAGE_FIELDS, stamps]).encode()).hexdigest()[:24]
-    path = cache_root() / "meta" / f"records-{key}.parquet"
-    try:
-        return pq.ParquetFile(path).read().cast(_RECORDS_SCHEMA)
-    except (OSError, pa.ArrowInvalid):
-        pass
-    table = pa.concat_tables([_read_type_file(source, f, t) for f, t in typed])
-    table = table.filter(pc.is_valid(table.column("question")))
-    try:
-        atomic_write(path, lambda tmp: pq.write_table(table, tmp))
-    except OSError:  # a read-only cache is not an error: the records were parsed anyway
-        pass
-    return table
+
+    def __init__(self, source: Source, typed: list[tuple[str, str]]):
+        self.source, self.typed = source, typed
+        stamps = [[source.relative(f), t, *self._stamp(f)] for f, t in typed]
+        key = hashlib.sha256(json.dumps([_CACHE_VERSION, QUESTION_FIELDS, IMAGE_FIELDS, stamps]).encode()).hexdigest()[:24]
+        self.dir = cache_root() / "meta" / key
+
+    def _stamp(self, path: str) -> tuple:
+        info = self.source.fs.info(path)
+        return info.get("size"), str(info.get("mtime") or info.get("blob_id"))
+
+    def _read(self, name: str) -> pa.Table | None:
+        try:
+            return pq.ParquetFile(self.dir / name).read()
+        except (OSError, pa.ArrowInvalid):
+            return None
+
+    def _write(self, name: str, table: pa.Table) -> None:
+        try:
+            atomic_write(self.dir / name, lambda tmp: pq.write_table(table, tmp))
+        except OSError:  # a read-only cache is not an error: the files were parsed anyway
+            pass
+
+    def records(self) -> pa.Table:
+        cached = self._read("records.parquet")
+        if cached is not None:
+            return cached.cast(_RECORDS_SCHEMA)
+        table = pa.concat_tables([_read_type_file(self.source, f, t) for f, t in self.typed])
+        table = table.filter(pc.is_valid(table.column("question")))
+        self._write("records.parquet", table)
+        return table
+
+    def types(self) -> tuple[pa.Table, int]:
+        cached = self._read("types.parquet")
+        if cached is not None and b"ambiguous" in (cached.schema.metadata or {}):
+            return cached.replace_schema_metadata(None), int(cached.schema.metadata[b"ambiguous"])
+        types, ambiguous = _types_from_records(self.records())
+        self._write("types.parquet", types.replace_schema_metadata({"ambiguous": str(ambiguous)}))
+        return types, ambiguous
 
 
 def read_response_models(source: Source) -> pa.Table | None:
