@@ -15,13 +15,12 @@ from datasets.table import table_cast
 
 from .card import CITATION, DESCRIPTION, HOMEPAGE, LICENSE
 from .features import typed_features
-from .labels import encode_view, labelled_view, source_label_space
+from .labels import encode_view, source_label_space, split_labels
 from .layout import CONFIGS, HUB_ID, canonical_config
-from .meta import read_meta_index
 from .sources import Source, resolve_source
 from .images import undecodable_rows
 from .tables import extra_columns, iter_batches, split_files
-from .taxonomy import SpaVLWarning
+from .taxonomy import LABEL_COLUMNS, SpaVLWarning
 
 try:  # datasets >= 4.1 names table keys; older versions take any hashable
     from datasets.builder import Key
@@ -89,17 +88,21 @@ class SpaVL(datasets.ArrowBasedBuilder):
         return [
             datasets.SplitGenerator(
                 name=split,
-                gen_kwargs={"files": split_files(self.source, layout.name, split)},
+                gen_kwargs={"files": split_files(self.source, layout.name, split), "split": split},
             )
             for split in layout.splits
         ]
 
-    def _generate_shards(self, files: list[str]):
+    def _generate_shards(self, files: list[str], split: str):
         yield from files
 
-    def _generate_tables(self, files: list[str]):
-        meta = read_meta_index(self.source)
-        space = source_label_space(self.source, warn=False)
+    def _split_label_ids(self, split: str) -> pa.Table:
+        """The split's label columns as ClassLabel ids, in file order (computed once, reused per batch)."""
+        view = next(e.view for e in split_labels(self.source) if (e.config, e.split) == (self.config.name, split))
+        return encode_view(view.select(list(LABEL_COLUMNS)), source_label_space(self.source, warn=False))
+
+    def _generate_tables(self, files: list[str], split: str):
+        labels = self._split_label_ids(split)
         schema = self.info.features.arrow_schema
         split_offset = 0
         for file_index, path in enumerate(files):
@@ -108,9 +111,12 @@ class SpaVL(datasets.ArrowBasedBuilder):
                 table = pa.Table.from_batches([batch])
                 if "image" in table.column_names:
                     bad_rows.extend((undecodable_rows(table.column("image")) + file_offset).tolist())
+                batch_labels = labels.slice(split_offset + file_offset, table.num_rows)
                 file_offset += table.num_rows
-                view = encode_view(labelled_view(table, meta), space)
-                yield Key(file_index, batch_index), table_cast(view.select(schema.names), schema)
+                table = table.drop_columns([c for c in LABEL_COLUMNS if c in table.column_names])
+                for column in LABEL_COLUMNS:
+                    table = table.append_column(column, batch_labels.column(column))
+                yield Key(file_index, batch_index), table_cast(table.select(schema.names), schema)
             if bad_rows:
                 shown = ", ".join(f"{r} (split row {split_offset + r})" for r in bad_rows[:10])
                 more = f" and {len(bad_rows) - 10} more" if len(bad_rows) > 10 else ""
