@@ -153,12 +153,17 @@ def build_parser() -> argparse.ArgumentParser:
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
+    # --debug and --quiet work before or after the subcommand (the subcommand's copy leaves the
+    # global value alone unless given)
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help="show full tracebacks on errors")
+    common.add_argument("--quiet", action="store_true", default=argparse.SUPPRESS, help="no progress bars or warnings")
     parser.add_argument("--debug", action="store_true", help="show full tracebacks on errors")
     parser.add_argument("--quiet", action="store_true", help="no progress bars or warnings")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
     def add(name: str, func: Callable, help: str, example: str) -> argparse.ArgumentParser:
-        p = sub.add_parser(name, help=help, description=help, epilog=f"example:\n  {example}",
+        p = sub.add_parser(name, help=help, description=help, epilog=f"example:\n  {example}", parents=[common],
                            formatter_class=argparse.RawDescriptionHelpFormatter)
         p.set_defaults(func=func)
         return p
@@ -240,6 +245,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         warnings.showwarning = _show_warning
         try:
             return args.func(args)
+        except BrokenPipeError:
+            # output piped into `head` and the like: stop quietly, as Unix tools do
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            return 0
         except (SpaVLError, OSError) as e:
             # OSError: a path we cannot read or write (permissions, a full disk): still one line
             if args.debug:

@@ -59,3 +59,21 @@ def test_data_warnings_are_one_plain_line(mirror, capsys):
     assert "spa-vl: warning: labels not in the reference taxonomy" in err and "Unheard-of domain" in err
     assert main(["--quiet", "card", str(mirror)]) == 0
     assert "warning" not in capsys.readouterr().err
+
+
+def test_quiet_and_debug_work_after_the_subcommand(tmp_path):
+    missing = str(tmp_path / "missing")
+    after = subprocess.run([sys.executable, "-m", "spa_vl.cli", "stats", missing, "--debug"], capture_output=True, text=True)
+    assert after.returncode == 1 and "Traceback" in after.stderr
+    quiet = subprocess.run([sys.executable, "-m", "spa_vl.cli", "stats", missing, "--quiet"], capture_output=True, text=True)
+    assert quiet.returncode == 1 and "Traceback" not in quiet.stderr
+
+
+def test_output_into_a_closed_pipe_stops_quietly(sample_dir):
+    # the reader goes away before spa-vl prints (as `| head` does): no error, no traceback
+    process = subprocess.Popen([sys.executable, "-m", "spa_vl.cli", "stats", str(sample_dir)],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    process.stdout.close()
+    _, err = process.communicate(timeout=120)
+    assert process.returncode == 0, err
+    assert "error" not in err and "Traceback" not in err
