@@ -64,11 +64,6 @@ HUB_TRAIN_SHARDS = 8
 _SHARD_RE = re.compile(r"^(?P<stem>.+)-(?P<index>\d{5})-of-(?P<count>\d{5})\.parquet$")
 
 
-def valid_config_names() -> list[str]:
-    """Every accepted config name, canonical first, then aliases."""
-    return [*CONFIGS, *CONFIG_ALIASES]
-
-
 def canonical_config(name: str) -> ConfigLayout:
     """The layout of a config given its canonical name or an alias."""
     layout = CONFIGS.get(CONFIG_ALIASES.get(name, name))

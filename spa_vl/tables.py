@@ -130,13 +130,6 @@ def iter_batches(source: Source, config: str, path: str, batch_size: int = 1000)
         raise SpaVLError(f"{path}: reading failed ({str(e).splitlines()[0][:120]}): re-download it") from e
 
 
-def split_num_rows(source: Source, config: str, split: str) -> int:
-    """Row count of a split from the Parquet footers (no data read)."""
-    return sum(
-        open_parquet(source, p).metadata.num_rows for p in split_files(source, config, split)
-    )
-
-
 def available_splits(source: Source, configs: list[str] | None = None) -> list[tuple[str, str]]:
     """``(config, split)`` pairs (canonical names) for which the source has at least one Parquet file."""
     return [
