@@ -40,7 +40,9 @@ def _add_source(p: argparse.ArgumentParser) -> None:
 def _cmd_sample(args: argparse.Namespace) -> int:
     from .sample import generate_sample
 
-    out = generate_sample(args.out, rows=args.rows, seed=args.seed, image_size=args.image_size, overwrite=args.overwrite)
+    out = generate_sample(
+        args.out, rows=args.rows, seed=args.seed, image_size=args.image_size, overwrite=args.overwrite, progress=_progress(args)
+    )
     print(f"wrote a {args.rows}-row synthetic SPA-VL to {out}")
     return 0
 
