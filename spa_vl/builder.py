@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 import datasets
 import pyarrow as pa
+import pyarrow.compute as pc
 from datasets.table import table_cast
 
 from .card import CITATION, DESCRIPTION, HOMEPAGE, LICENSE
@@ -44,6 +45,28 @@ class SpaVLConfig(datasets.BuilderConfig):
     batch_size: int = 1000
     allow_partial: bool = False
     strict: bool = False
+
+
+def _mark_corrupt_images(table: pa.Table, rows, path: str, file_offset: int, split_offset: int) -> pa.Table:
+    """Replace unreadable image bytes by a path that says where they came from.
+
+    Decoding such a row then fails with "No such file or directory: '<file>: row R (split row S) has
+    corrupt image bytes ...'", naming the row and the file, instead of PIL's anonymous BytesIO error.
+    """
+    images = table.column("image").combine_chunks()
+    bad = set(int(r) for r in rows)
+    notes = [
+        f"{path}: row {file_offset + r} (split row {split_offset + file_offset + r}) has corrupt image bytes; re-download the file"
+        if r in bad else None
+        for r in range(len(images))
+    ]
+    keep = pa.array([r not in bad for r in range(len(images))])
+    fixed = pa.StructArray.from_arrays(
+        [pc.if_else(keep, images.field("bytes"), pa.nulls(len(images), images.type.field("bytes").type)),
+         pc.coalesce(pa.array(notes, pa.string()), images.field("path").cast(pa.string()))],
+        names=["bytes", "path"],
+    )
+    return table.set_column(table.column_names.index("image"), "image", fixed)
 
 
 class SpaVL(datasets.ArrowBasedBuilder):
@@ -110,7 +133,10 @@ class SpaVL(datasets.ArrowBasedBuilder):
             for batch_index, batch in enumerate(iter_batches(self.source, self.config.name, path, self.config.batch_size)):
                 table = pa.Table.from_batches([batch])
                 if "image" in table.column_names:
-                    bad_rows.extend((undecodable_rows(table.column("image")) + file_offset).tolist())
+                    bad = undecodable_rows(table.column("image"))
+                    if len(bad):
+                        table = _mark_corrupt_images(table, bad, path, file_offset, split_offset)
+                    bad_rows.extend((bad + file_offset).tolist())
                 batch_labels = labels.slice(split_offset + file_offset, table.num_rows)
                 file_offset += table.num_rows
                 table = table.drop_columns([c for c in LABEL_COLUMNS if c in table.column_names])

@@ -121,8 +121,8 @@ def test_case_06_corrupt_image_bytes(mirror, tmp_path, capsys):
     with pytest.warns(SpaVLWarning, match=r"validation-00000-of-00001.parquet: image bytes of row 3 \(split row 3\)"):
         ds = spa_vl.load_dataset(mirror, "validation", split="validation", cache_dir=str(tmp_path / "c"))
     assert ds[2]["image"].size == (32, 32)
-    with pytest.raises(Exception):
-        ds[3]["image"]
+    with pytest.raises(OSError, match=r"validation-00000-of-00001.parquet: row 3 \(split row 3\) has corrupt image bytes"):
+        ds[3]["image"]  # decoding the row names the row and the file
 
 
 # 7 ------------------------------------------------------------------------------------------
