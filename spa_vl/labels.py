@@ -12,6 +12,7 @@ Unknown is null in a view and -1 once encoded to ClassLabel ids.
 
 from __future__ import annotations
 
+import json
 import warnings
 from dataclasses import dataclass
 from functools import lru_cache
@@ -30,8 +31,24 @@ from .taxonomy import LABEL_COLUMNS, LEVELS, QUESTION_TYPE, LabelSpace, SpaVLWar
 LABEL_SOURCE_COLUMNS: tuple[str, ...] = ("question", "image_name", *LEVELS, QUESTION_TYPE)
 
 
-def _as_strings(column: pa.ChunkedArray | pa.Array) -> pa.Array:
+def class_label_names(schema: pa.Schema) -> dict[str, list[str]]:
+    """ClassLabel names recorded in a Parquet schema's ``huggingface`` metadata (our exports, pushed datasets)."""
+    try:
+        features = json.loads((schema.metadata or {}).get(b"huggingface", b"{}"))["info"]["features"]
+    except (KeyError, TypeError, ValueError):
+        return {}
+    return {c: f["names"] for c, f in features.items() if isinstance(f, dict) and f.get("_type") == "ClassLabel"}
+
+
+def _as_strings(column: pa.ChunkedArray | pa.Array, names: list[str] | None = None) -> pa.Array:
     column = column.combine_chunks() if isinstance(column, pa.ChunkedArray) else column
+    if pa.types.is_integer(column.type):
+        # ClassLabel ids (an exported subset): back to names; -1 and ids without a name are unknown
+        if not names:
+            return pa.nulls(len(column), pa.string())
+        ids = column.cast(pa.int64())
+        valid = pc.and_(pc.greater_equal(ids, 0), pc.less(ids, len(names)))
+        return pa.array(names, pa.string()).take(pc.if_else(valid, ids, None))
     strings = column.cast(pa.string())
     return pc.if_else(pc.equal(pc.utf8_trim_whitespace(strings), ""), None, strings)
 
@@ -39,7 +56,8 @@ def _as_strings(column: pa.ChunkedArray | pa.Array) -> pa.Array:
 def taxonomy_columns(table: pa.Table, meta: MetaIndex) -> dict[str, pa.Array]:
     """The three taxonomy levels of every row of ``table`` as string arrays (null = unknown)."""
     if all(level in table.column_names for level in LEVELS):
-        return {level: _as_strings(table.column(level)) for level in LEVELS}
+        names = class_label_names(table.schema)
+        return {level: _as_strings(table.column(level), names.get(level)) for level in LEVELS}
     n = table.num_rows
     if "image_name" not in table.column_names:
         return {level: pa.nulls(n, pa.string()) for level in LEVELS}
@@ -56,7 +74,7 @@ def taxonomy_columns(table: pa.Table, meta: MetaIndex) -> dict[str, pa.Array]:
 def question_types(table: pa.Table, meta: MetaIndex) -> pa.Array:
     """The question type of every row (null = unknown)."""
     if QUESTION_TYPE in table.column_names:
-        return _as_strings(table.column(QUESTION_TYPE))
+        return _as_strings(table.column(QUESTION_TYPE), class_label_names(table.schema).get(QUESTION_TYPE))
     if "question" not in table.column_names or not len(meta):
         return pa.nulls(table.num_rows, pa.string())
     return meta.question_type_of(table.column("question"))

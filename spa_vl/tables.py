@@ -16,7 +16,7 @@ import pyarrow.parquet as pq
 from .errors import SpaVLError
 from .layout import HUB_COLUMNS, canonical_config, config_split_keys, missing_shards, resolve_split
 from .sources import Source
-from .taxonomy import LEVELS, SpaVLWarning
+from .taxonomy import LABEL_COLUMNS, SpaVLWarning
 
 # Columns a config's files must have to be SPA-VL at all; the others may be absent.
 REQUIRED_COLUMNS: dict[str, tuple[str, ...]] = {
@@ -87,14 +87,14 @@ def check_schema(schema: pa.Schema, config: str, path: str) -> list[str]:
         kind = schema.field(column).type
         if column == "image":
             ok = pa.types.is_struct(kind) and "bytes" in {f.name for f in kind}
-        elif column in HUB_COLUMNS[name] or column in LEVELS:
+        elif column in HUB_COLUMNS[name] or column in LABEL_COLUMNS:
             ok = pa.types.is_string(kind) or pa.types.is_large_string(kind) or pa.types.is_null(kind)
-            ok = ok or (column in LEVELS and pa.types.is_integer(kind))  # ClassLabel ids in our exports
+            ok = ok or (column in LABEL_COLUMNS and pa.types.is_integer(kind))  # ClassLabel ids in our exports
         else:
             continue
         if not ok:
             raise SpaVLError(f"{path}: column {column!r} has type {kind}, expected a string column: re-export the file")
-    return [c for c in schema.names if c not in HUB_COLUMNS[name] and c not in LEVELS]
+    return [c for c in schema.names if c not in HUB_COLUMNS[name] and c not in LABEL_COLUMNS]
 
 
 def read_columns(

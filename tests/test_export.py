@@ -117,3 +117,21 @@ def test_embedding_and_response_model_recipes_from_the_cli(sample_dir, tmp_path)
     manifest = json.loads((tmp_path / "m" / "models-m12" / "manifest.json").read_text())
     assert manifest["parameters"]["m"] == 12 and manifest["rows"] == 5
     assert main(["ablate", str(sample_dir), "--out", str(tmp_path / "n"), "--recipe", "taxonomy"]) == 1  # needs --n
+
+
+def test_stats_of_an_exported_subset_read_its_class_labels(exported, sample_dir):
+    import warnings
+
+    from analysis.ablation import train_pool
+    from spa_vl import compute_stats
+    from spa_vl.taxonomy import SpaVLWarning
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", SpaVLWarning)  # row_id is reported as an extra column
+        stats = compute_stats(exported / "scale-120")
+    manifest = json.loads((exported / "scale-120" / "manifest.json").read_text())
+    pool = train_pool(sample_dir).set_index("row_id").loc[manifest["row_ids"]]
+    entry = stats["train/train"]
+    assert entry["rows"] == 120
+    assert entry["class1"] == pool["class1"].value_counts().to_dict()
+    assert entry["question_type"] == pool["question_type"].value_counts().to_dict()
