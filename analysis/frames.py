@@ -11,11 +11,10 @@ import os
 import pandas as pd
 
 from spa_vl.features import TEXT_COLUMNS
-from spa_vl.labels import read_labelled
+from spa_vl.labels import split_labels
 from spa_vl.layout import split_key
-from spa_vl.meta import read_meta_index
 from spa_vl.sources import Source, resolve_source
-from spa_vl.tables import available_splits
+from spa_vl.tables import available_splits, read_columns
 from spa_vl.taxonomy import LABEL_COLUMNS, UNKNOWN
 
 SPLIT = "split"
@@ -35,12 +34,16 @@ def labelled_frame(
     config has no such column, e.g. eval's chosen/rejected).
     """
     source = resolve_source(source)
-    meta = read_meta_index(source)
+    wanted = set(available_splits(source, configs))
     frames = []
-    for config, split in available_splits(source, configs):
-        view = read_labelled(source, config, split, meta, columns=text_columns)
-        frame = view.select([c for c in (*LABEL_COLUMNS, *text_columns) if c in view.column_names]).to_pandas()
-        frame.insert(0, SPLIT, split_key(config, split))
+    for entry in split_labels(source):  # the labels of the shared label pass, in file order
+        if (entry.config, entry.split) not in wanted:
+            continue
+        texts = read_columns(source, entry.config, entry.split, text_columns)  # same files, same order
+        frame = entry.view.select(list(LABEL_COLUMNS)).to_pandas()
+        for column in texts.column_names:
+            frame[column] = texts.column(column).to_pandas()
+        frame.insert(0, SPLIT, split_key(entry.config, entry.split))
         frames.append(frame)
     if not frames:
         return empty_frame(text_columns)

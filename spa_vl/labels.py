@@ -27,7 +27,7 @@ from .sources import Source
 from .tables import available_splits, read_columns
 from .taxonomy import LABEL_COLUMNS, LEVELS, QUESTION_TYPE, LabelSpace, SpaVLWarning, parse_image_paths
 
-#: Columns a labelled view needs from the files (besides the ones a caller asks for).
+#: Columns a labelled view needs from the files.
 LABEL_SOURCE_COLUMNS: tuple[str, ...] = ("question", "image_name", *LEVELS, QUESTION_TYPE)
 
 
@@ -95,12 +95,6 @@ def encode_view(view: pa.Table, space: LabelSpace) -> pa.Table:
         position = view.column_names.index(column)
         view = view.set_column(position, column, space.encode(column, view.column(column)))
     return view
-
-
-def read_labelled(source: Source, config: str, split: str, meta: MetaIndex, columns: tuple[str, ...] = ()) -> pa.Table:
-    """Read a split's label columns (plus ``columns``) and return its labelled view; no image is read."""
-    table = read_columns(source, config, split, (*columns, *LABEL_SOURCE_COLUMNS))
-    return labelled_view(table, meta)
 
 
 @dataclass(frozen=True)
