@@ -120,6 +120,15 @@ class MetaIndex:
 _RECORDS_SCHEMA = pa.schema([("question", pa.string()), (QUESTION_TYPE, pa.string()), ("image", pa.string())])
 
 
+def _json_records(source: Source, path: str) -> list[dict]:
+    """The records of one meta file; invalid JSON or another shape is a one-line error naming it."""
+    try:
+        with source.open(path, "rb") as f:
+            return _records(json.load(f), path)
+    except json.JSONDecodeError as e:
+        raise SpaVLError(f"{path}: not valid JSON ({e.msg} at line {e.lineno}): re-download the meta file") from e
+
+
 def _records(data: Any, path: str) -> list[dict]:
     if isinstance(data, dict):  # {id: record} or {"data": [...]}
         data = data.get("data", list(data.values())) if "data" in data else list(data.values())
@@ -133,11 +142,7 @@ def _field(record_keys: set[str], names: tuple[str, ...]) -> str | None:
 
 
 def _read_type_file(source: Source, path: str, question_type: str) -> pa.Table:
-    try:
-        with source.open(path, "rb") as f:
-            records = _records(json.load(f), path)
-    except json.JSONDecodeError as e:
-        raise SpaVLError(f"{path}: not valid JSON ({e.msg} at line {e.lineno}): re-download the meta file") from e
+    records = _json_records(source, path)
     keys = set(records[0]) if records else set()
     q_field, i_field = _field(keys, QUESTION_FIELDS), _field(keys, IMAGE_FIELDS)
     if records and q_field is None:
@@ -214,13 +219,9 @@ class _MetaCache:
 
     def __init__(self, source: Source, typed: list[tuple[str, str]]):
         self.source, self.typed = source, typed
-        stamps = [[source.relative(f), t, *self._stamp(f)] for f, t in typed]
+        stamps = [[t, *source.stamp(f)] for f, t in typed]
         key = hashlib.sha256(json.dumps([_CACHE_VERSION, QUESTION_FIELDS, IMAGE_FIELDS, stamps]).encode()).hexdigest()[:24]
         self.dir = cache_root() / "meta" / key
-
-    def _stamp(self, path: str) -> tuple:
-        info = self.source.fs.info(path)
-        return info.get("size"), str(info.get("mtime") or info.get("blob_id"))
 
     def _read(self, name: str) -> pa.Table | None:
         try:
@@ -259,8 +260,7 @@ def read_response_models(source: Source) -> pa.Table | None:
     """
     tables = []
     for path in source.glob(f"{META_DIR}/{MODEL_META_KIND}/*.json"):
-        with source.open(path, "rb") as f:
-            records = _records(json.load(f), path)
+        records = _json_records(source, path)
         keys = set(records[0]) if records else set()
         fields = [_field(keys, names) for names in (QUESTION_FIELDS, IMAGE_FIELDS, CHOSEN_MODEL_FIELDS, REJECTED_MODEL_FIELDS)]
         if None in fields:

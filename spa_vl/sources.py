@@ -96,6 +96,12 @@ class Source:
         card = Path(self.root, CARD_FILE)
         return read_card(card) if card.is_file() else ({}, "")
 
+    def stamp(self, path: str) -> list:
+        """``[relative path, size, modification or blob id]``: what every content-keyed cache keys a file by."""
+        info = self.fs.info(path)
+        changed = info.get("mtime") or info.get("blob_id") or info.get("lfs") or info.get("last_commit")
+        return [self.relative(path), info.get("size"), str(changed)]
+
     @cached_property
     def fingerprint(self) -> str:
         """A hash of every data and meta file's name, size and modification (or blob) id.
@@ -104,10 +110,7 @@ class Source:
         """
         entries = []
         for pattern in [*(p for c in CONFIGS.values() for p in c.splits.values()), f"{META_DIR}/*/*.json"]:
-            for path in self.glob(pattern):
-                info = self.fs.info(path)
-                stamp = info.get("mtime") or info.get("blob_id") or info.get("lfs") or info.get("last_commit")
-                entries.append([self.relative(path), info.get("size"), str(stamp)])
+            entries += [self.stamp(path) for path in self.glob(pattern)]
         digest = hashlib.sha256(json.dumps([self.kind, sorted(entries)]).encode()).hexdigest()
         return digest[:16]
 

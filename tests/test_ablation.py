@@ -142,3 +142,10 @@ def test_stratified_take_and_check_sizes(pool):
     rows = stratified_take(pool, 25, ["class1"], 0)
     assert len(rows) == 25 and rows["row_id"].is_unique
     assert check_sizes([30, 10], 40) == [10, 30]
+
+
+def test_invalid_meta_json_is_a_one_line_error_naming_the_file(mirror):
+    prefer = mirror / "meta_files/prefer/easy.json"
+    prefer.write_text(prefer.read_text()[:200])  # truncated download
+    with pytest.raises(SpaVLError, match=r"prefer/easy.json: not valid JSON .*re-download the meta file"):
+        train_pool(mirror)
