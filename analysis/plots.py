@@ -20,6 +20,7 @@ from spa_vl.atomic import atomic_write
 from spa_vl.features import TEXT_COLUMNS
 from spa_vl.taxonomy import QUESTION_TYPE, UNKNOWN
 
+from . import palette
 from .difficulty import TYPE_ORDER, category_mix_by_type
 
 
@@ -40,9 +41,8 @@ def _empty(fig: Figure, ax, title: str) -> Figure:
 
 
 def _palette(labels) -> dict:
-    labels = list(dict.fromkeys(labels))
-    colours = sns.color_palette("tab10", n_colors=max(len(labels), 1))
-    return {label: ("#999999" if label == UNKNOWN else colours[i % len(colours)]) for i, label in enumerate(labels)}
+    # one colour per label whatever else a figure shows: the explorer uses the same function
+    return palette.colours(labels)
 
 
 def taxonomy_bars(frame: pd.DataFrame, title: str = "Harm taxonomy") -> Figure:
@@ -106,7 +106,7 @@ def length_distributions(frame: pd.DataFrame, columns: tuple[str, ...] = TEXT_CO
     long = frame.melt(id_vars=[QUESTION_TYPE], value_vars=present, var_name="column", value_name="text").dropna(subset=["text"])
     long["words"] = long["text"].astype(str).str.split().str.len()
     order = [t for t in TYPE_ORDER if t in set(long[QUESTION_TYPE])]
-    sns.boxplot(data=long, x="column", y="words", hue=QUESTION_TYPE, hue_order=order, ax=ax, fliersize=1)
+    sns.boxplot(data=long, x="column", y="words", hue=QUESTION_TYPE, hue_order=order, palette=_palette(order), ax=ax, fliersize=1)
     ax.set_title(title)
     return fig
 
