@@ -22,8 +22,9 @@ import numpy as np
 import pandas as pd
 
 from spa_vl.errors import SpaVLError
-from spa_vl.labels import labelled_view
-from spa_vl.meta import read_meta_index, read_response_models, response_models_of
+from spa_vl.columns import MODEL_COLUMNS
+from spa_vl.labels import label_batch
+from spa_vl.meta import read_meta_index
 from spa_vl.sources import Source, resolve_source
 from spa_vl.tables import check_schema, open_parquet, split_files
 from spa_vl.taxonomy import LABEL_COLUMNS, QUESTION_TYPE, UNKNOWN
@@ -50,24 +51,19 @@ def row_ids(frame: pd.DataFrame) -> pd.Series:
 
 def train_pool(source: str | os.PathLike | Source = "sample") -> pd.DataFrame:
     """Every train row: ``row_id``, ``file``, ``position``, labels (``unknown`` where unknown),
-    ``chosen_model``/``rejected_model`` (None unless the meta files name them) and ``question``;
+    ``chosen_model``/``rejected_model`` (None where the meta files do not say) and ``question``;
     sorted by ``row_id``. Images are not read.
     """
     source = resolve_source(source)
-    meta, models = read_meta_index(source), read_response_models(source)
+    meta = read_meta_index(source)
     frames = []
     for file_index, path in enumerate(split_files(source, "train", "train")):
         parquet = open_parquet(source, path)
         check_schema(parquet.schema_arrow, "train", path)
         table = parquet.read(columns=[c for c in ID_COLUMNS if c in parquet.schema_arrow.names])
-        view = labelled_view(table, meta)
+        view = label_batch(table, meta, models=True)
         frame = table.to_pandas()
-        frame[list(LABEL_COLUMNS)] = view.select(list(LABEL_COLUMNS)).to_pandas()
-        if models is not None and "image_name" in frame:
-            chosen, rejected = response_models_of(models, table.column("image_name"), table.column("question"))
-            frame["chosen_model"], frame["rejected_model"] = chosen.to_pandas(), rejected.to_pandas()
-        else:
-            frame["chosen_model"] = frame["rejected_model"] = None
+        frame[[*LABEL_COLUMNS, *MODEL_COLUMNS]] = view.select([*LABEL_COLUMNS, *MODEL_COLUMNS]).to_pandas()
         frame["file"], frame["position"] = file_index, np.arange(len(frame))
         frames.append(frame)
     pool = pd.concat(frames, ignore_index=True)

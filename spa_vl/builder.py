@@ -6,8 +6,10 @@ small methods; Arrow record batches end to end, the labels attached and encoded 
 
 from __future__ import annotations
 
+import hashlib
 import warnings
 from dataclasses import dataclass
+from pathlib import Path
 
 import datasets
 import pyarrow as pa
@@ -15,13 +17,15 @@ import pyarrow.compute as pc
 from datasets.table import table_cast
 
 from .card import CITATION, DESCRIPTION, HOMEPAGE, LICENSE
+from .columns import CLASS_LABEL_COLUMNS, IMAGE_INFO_FIELDS, PREFER_FIELDS
 from .features import typed_features
-from .labels import encode_view, source_label_space, split_labels
-from .layout import CONFIGS, HUB_ID, canonical_config
-from .sources import Source, resolve_source
 from .images import undecodable_rows
+from .labels import encode_view, label_batch, source_label_space
+from .layout import CONFIGS, HUB_ID, canonical_config
+from .meta import read_meta_index
+from .sources import Source, resolve_source
 from .tables import extra_columns, iter_batches, split_files
-from .taxonomy import LABEL_COLUMNS, SpaVLWarning
+from .taxonomy import LabelSpace, SpaVLWarning
 
 try:  # datasets >= 4.1 names table keys; older versions take any hashable
     from datasets.builder import Key
@@ -29,7 +33,18 @@ except ImportError:  # pragma: no cover - depends on the installed datasets
     def Key(shard: int, batch: int) -> str:  # noqa: N802
         return f"{shard}_{batch}"
 
-VERSION = datasets.Version("1.0.0")
+VERSION = datasets.Version("2.0.0")
+#: The code and reference data labels are computed with: a prepared dataset is reused only when
+#: they are unchanged (an older, wrong labelling is never served from the cache).
+_LABELLING_FILES = ("builder.py", "labels.py", "meta.py", "meta_files.py", "keys.py", "taxonomy.py", "features.py", "data/taxonomy.json")
+
+
+def labelling_fingerprint() -> str:
+    """Hash of the code and reference data that labels are derived with."""
+    digest = hashlib.sha256()
+    for name in _LABELLING_FILES:
+        digest.update((Path(__file__).parent / name).read_bytes())
+    return digest.hexdigest()[:12]
 
 
 @dataclass
@@ -40,23 +55,28 @@ class SpaVLConfig(datasets.BuilderConfig):
         batch_size: rows per Arrow record batch read from the Parquet shards.
         allow_partial: load a split even when some of its shards are missing (with a warning).
         strict: make label problems (new names, unparseable image paths) errors, not warnings.
+        image_info: add the ``meta_files/image_info/meta.json`` fields (width, height,
+            text_similarity, text_count, url, md5, caption_laion, gemini_caption) to train.
+        reasons: add prefer's ``reason1`` and ``reason2`` to configs with responses.
     """
 
     batch_size: int = 1000
     allow_partial: bool = False
     strict: bool = False
+    image_info: bool = False
+    reasons: bool = False
 
 
-def _mark_corrupt_images(table: pa.Table, rows, path: str, file_offset: int, split_offset: int) -> pa.Table:
+def _mark_corrupt_images(table: pa.Table, rows, path: str, file_offset: int) -> pa.Table:
     """Replace unreadable image bytes by a path that says where they came from.
 
-    Decoding such a row then fails with "No such file or directory: '<file>: row R (split row S) has
-    corrupt image bytes ...'", naming the row and the file, instead of PIL's anonymous BytesIO error.
+    Decoding such a row then fails with "No such file or directory: '<file>: row R has corrupt
+    image bytes ...'", naming the row and the file, instead of PIL's anonymous BytesIO error.
     """
     images = table.column("image").combine_chunks()
     bad = set(int(r) for r in rows)
     notes = [
-        f"{path}: row {file_offset + r} (split row {split_offset + file_offset + r}) has corrupt image bytes; re-download the file"
+        f"{path}: row {file_offset + r} has corrupt image bytes; re-download the file"
         if r in bad else None
         for r in range(len(images))
     ]
@@ -90,13 +110,13 @@ class SpaVL(datasets.ArrowBasedBuilder):
         # Resolved before super().__init__, which calls _info(); the cache is keyed by the data's content.
         flags = {k: bool(kwargs.get(k, False)) for k in ("allow_partial", "strict")}
         self.source: Source = resolve_source(data_dir or HUB_ID, **flags)
-        kwargs.setdefault("hash", self.source.fingerprint)
+        kwargs.setdefault("hash", f"{self.source.fingerprint}-{labelling_fingerprint()}")
         kwargs.setdefault("dataset_name", "spa_vl")
         super().__init__(*args, config_name=config_name, data_dir=data_dir, **kwargs)
 
     def _info(self) -> datasets.DatasetInfo:
         space = source_label_space(self.source)
-        features = typed_features(self.config.name, space)
+        features = typed_features(self.config.name, space, image_info=self.config.image_info, reasons=self.config.reasons)
         features.update(datasets.Features.from_arrow_schema(extra_columns(self.source, self.config.name)))
         return datasets.DatasetInfo(
             description=DESCRIPTION,
@@ -119,15 +139,16 @@ class SpaVL(datasets.ArrowBasedBuilder):
     def _generate_shards(self, files: list[str], split: str):
         yield from files
 
-    def _split_label_ids(self, split: str) -> pa.Table:
-        """The split's label columns as ClassLabel ids, in file order (computed once, reused per batch)."""
-        view = next(e.view for e in split_labels(self.source) if (e.config, e.split) == (self.config.name, split))
-        return encode_view(view.select(list(LABEL_COLUMNS)), source_label_space(self.source, warn=False))
-
     def _generate_tables(self, files: list[str], split: str):
-        labels = self._split_label_ids(split)
-        schema = self.info.features.arrow_schema
-        split_offset = 0
+        # Every batch is labelled from its own content: any sharding or shuffling of `files` by
+        # `datasets` (num_proc, streaming, split_dataset_by_node) gives every row the same labels.
+        meta = read_meta_index(self.source)
+        features = self.info.features
+        space = LabelSpace(names={c: tuple(features[c].names) for c in CLASS_LABEL_COLUMNS if c in features})
+        schema = features.arrow_schema
+        models = all(c in features for c in ("chosen_model", "rejected_model"))
+        info_fields = [f for f in IMAGE_INFO_FIELDS if f in features]
+        reasons = all(f in features for f in PREFER_FIELDS)
         for file_index, path in enumerate(files):
             file_offset, bad_rows = 0, []
             for batch_index, batch in enumerate(iter_batches(self.source, self.config.name, path, self.config.batch_size)):
@@ -135,16 +156,13 @@ class SpaVL(datasets.ArrowBasedBuilder):
                 if "image" in table.column_names:
                     bad = undecodable_rows(table.column("image"))
                     if len(bad):
-                        table = _mark_corrupt_images(table, bad, path, file_offset, split_offset)
+                        table = _mark_corrupt_images(table, bad, path, file_offset)
                     bad_rows.extend((bad + file_offset).tolist())
-                batch_labels = labels.slice(split_offset + file_offset, table.num_rows)
                 file_offset += table.num_rows
-                table = table.drop_columns([c for c in LABEL_COLUMNS if c in table.column_names])
-                for column in LABEL_COLUMNS:
-                    table = table.append_column(column, batch_labels.column(column))
-                yield Key(file_index, batch_index), table_cast(table.select(schema.names), schema)
+                labelled = encode_view(label_batch(table, meta, models=models, image_info=info_fields, reasons=reasons), space)
+                yield Key(file_index, batch_index), table_cast(labelled.select(schema.names), schema)
             if bad_rows:
-                shown = ", ".join(f"{r} (split row {split_offset + r})" for r in bad_rows[:10])
+                shown = ", ".join(map(str, bad_rows[:10]))
                 more = f" and {len(bad_rows) - 10} more" if len(bad_rows) > 10 else ""
                 warnings.warn(
                     f"{path}: image bytes of row {shown}{more} are not an image; decoding those rows will fail "
@@ -152,4 +170,3 @@ class SpaVL(datasets.ArrowBasedBuilder):
                     SpaVLWarning,
                     stacklevel=2,
                 )
-            split_offset += file_offset

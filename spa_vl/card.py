@@ -19,7 +19,8 @@ from .layout import CARD_FILE, CONFIGS, HUB_ID, canonical_config, hub_card_confi
 
 DESCRIPTION = (
     "SPA-VL: a safety preference alignment dataset for vision-language models. 100,788 quadruples "
-    "(image, question, chosen response, rejected response) over 6 harm domains, 13 categories and "
+    "(image, question, chosen response, rejected response) over 6 harm domains, 15 categories (the "
+    "abstract says 13; the data has 15) and "
     "53 subcategories, with easy questions, hard questions and hard statements; responses from 12 "
     "VLMs, preferences labelled by GPT-4V."
 )

@@ -12,8 +12,9 @@ from __future__ import annotations
 import datasets
 import pyarrow as pa
 
+from .columns import CHOSEN, CLASS_LABEL_COLUMNS, IMAGE_INFO_FIELDS, IMAGE_NAME, LABEL_COLUMNS, LEVELS, MODEL_COLUMNS, PREFER_FIELDS, REJECTED
 from .layout import HUB_COLUMNS, TEXT_COLUMNS, canonical_config  # noqa: F401 (re-exported)
-from .taxonomy import LABEL_COLUMNS, LEVELS, LabelSpace
+from .taxonomy import LabelSpace
 
 def _hub_feature(column: str) -> datasets.Image | datasets.Value:
     return datasets.Image() if column == "image" else datasets.Value("string")
@@ -29,11 +30,24 @@ def label_feature(column: str, space: LabelSpace) -> datasets.ClassLabel:
     return datasets.ClassLabel(names=list(space.names[column]))
 
 
-def typed_features(config: str, space: LabelSpace) -> datasets.Features:
-    """Features our loaders return for a config: hub columns + ClassLabel label columns."""
+def typed_features(config: str, space: LabelSpace, *, image_info: bool = False, reasons: bool = False) -> datasets.Features:
+    """Features our loaders return for a config.
+
+    The hub columns, then ClassLabel ``class1..3`` and ``question_type``; configs with responses
+    (train, validation) also get ClassLabel ``chosen_model`` and ``rejected_model``. On request,
+    the image_info fields (configs with ``image_name``) and prefer's reasons (configs with responses).
+    """
     name = canonical_config(config).name
-    columns = {c: _hub_feature(c) for c in HUB_COLUMNS[name] if c not in LEVELS}
+    hub = HUB_COLUMNS[name]
+    responses = CHOSEN in hub and REJECTED in hub
+    columns = {c: _hub_feature(c) for c in hub if c not in LEVELS}
     columns.update({c: label_feature(c, space) for c in LABEL_COLUMNS})
+    if responses:
+        columns.update({c: label_feature(c, space) for c in MODEL_COLUMNS})
+    if image_info and IMAGE_NAME in hub:
+        columns.update({f: datasets.Value(kind) for f, kind in IMAGE_INFO_FIELDS.items()})
+    if reasons and responses:
+        columns.update({f: datasets.Value("string") for f in PREFER_FIELDS})
     return datasets.Features(columns)
 
 
@@ -44,7 +58,7 @@ def typed_features_for_schema(schema: pa.Schema, space: LabelSpace) -> datasets.
     """
     features = datasets.Features.from_arrow_schema(schema)
     for column in features:
-        if column in LABEL_COLUMNS:
+        if column in CLASS_LABEL_COLUMNS:
             features[column] = label_feature(column, space)
         elif column == "image":
             features[column] = datasets.Image()

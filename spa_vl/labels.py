@@ -1,13 +1,19 @@
-"""Arrow tables → labelled views: ``class1``/``class2``/``class3`` and ``question_type`` per row.
+"""Record batches → labelled batches, from each batch's own content: the one labelling function.
 
-Where labels come from, in order (never invented):
+:func:`label_batch` is what the builder's shards, streaming, stats, the doctor, frames, the
+ablation pool and the exports all call. It looks at nothing but the batch's columns and the
+source's :class:`~spa_vl.meta.MetaIndex`, so labels cannot depend on how ``datasets`` or torch
+shards, shuffles or splits the rows. Where labels come from, in order (never invented):
 
-* validation and eval: their own ``class1``/``class2``/``class3`` columns;
-* train: ``image_name`` when it is a ``<class1>/<class2>/<class3>/<file>`` path, else the image
-  path the meta files give for the row's question (when its file name matches), else unknown;
-* ``question_type``: the meta file the row's question is listed in, else unknown.
+* ``class1..3``: the batch's own class columns (validation, eval; or ClassLabel ids of our
+  exports); else ``image_name`` when it is a ``<class1>/<class2>/<class3>/<file>`` path; else the
+  ``image_info/meta.json`` record whose ``image`` is the row's ``image_name``; else unknown;
+* ``question_type``: the ``split/<type>.json`` file listing an item with the row's text (question,
+  chosen, rejected: the fields both sides have), exact text first, normalised whitespace as a
+  fallback that never merges two items; rows without responses (eval) have none;
+* ``chosen_model``/``rejected_model``: the ``model_answer`` key whose answer equals the row's text.
 
-Unknown is null in a view and -1 once encoded to ClassLabel ids.
+Unknown is null in a labelled batch and -1 once encoded to ClassLabel ids.
 """
 
 from __future__ import annotations
@@ -16,19 +22,24 @@ import json
 import warnings
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import Sequence
 
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from .columns import CLASS_LABEL_COLUMNS, IMAGE_NAME, LABEL_COLUMNS, LEVELS, MODEL_COLUMNS, QUESTION_TYPE
 from .errors import SpaVLError
-from .layout import split_key
-from .meta import MetaIndex, read_meta_index
+from .keys import lookup
+from .layout import HUB_COLUMNS, split_key
+from .meta import IMAGE, MetaIndex, read_meta_index
 from .sources import Source
-from .tables import available_splits, read_columns
-from .taxonomy import LABEL_COLUMNS, LEVELS, QUESTION_TYPE, LabelSpace, SpaVLWarning, parse_image_paths
+from .tables import available_splits, read_columns, split_files
+from .taxonomy import LabelSpace, SpaVLWarning, parse_image_paths
 
-#: Columns a labelled view needs from the files.
-LABEL_SOURCE_COLUMNS: tuple[str, ...] = ("question", "image_name", *LEVELS, QUESTION_TYPE)
+#: The column holding the matched meta item's key in a labelled batch (dropped by the builder).
+ITEM = "_item"
+#: Columns labelling may read from the files (those present are read).
+LABEL_SOURCE_COLUMNS: tuple[str, ...] = ("question", "chosen", "rejected", IMAGE_NAME, *CLASS_LABEL_COLUMNS)
 
 
 def class_label_names(schema: pa.Schema) -> dict[str, list[str]]:
@@ -53,56 +64,140 @@ def _as_strings(column: pa.ChunkedArray | pa.Array, names: list[str] | None = No
     return pc.if_else(pc.equal(pc.utf8_trim_whitespace(strings), ""), None, strings)
 
 
+def _file_name(paths: pa.Array) -> pa.Array:
+    normalised = pc.replace_substring(paths.cast(pa.string()), "\\", "/")
+    return pc.extract_regex(normalised, r"(?P<name>[^/]*)$").field("name")
+
+
 def taxonomy_columns(table: pa.Table, meta: MetaIndex) -> dict[str, pa.Array]:
     """The three taxonomy levels of every row of ``table`` as string arrays (null = unknown)."""
     if all(level in table.column_names for level in LEVELS):
         names = class_label_names(table.schema)
         return {level: _as_strings(table.column(level), names.get(level)) for level in LEVELS}
     n = table.num_rows
-    if "image_name" not in table.column_names:
+    if IMAGE_NAME not in table.column_names:
         return {level: pa.nulls(n, pa.string()) for level in LEVELS}
-    image_names = _as_strings(table.column("image_name"))
+    image_names = _as_strings(table.column(IMAGE_NAME))
     parsed = parse_image_paths(image_names)
     unparsed = pc.and_(pc.is_valid(image_names), pc.is_null(parsed["class1"]))
-    if len(meta) and "question" in table.column_names and pc.any(unparsed).as_py():
-        # Bare file names: borrow the meta files' path for the same file name and question.
-        from_meta = parse_image_paths(meta.image_path_of(image_names, table.column("question")))
-        parsed = {level: pc.coalesce(parsed[level], from_meta[level]) for level in LEVELS}
-    return parsed
+    images = meta.images
+    if images.num_rows and pc.any(unparsed).as_py():
+        # The hub's train image_name is a bare global file name: its labels are image_info's.
+        position = pc.coalesce(lookup(image_names, images.column(IMAGE)), lookup(_file_name(image_names), images.column(IMAGE)))
+        parsed = {level: pc.coalesce(parsed[level], images.column(level).take(position)) for level in LEVELS}
+    return {level: _as_strings(parsed[level]) for level in LEVELS}
 
 
-def question_types(table: pa.Table, meta: MetaIndex) -> pa.Array:
-    """The question type of every row (null = unknown)."""
-    if QUESTION_TYPE in table.column_names:
-        return _as_strings(table.column(QUESTION_TYPE), class_label_names(table.schema).get(QUESTION_TYPE))
-    if "question" not in table.column_names or not len(meta):
-        return pa.nulls(table.num_rows, pa.string())
-    return meta.question_type_of(table.column("question"))
+def item_keys(table: pa.Table, meta: MetaIndex) -> pa.Array:
+    """The meta item each row matches (a content key), null where none or the row lacks the fields."""
+    fields = meta.match_fields
+    if not fields or not all(f in table.column_names for f in fields):
+        return pa.nulls(table.num_rows, pa.binary(16))
+    return meta.item_of([table.column(f).combine_chunks() for f in fields])
 
 
-def labelled_view(table: pa.Table, meta: MetaIndex) -> pa.Table:
-    """``table`` with string label columns ``class1``, ``class2``, ``class3``, ``question_type`` last."""
-    labels = {**taxonomy_columns(table, meta), QUESTION_TYPE: question_types(table, meta)}
-    kept = table.drop_columns([c for c in LABEL_COLUMNS if c in table.column_names])
-    for column in LABEL_COLUMNS:
-        kept = kept.append_column(column, labels[column])
-    return kept
+def label_batch(
+    batch: pa.RecordBatch | pa.Table,
+    meta: MetaIndex,
+    *,
+    models: bool = True,
+    image_info: Sequence[str] = (),
+    reasons: bool = False,
+) -> pa.Table:
+    """Label one batch from its own columns.
+
+    Parameters
+    ----------
+    batch : pyarrow.RecordBatch or pyarrow.Table, n rows
+        Any columns of a SPA-VL Parquet file; labelling uses ``question``, ``chosen``,
+        ``rejected``, ``image_name`` and class columns where present.
+    meta : MetaIndex
+        The source's meta index.
+    models : bool
+        Add ``chosen_model`` and ``rejected_model`` (reads the model_answer files on first use).
+    image_info : sequence of str
+        image_info fields to add (see :data:`~spa_vl.columns.IMAGE_INFO_FIELDS`), by ``image_name``.
+    reasons : bool
+        Add prefer's ``reason1`` and ``reason2``.
+
+    Returns
+    -------
+    pyarrow.Table, n rows
+        The batch's columns without label columns, then ``class1``, ``class2``, ``class3``,
+        ``question_type`` (and the model columns), the extra fields, and ``_item`` (the matched
+        meta item's key). Labels are strings; null means unknown.
+    """
+    table = pa.Table.from_batches([batch]) if isinstance(batch, pa.RecordBatch) else batch
+    names = class_label_names(table.schema)
+    own = {c: _as_strings(table.column(c), names.get(c)) for c in (QUESTION_TYPE, *MODEL_COLUMNS) if c in table.column_names}
+    labels = taxonomy_columns(table, meta)
+    item = item_keys(table, meta)
+    labels[QUESTION_TYPE] = own.get(QUESTION_TYPE, meta.question_type_of(item) if len(meta) else pa.nulls(table.num_rows, pa.string()))
+    if models:
+        if all(c in own for c in MODEL_COLUMNS):
+            labels.update({c: own[c] for c in MODEL_COLUMNS})
+        else:
+            labels.update(zip(MODEL_COLUMNS, meta.models_of(item)))
+    extra: dict[str, pa.Array] = {}
+    if image_info:
+        info = meta.image_info(image_info)
+        position = lookup(_as_strings(table.column(IMAGE_NAME)), info.column(IMAGE)) if IMAGE_NAME in table.column_names else pa.nulls(table.num_rows, pa.int32())
+        extra.update({f: info.column(f).take(position).combine_chunks() for f in image_info})
+    if reasons:
+        extra.update(meta.reasons_of(item))
+    out = table.drop_columns([c for c in (*CLASS_LABEL_COLUMNS, *extra, ITEM) if c in table.column_names])
+    for column, values in (*labels.items(), *extra.items(), (ITEM, item)):
+        out = out.append_column(column, values)
+    return out
 
 
-def encode_view(view: pa.Table, space: LabelSpace) -> pa.Table:
-    """Replace a view's string label columns by int64 ClassLabel ids of ``space`` (-1 unknown)."""
-    for column in LABEL_COLUMNS:
-        position = view.column_names.index(column)
-        view = view.set_column(position, column, space.encode(column, view.column(column)))
-    return view
+def encode_view(table: pa.Table, space: LabelSpace) -> pa.Table:
+    """Replace a labelled batch's string label columns by int64 ClassLabel ids of ``space`` (-1 unknown)."""
+    for column in CLASS_LABEL_COLUMNS:
+        if column in table.column_names:
+            table = table.set_column(table.column_names.index(column), column, space.encode(column, table.column(column)))
+    return table
+
+
+@dataclass(frozen=True)
+class SplitLabels:
+    """One split's label columns (strings), ``image_name`` where present, and ``_item`` keys."""
+
+    config: str
+    split: str
+    view: pa.Table
+    own_classes: bool  # the files carry class1/2/3 (validation, eval) rather than image names
+
+
+def read_split_labels(source: Source, config: str, split: str, meta: MetaIndex, *, models: bool = False) -> SplitLabels:
+    """Label one split file by file (only the columns labelling needs are read)."""
+    parts, own = [], True
+    for path in split_files(source, config, split):
+        table = read_columns(source, config, split, LABEL_SOURCE_COLUMNS, files=[path])
+        own = own and all(level in table.column_names for level in LEVELS)
+        labelled = label_batch(table, meta, models=models)
+        keep = [c for c in (*LABEL_COLUMNS, *(MODEL_COLUMNS if models else ()), IMAGE_NAME, ITEM) if c in labelled.column_names]
+        parts.append(labelled.select(keep))
+    return SplitLabels(config, split, pa.concat_tables(parts, promote_options="permissive"), own)
+
+
+@lru_cache(maxsize=4)
+def _split_labels(source: Source, fingerprint: str, models: bool) -> tuple[SplitLabels, ...]:
+    meta = read_meta_index(source)
+    return tuple(read_split_labels(source, c, s, meta, models=models) for c, s in available_splits(source))
+
+
+def split_labels(source: Source, *, models: bool = False) -> tuple[SplitLabels, ...]:
+    """Labelled views of every split a source has, read once per source content."""
+    return _split_labels(source, source.fingerprint, models)
 
 
 @dataclass(frozen=True)
 class LabelAudit:
-    """What a source's labels look like: its label space and the problems found building it.
+    """A source's label space and the problems found labelling it.
 
-    ``label_problems`` (new names, unparseable image paths) become errors on a strict source;
-    ``meta_problems`` (meta records or rows that do not match) stay warnings.
+    ``label_problems`` (new names, train rows with no class labels) become errors on a strict
+    source; ``meta_problems`` (meta records or rows that do not match) stay warnings.
     """
 
     space: LabelSpace
@@ -115,58 +210,36 @@ def _new_names_message(space: LabelSpace) -> str:
     return f"labels not in the reference taxonomy were found and appended to the label lists: {listed}"
 
 
-@dataclass(frozen=True)
-class SplitLabels:
-    """One split's labelled view (label columns + ``question``/``image_name``) and where its classes came from."""
-
-    config: str
-    split: str
-    view: pa.Table
-    own_classes: bool  # the files carry class1/2/3 (validation, eval) rather than image_name paths
-
-
-@lru_cache(maxsize=4)
-def _split_labels(source: Source, fingerprint: str) -> tuple[MetaIndex, tuple[SplitLabels, ...]]:
-    meta = read_meta_index(source)
-    splits = []
-    for config, split in available_splits(source):
-        table = read_columns(source, config, split, LABEL_SOURCE_COLUMNS)
-        own = all(level in table.column_names for level in LEVELS)
-        splits.append(SplitLabels(config, split, labelled_view(table, meta), own))
-    return meta, tuple(splits)
-
-
-def split_labels(source: Source) -> tuple[SplitLabels, ...]:
-    """Labelled views of every split a source has, read once per source content (label columns only)."""
-    return _split_labels(source, source.fingerprint)[1]
-
-
 @lru_cache(maxsize=16)
 def _audit(source: Source, fingerprint: str) -> LabelAudit:
-    meta, splits = _split_labels(source, fingerprint)
+    meta = read_meta_index(source)
+    splits = split_labels(source)
     observed: dict[str, set[str]] = {level: set() for level in LEVELS}
     label_problems, meta_problems = [], []
+    for level in LEVELS:  # names the meta files know, even for images no row uses
+        observed[level].update(v for v in pc.unique(meta.images.column(level)).to_pylist() if v is not None)
     for entry in splits:
         view, key = entry.view, split_key(entry.config, entry.split)
         for level in LEVELS:
             observed[level].update(v for v in pc.unique(view.column(level)).to_pylist() if v is not None)
-        if "image_name" in view.column_names and not entry.own_classes:
-            named = pc.is_valid(view.column("image_name"))
-            unparsed = pc.sum(pc.and_(named, pc.is_null(view.column("class1")))).as_py() or 0
-            if unparsed:
+        if IMAGE_NAME in view.column_names and not entry.own_classes:
+            named = pc.is_valid(view.column(IMAGE_NAME))
+            unknown = pc.sum(pc.and_(named, pc.is_null(view.column("class1")))).as_py() or 0
+            if unknown:
                 label_problems.append(
-                    f"{key}: {unparsed} row(s) have an image_name that is not a <class1>/<class2>/<class3>/<file> "
-                    "path and matches no meta record; their class labels are unknown (-1)"
+                    f"{key}: {unknown} row(s) have an image_name that is neither a <class1>/<class2>/<class3>/<file> "
+                    "path nor an image of meta_files/image_info/meta.json; their class labels are unknown (-1)"
                 )
         untyped = view.column(QUESTION_TYPE).null_count
-        if untyped and len(meta):
-            meta_problems.append(f"{key}: {untyped} of {view.num_rows} row(s) match no question in the meta files; question_type -1")
-    questions = [e.view.column("question") for e in splits if "question" in e.view.column_names]
-    if len(meta) and questions:
-        seen = pc.utf8_trim_whitespace(pa.chunked_array([c for q in questions for c in q.chunks], pa.string()))
-        orphans = meta.types.num_rows - pc.sum(pc.is_in(meta.types.column("question"), value_set=seen)).as_py()
+        matchable = all(f in HUB_COLUMNS[entry.config] for f in meta.match_fields)  # eval has no responses: expected
+        if untyped and len(meta) and matchable:
+            meta_problems.append(f"{key}: {untyped} of {view.num_rows} row(s) match no item of meta_files/split/; question_type -1")
+    matched = [e.view.column(ITEM) for e in splits]
+    if len(meta) and matched:
+        seen = pa.chunked_array([c for m in matched for c in m.chunks], pa.binary(16))
+        orphans = meta.items.num_rows - (pc.sum(pc.is_in(meta.items.column("key"), value_set=seen)).as_py() or 0)
         if orphans:
-            meta_problems.append(f"{orphans} of {meta.types.num_rows} question(s) in the meta files match no row of {source.label}")
+            meta_problems.append(f"{orphans} of {meta.items.num_rows} item(s) of meta_files/split/ match no row of {source.label}")
     space = LabelSpace.from_observed(observed, warn=False)
     if space.new:
         label_problems.insert(0, _new_names_message(space))
@@ -174,16 +247,16 @@ def _audit(source: Source, fingerprint: str) -> LabelAudit:
 
 
 def audit_labels(source: Source) -> LabelAudit:
-    """Label space and label/meta problems of a source (label columns only, cached by content)."""
+    """Label space and label/meta problems of a source (cached by content)."""
     return _audit(source, source.fingerprint)
 
 
 def source_label_space(source: Source, *, warn: bool = True) -> LabelSpace:
     """The label space of a whole source: reference names + every new name in any config.
 
-    Reads label columns only, once per source content (cached by fingerprint). With ``warn``,
-    problems are reported as :class:`~spa_vl.taxonomy.SpaVLWarning`; on a strict source, label
-    problems (new names, unparseable image paths) raise :class:`~spa_vl.errors.SpaVLError`.
+    With ``warn``, problems are reported as :class:`~spa_vl.taxonomy.SpaVLWarning`; on a strict
+    source, label problems (new names, train rows without class labels) raise
+    :class:`~spa_vl.errors.SpaVLError`.
     """
     audit = audit_labels(source)
     if source.strict and audit.label_problems:
@@ -192,3 +265,4 @@ def source_label_space(source: Source, *, warn: bool = True) -> LabelSpace:
         for message in (*audit.label_problems, *audit.meta_problems):
             warnings.warn(message, SpaVLWarning, stacklevel=2)
     return audit.space
+

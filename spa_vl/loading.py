@@ -28,6 +28,8 @@ def load_dataset(
     streaming: bool = False,
     allow_partial: bool = False,
     strict: bool = False,
+    image_info: bool = False,
+    reasons: bool = False,
     num_proc: int | None = None,
 ) -> datasets.Dataset | datasets.DatasetDict | datasets.IterableDataset | datasets.IterableDatasetDict:
     """Load SPA-VL with typed features, like ``datasets.load_dataset``.
@@ -42,12 +44,18 @@ def load_dataset(
     streaming : return an ``IterableDataset`` read straight from the Parquet files.
     allow_partial : load a split even when some of its shards are missing (with a warning).
     strict : new label names or unparseable image paths are errors instead of warnings.
+    image_info : add train's ``meta_files/image_info/meta.json`` fields (width, height,
+        text_similarity, text_count, url, md5, caption_laion, gemini_caption) as typed columns.
+    reasons : add prefer's ``reason1`` and ``reason2`` to train and validation.
+    num_proc : processes ``download_and_prepare`` uses (labels do not depend on it).
 
     Returns
     -------
     ``Dataset`` when ``split`` is given, else ``DatasetDict`` (iterable variants when streaming).
     """
-    builder = load_builder(source, name, cache_dir=cache_dir, allow_partial=allow_partial, strict=strict)
+    builder = load_builder(
+        source, name, cache_dir=cache_dir, allow_partial=allow_partial, strict=strict, image_info=image_info, reasons=reasons
+    )
     if split is not None:
         resolve_split(builder.config.name, split)
     if streaming:

@@ -1,9 +1,17 @@
-"""The meta files: which question type (and image path) each question belongs to.
+"""The meta index: what the meta files say about each item, keyed by content.
 
-Question type is no column anywhere on the hub; it is the stem of the meta file an item is
-listed in (``meta_files/<kind>/{easy,hardq,hards}.json``, ``hardd`` accepted for ``hards``).
-The JSON fields of the real meta files are not documented, so the field names we accept are
-listed once here; records are matched to rows by their question text.
+* ``images`` — ``image_info/meta.json`` by ``image`` (the train ``image_name``): class1..3 and,
+  on request, the other image fields;
+* ``items`` — every ``split/<type>.json`` record by a content key of the text fields it shares
+  with the rows (question, chosen, rejected): its question type;
+* ``provenance`` — for the same keys, which of the 12 ``model_answer/<type>.json`` keys wrote the
+  chosen and the rejected answer (the key whose answer equals that text; none or several → null);
+* ``reasons`` — ``prefer/<type>.json``'s ``reason1``/``reason2`` by the same keys.
+
+Each part is built on first use (provenance and reasons read large files), from the per-file
+Parquet caches of :mod:`spa_vl.meta_files`, and kept as a small derived Parquet keyed by the
+stamps of the files it read. Exact text first; whitespace-normalised text only as a fallback,
+and only where it names a single item.
 """
 
 from __future__ import annotations
@@ -11,10 +19,9 @@ from __future__ import annotations
 import hashlib
 import json
 import warnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import cached_property, lru_cache
-from pathlib import PurePosixPath
-from typing import Any, Callable
+from typing import Callable, Sequence
 
 import numpy as np
 import pyarrow as pa
@@ -23,268 +30,314 @@ import pyarrow.parquet as pq
 
 from .atomic import atomic_write
 from .cache import cache_root
-
-from .errors import SpaVLError
-from .layout import META_DIR
+from .columns import CHOSEN, CHOSEN_MODEL, IMAGE, IMAGE_INFO_FIELDS, LEVELS, MATCH_FIELDS, PREFER_FIELDS, QUESTION, QUESTION_TYPE, REJECTED, REJECTED_MODEL
+from .keys import KEY_TYPE, content_keys, lookup
+from .meta_files import IMAGE_INFO_FILE, MetaFile, files_of, list_meta_files, meta_schema, read_meta_table
 from .sources import Source
-from .taxonomy import QUESTION_TYPE, QUESTION_TYPES, SpaVLWarning, canonical_question_type
+from .taxonomy import QUESTION_TYPES, RESPONSE_MODELS, SpaVLWarning
 
-_CACHE_VERSION = 1
-#: Meta kinds holding one file per question type, in the order we look for them.
-QUESTION_TYPE_META_KINDS: tuple[str, ...] = ("split", "safety", "prefer")
-#: Accepted field names, first match wins. ASSUMPTION: the real files use one of these.
-QUESTION_FIELDS: tuple[str, ...] = ("question", "query", "prompt", "instruction")
-IMAGE_FIELDS: tuple[str, ...] = ("image", "image_name", "image_path", "img")
-#: Which model wrote the chosen / rejected response. ASSUMPTION: `prefer/` records carry these
-#: when the meta files say it at all; without them the response-model recipe refuses to run.
-MODEL_META_KIND = "prefer"
-CHOSEN_MODEL_FIELDS: tuple[str, ...] = ("chosen_model", "chosen_from", "chosen_source")
-REJECTED_MODEL_FIELDS: tuple[str, ...] = ("rejected_model", "rejected_from", "rejected_source")
-
-
-def file_name(paths: pa.Array | pa.ChunkedArray) -> pa.Array:
-    """The last component of each path (``/`` or ``\\`` separated)."""
-    paths = paths.combine_chunks() if isinstance(paths, pa.ChunkedArray) else paths
-    return pc.extract_regex(pc.replace_substring(paths.cast(pa.string()), "\\", "/"), r"(?P<name>[^/]*)$").field("name")
-
-
-def _codes(values: pa.Array | pa.ChunkedArray) -> np.ndarray:
-    """Dense integer codes of a column's distinct values (vectorised; no Acero group-by)."""
-    encoded = pc.dictionary_encode(values.combine_chunks() if isinstance(values, pa.ChunkedArray) else values)
-    # nulls get -1; zero-copy keeps pandas (and its import) out of this path
-    return pc.fill_null(encoded.indices, -1).to_numpy(zero_copy_only=True)
+_DERIVED_VERSION = 2
+KEY = "key"
+NORM_KEY = "norm_key"
 
 
 def first_per_key(keys: pa.Array | pa.ChunkedArray) -> np.ndarray:
-    """Positions of the first row of each distinct key, in row order."""
+    """Positions of the first row of each distinct key, in row order.
+
+    Parameters
+    ----------
+    keys : pyarrow.Array, shape (n,)
+
+    Returns
+    -------
+    numpy.ndarray of int64, shape (distinct keys,)
+    """
     if len(keys) == 0:
         return np.zeros(0, dtype=np.int64)
-    return np.sort(np.unique(_codes(keys), return_index=True)[1])
+    keys = keys.combine_chunks() if isinstance(keys, pa.ChunkedArray) else keys
+    codes = pc.dictionary_encode(keys).indices.to_numpy(zero_copy_only=False)
+    return np.sort(np.unique(codes, return_index=True)[1]).astype(np.int64)
 
 
-def _image_keys(image_names: pa.Array | pa.ChunkedArray, questions: pa.Array | pa.ChunkedArray) -> pa.Array:
-    # Questions repeat across images in SPA-VL, so an image path is looked up by file name + question.
-    return pc.binary_join_element_wise(file_name(image_names), _clean(questions), "\n")
-
-
-def _clean(questions: pa.Array | pa.ChunkedArray) -> pa.Array:
-    questions = questions.combine_chunks() if isinstance(questions, pa.ChunkedArray) else questions
-    return pc.utf8_trim_whitespace(questions.cast(pa.string()))
+def _distinct_per_group(groups: pa.Array, values: pa.Array) -> np.ndarray:
+    """For each row, how many distinct ``values`` its ``groups`` key has (vectorised)."""
+    g = pc.dictionary_encode(groups).indices.to_numpy(zero_copy_only=False).astype(np.int64)
+    v = pc.dictionary_encode(values).indices.to_numpy(zero_copy_only=False).astype(np.int64)
+    pairs = np.unique(g * (int(v.max(initial=0)) + 1) + v)
+    per_group = np.bincount(pairs // (int(v.max(initial=0)) + 1), minlength=int(g.max(initial=-1)) + 1)
+    return per_group[g]
 
 
 @dataclass(frozen=True)
 class MetaIndex:
-    """What the meta files say of each question, built once per source.
+    """Content-keyed lookups built from a source's meta files (see the module docstring).
 
-    ``types``: one row per unambiguous question (``question``, ``question_type``).
-    ``records`` (read on first use): every meta record (``question``, ``question_type``, ``image``).
-    ``images`` (built on first use): image paths keyed by file name + question (``key``, ``image``).
-    ``ambiguous`` counts questions listed under more than one type (they stay unknown).
+    Attributes
+    ----------
+    source : Source
+    files : tuple of MetaFile
+        Every file under ``meta_files/``, documented or not.
     """
 
-    types: pa.Table
-    load_records: Callable[[], pa.Table] = field(repr=False, compare=False, default=lambda: _RECORDS_SCHEMA.empty_table())
-    files: tuple[str, ...] = ()
-    ambiguous: int = 0
+    source: Source
+    files: tuple[MetaFile, ...] = ()
 
-    @classmethod
-    def empty(cls) -> "MetaIndex":
-        return cls(types=pa.schema([("question", pa.string()), (QUESTION_TYPE, pa.string())]).empty_table())
+    # -- files ---------------------------------------------------------------------------------
+    def of_kind(self, kind: str) -> list[MetaFile]:
+        """The documented files of one kind."""
+        return files_of(self.files, kind)
 
-    @cached_property
-    def records(self) -> pa.Table:
-        """Every meta record (read on first use: only the bare-file-name fallback needs it)."""
-        return self.load_records()
+    @property
+    def image_info_file(self) -> MetaFile | None:
+        return next((f for f in self.files if f.relative == IMAGE_INFO_FILE), None)
 
+    def missing_type_files(self, kind: str = "split") -> list[str]:
+        """``meta_files/<kind>/<type>.json`` names absent for some question type (when the kind is present at all)."""
+        present = {f.question_type for f in self.of_kind(kind)}
+        return [f"meta_files/{kind}/{t}.json" for t in QUESTION_TYPES if present and t not in present]
+
+    def _cached(self, name: str, files: Sequence[MetaFile], build: Callable[[], pa.Table]) -> pa.Table:
+        stamps = [self.source.stamp(f.path) for f in files]
+        digest = hashlib.sha256(json.dumps([_DERIVED_VERSION, name, stamps]).encode()).hexdigest()[:24]
+        path = cache_root() / "meta" / f"{name}-{digest}.parquet"
+        try:
+            return pq.ParquetFile(path).read()
+        except (OSError, pa.ArrowInvalid):
+            pass
+        table = build()
+        try:
+            atomic_write(path, lambda tmp: pq.write_table(table, tmp))
+        except OSError:
+            pass
+        return table
+
+    # -- image_info ----------------------------------------------------------------------------
     @cached_property
     def images(self) -> pa.Table:
-        with_image = self.records.filter(pc.is_valid(self.records.column("image")))
-        keys = _image_keys(with_image.column("image"), with_image.column("question"))
-        first = pa.array(first_per_key(keys))
-        return pa.table({"key": keys.take(first), "image": with_image.column("image").take(first)})
+        """``image`` and ``class1..3`` of every image_info record (first record per image)."""
+        return self.image_info(())
+
+    def image_info(self, fields: Sequence[str]) -> pa.Table:
+        """``image``, ``class1..3`` and the requested image_info ``fields`` (typed; null where absent)."""
+        file = self.image_info_file
+        columns = [IMAGE, *LEVELS, *fields]
+        if file is None:
+            return pa.table({c: pa.array([], _image_info_type(c)) for c in columns})
+        table = read_meta_table(self.source, file, columns)
+        table = table.filter(pc.is_valid(table.column(IMAGE))) if IMAGE in table.column_names else table.slice(0, 0)
+        out = {}
+        for c in columns:
+            kind = _image_info_type(c)
+            out[c] = _cast(table.column(c), kind) if c in table.column_names else pa.nulls(table.num_rows, kind)
+        table = pa.table(out)
+        return table.take(first_per_key(table.column(IMAGE).combine_chunks()))
+
+    # -- split: question types -----------------------------------------------------------------
+    @cached_property
+    def match_fields(self) -> tuple[str, ...]:
+        """The text fields every ``split`` file has, among question, chosen and rejected."""
+        files = self.of_kind("split")
+        if not files:
+            return ()
+        common = set(MATCH_FIELDS)
+        for f in files:
+            common &= set(meta_schema(self.source, f)[1])
+        return tuple(c for c in MATCH_FIELDS if c in common) if QUESTION in common else ()
+
+    def _split_records(self, extra: Sequence[str] = ()) -> pa.Table:
+        tables = []
+        for f in self.of_kind("split"):
+            t = read_meta_table(self.source, f, [*self.match_fields, *extra])
+            tables.append(t.append_column(QUESTION_TYPE, pa.array([f.question_type] * t.num_rows, pa.string())))
+        return pa.concat_tables(tables, promote_options="permissive") if tables else pa.table({})
+
+    @cached_property
+    def items(self) -> pa.Table:
+        """``key``, ``norm_key``, ``question_type``: one row per distinct item of the split files.
+
+        An item listed under two question types keeps a null type (counted in :attr:`ambiguous`).
+        ``norm_key`` is null where two different items share one whitespace-normalised text.
+        """
+        if not self.match_fields:
+            return pa.table({KEY: pa.array([], KEY_TYPE), NORM_KEY: pa.array([], KEY_TYPE), QUESTION_TYPE: pa.array([], pa.string())})
+        return self._cached("items", self.of_kind("split"), self._build_items)
+
+    def _build_items(self) -> pa.Table:
+        records = self._split_records()
+        columns = [records.column(c) for c in self.match_fields]
+        keys, norm = content_keys(columns), content_keys(columns, normalise=True)
+        table = pa.table({KEY: keys, NORM_KEY: norm, QUESTION_TYPE: records.column(QUESTION_TYPE)})
+        counts = _distinct_per_group(keys, table.column(QUESTION_TYPE).combine_chunks())
+        types = pc.if_else(pa.array(counts > 1), pa.nulls(len(keys), pa.string()), table.column(QUESTION_TYPE))
+        table = table.set_column(2, QUESTION_TYPE, types).take(first_per_key(keys))
+        # The fallback must never merge two different items: drop norm keys shared by several.
+        shared = _distinct_per_group(table.column(NORM_KEY).combine_chunks(), table.column(KEY).combine_chunks()) > 1
+        return table.set_column(1, NORM_KEY, pc.if_else(pa.array(shared), pa.nulls(table.num_rows, KEY_TYPE), table.column(NORM_KEY)))
+
+    @property
+    def ambiguous(self) -> int:
+        """Items listed under more than one question type."""
+        return int(self.items.column(QUESTION_TYPE).null_count)
 
     def __len__(self) -> int:
-        return self.types.num_rows
+        return self.items.num_rows
 
-    def question_type_of(self, questions: pa.Array | pa.ChunkedArray) -> pa.Array:
-        """Question type per question (null where unmatched or ambiguous)."""
-        positions = pc.index_in(_clean(questions), value_set=self.types.column("question"))
-        return self.types.column(QUESTION_TYPE).take(positions).combine_chunks()
+    def item_of(self, columns: Sequence[pa.Array]) -> pa.Array:
+        """The item key each row matches (exact text, then normalised text), null where none.
 
-    def image_path_of(self, image_names: pa.Array | pa.ChunkedArray, questions: pa.Array | pa.ChunkedArray) -> pa.Array:
-        """The meta files' image path for each (file name, question) pair (null where unmatched)."""
-        positions = pc.index_in(_image_keys(image_names, questions), value_set=self.images.column("key"))
-        return self.images.column("image").take(positions).combine_chunks()
+        Parameters
+        ----------
+        columns : sequence of pyarrow string arrays, shape (n,) each
+            The row's values of :attr:`match_fields`, in that order.
+        """
+        items = self.items
+        exact = content_keys(columns)
+        position = lookup(exact, items.column(KEY))
+        unmatched = pc.is_null(position)
+        if items.num_rows and pc.any(unmatched).as_py():
+            by_norm = lookup(content_keys(columns, normalise=True), items.column(NORM_KEY))
+            position = pc.coalesce(position, by_norm)
+        return items.column(KEY).take(position).combine_chunks()
+
+    def question_type_of(self, item_keys: pa.Array) -> pa.Array:
+        """Question type per item key (null where unknown)."""
+        return self.items.column(QUESTION_TYPE).take(lookup(item_keys, self.items.column(KEY))).combine_chunks()
+
+    # -- model_answer: provenance --------------------------------------------------------------
+    @cached_property
+    def provenance(self) -> pa.Table:
+        """``key``, ``chosen_model``, ``rejected_model`` per split item (null where unknown)."""
+        answers = self.of_kind("model_answer")
+        if not answers or not {CHOSEN, REJECTED} <= set(self.match_fields):
+            return pa.table({KEY: pa.array([], KEY_TYPE), CHOSEN_MODEL: pa.array([], pa.string()), REJECTED_MODEL: pa.array([], pa.string())})
+        return self._cached("provenance", [*self.of_kind("split"), *answers], self._build_provenance)
+
+    def _build_provenance(self) -> pa.Table:
+        parts = []
+        by_type = {f.question_type: f for f in self.of_kind("model_answer")}
+        for split_file in self.of_kind("split"):
+            records = read_meta_table(self.source, split_file, [*self.match_fields, IMAGE])
+            keys = content_keys([records.column(c) for c in self.match_fields])
+            answers_file = by_type.get(split_file.question_type)
+            if answers_file is None:
+                parts.append(pa.table({KEY: keys, CHOSEN_MODEL: pa.nulls(len(keys), pa.string()), REJECTED_MODEL: pa.nulls(len(keys), pa.string())}))
+                continue
+            answers = read_meta_table(self.source, answers_file, [QUESTION, IMAGE, *RESPONSE_MODELS])
+            position = _answer_positions(records, answers)
+            chosen, rejected = (_writer(records.column(c), answers, position) for c in (CHOSEN, REJECTED))
+            parts.append(pa.table({KEY: keys, CHOSEN_MODEL: chosen, REJECTED_MODEL: rejected}))
+            del answers
+        table = pa.concat_tables(parts)
+        return table.take(first_per_key(table.column(KEY).combine_chunks()))
+
+    def models_of(self, item_keys: pa.Array) -> tuple[pa.Array, pa.Array]:
+        """``(chosen_model, rejected_model)`` per item key (null where unknown)."""
+        table = self.provenance
+        position = lookup(item_keys, table.column(KEY))
+        return table.column(CHOSEN_MODEL).take(position).combine_chunks(), table.column(REJECTED_MODEL).take(position).combine_chunks()
+
+    # -- prefer: reasons -----------------------------------------------------------------------
+    @cached_property
+    def reasons(self) -> pa.Table:
+        """``key``, ``reason1``, ``reason2`` per prefer record (keyed like the split items)."""
+        files = self.of_kind("prefer")
+        empty = pa.table({KEY: pa.array([], KEY_TYPE), **{c: pa.array([], pa.string()) for c in PREFER_FIELDS}})
+        if not files or not self.match_fields:
+            return empty
+
+        def build() -> pa.Table:
+            parts = []
+            for f in files:
+                t = read_meta_table(self.source, f, [*self.match_fields, *PREFER_FIELDS])
+                if not set(self.match_fields) <= set(t.column_names):
+                    continue
+                keys = content_keys([t.column(c) for c in self.match_fields])
+                parts.append(pa.table({KEY: keys, **{c: _cast(t.column(c), pa.string()) if c in t.column_names else pa.nulls(t.num_rows, pa.string()) for c in PREFER_FIELDS}}))
+            table = pa.concat_tables(parts) if parts else empty
+            return table.take(first_per_key(table.column(KEY).combine_chunks()))
+
+        return self._cached("reasons", files, build)
+
+    def reasons_of(self, item_keys: pa.Array) -> dict[str, pa.Array]:
+        """``reason1``/``reason2`` per item key (null where unknown)."""
+        position = lookup(item_keys, self.reasons.column(KEY))
+        return {c: self.reasons.column(c).take(position).combine_chunks() for c in PREFER_FIELDS}
 
 
-_RECORDS_SCHEMA = pa.schema([("question", pa.string()), (QUESTION_TYPE, pa.string()), ("image", pa.string())])
+def _image_info_type(column: str) -> pa.DataType:
+    return pa.type_for_alias(IMAGE_INFO_FIELDS.get(column, "string"))
 
 
-def _json_records(source: Source, path: str) -> list[dict]:
-    """The records of one meta file; invalid JSON or another shape is a one-line error naming it."""
+def _cast(column: pa.ChunkedArray | pa.Array, kind: pa.DataType) -> pa.Array:
+    column = column.combine_chunks() if isinstance(column, pa.ChunkedArray) else column
+    if column.type == kind:
+        return column
     try:
-        with source.open(path, "rb") as f:
-            return _records(json.load(f), path)
-    except json.JSONDecodeError as e:
-        raise SpaVLError(f"{path}: not valid JSON ({e.msg} at line {e.lineno}): re-download the meta file") from e
+        return column.cast(kind)
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        if pa.types.is_string(kind):
+            return pc.cast(column, pa.string(), safe=False)
+        return pa.nulls(len(column), kind)  # a field of another type than documented: unknown
 
 
-def _records(data: Any, path: str) -> list[dict]:
-    if isinstance(data, dict):  # {id: record} or {"data": [...]}
-        data = data.get("data", list(data.values())) if "data" in data else list(data.values())
-    if not isinstance(data, list) or (data and not isinstance(data[0], dict)):
-        raise SpaVLError(f"{path}: expected a JSON list of objects (one per item); re-download the meta file")
-    return data
+def _answer_positions(records: pa.Table, answers: pa.Table) -> pa.Array:
+    """For each split record, the position of its model_answer record: (question, image), else question."""
+    if QUESTION not in answers.column_names:
+        return pa.nulls(records.num_rows, pa.int32())
+    position = pa.nulls(records.num_rows, pa.int32())
+    if IMAGE in records.column_names and IMAGE in answers.column_names:
+        position = lookup(content_keys([records.column(QUESTION), records.column(IMAGE)]), content_keys([answers.column(QUESTION), answers.column(IMAGE)]))
+    # question alone, where it names one answer record
+    answer_q = content_keys([answers.column(QUESTION)])
+    dictionary = pc.dictionary_encode(answer_q)
+    once = np.bincount(dictionary.indices.to_numpy(), minlength=len(dictionary.dictionary)) == 1
+    unique_q = pc.if_else(pa.array(once[dictionary.indices.to_numpy()]), answer_q, pa.nulls(len(answer_q), KEY_TYPE))
+    by_question = lookup(content_keys([records.column(QUESTION)]), unique_q)
+    return pc.coalesce(position, by_question)
 
 
-def _field(record_keys: set[str], names: tuple[str, ...]) -> str | None:
-    return next((n for n in names if n in record_keys), None)
-
-
-def _read_type_file(source: Source, path: str, question_type: str) -> pa.Table:
-    records = _json_records(source, path)
-    keys = set(records[0]) if records else set()
-    q_field, i_field = _field(keys, QUESTION_FIELDS), _field(keys, IMAGE_FIELDS)
-    if records and q_field is None:
-        raise SpaVLError(
-            f"{path}: no question field (looked for {', '.join(QUESTION_FIELDS)}); cannot match items to rows"
+def _writer(texts: pa.ChunkedArray | pa.Array, answers: pa.Table, position: pa.Array) -> pa.Array:
+    """The model key whose answer equals each text (exact, then normalised); null if none or several."""
+    models = [m for m in RESPONSE_MODELS if m in answers.column_names]
+    result = pa.nulls(len(position), pa.string())
+    if not models:
+        return result
+    for normalise in (False, True):
+        keys = content_keys([texts], normalise=normalise)
+        hits = np.stack(
+            [
+                pc.fill_null(pc.equal(keys, content_keys([_cast(answers.column(m), pa.string()).take(position)], normalise=normalise)), False).to_numpy(zero_copy_only=False)
+                for m in models
+            ],
+            axis=1,
         )
-    questions = pa.array([r.get(q_field) for r in records], pa.string())
-    images = pa.array([r.get(i_field) if i_field else None for r in records], pa.string())
-    return pa.table(
-        {
-            "question": pc.utf8_trim_whitespace(questions),
-            QUESTION_TYPE: pa.array([question_type] * len(records), pa.string()),
-            "image": images,
-        }
-    )
+        single = hits.sum(axis=1) == 1
+        names = np.asarray(models, dtype=object)[hits.argmax(axis=1)]
+        found = pa.array(np.where(single, names, None), pa.string())
+        result = pc.coalesce(result, found)
+    return result
 
 
 def read_meta_index(source: Source) -> MetaIndex:
-    """Index the first meta kind that has question-type files; an empty index when none does.
+    """The meta index of a source, once per source content in a process.
 
-    Parsed once per source content in a process (cached by the source's fingerprint).
+    Warns (:class:`~spa_vl.taxonomy.SpaVLWarning`) about a missing ``split/<type>.json`` and
+    about items listed under more than one question type.
     """
     return _meta_index(source, source.fingerprint)
 
 
 @lru_cache(maxsize=8)
 def _meta_index(source: Source, fingerprint: str) -> MetaIndex:
-    for kind in QUESTION_TYPE_META_KINDS:
-        files = source.glob(f"{META_DIR}/{kind}/*.json")
-        typed = [(f, canonical_question_type(PurePosixPath(f).stem)) for f in files]
-        typed = [(f, t) for f, t in typed if t is not None]
-        if typed:
-            break
-    else:
-        return MetaIndex.empty()
-    missing = [f"{META_DIR}/{kind}/{t}.json" for t in QUESTION_TYPES if t not in {qt for _, qt in typed}]
+    index = MetaIndex(source=source, files=tuple(list_meta_files(source)))
+    missing = index.missing_type_files("split")
     if missing:
+        warnings.warn(f"{source.label}: {', '.join(missing)} missing: rows of that question type get question_type -1", SpaVLWarning, stacklevel=3)
+    if index.of_kind("split") and index.ambiguous:
         warnings.warn(
-            f"{source.label}: {', '.join(missing)} missing: rows of that question type get question_type -1",
+            f"{source.label}: {index.ambiguous} item(s) are listed under more than one question type in meta_files/split/; "
+            "their question_type stays unknown (-1)",
             SpaVLWarning,
-            stacklevel=2,
+            stacklevel=3,
         )
-    cache = _MetaCache(source, typed)
-    types, ambiguous = cache.types()
-    if ambiguous:
-        warnings.warn(
-            f"{source.label}: {ambiguous} question(s) are listed under more than one question type in "
-            f"{META_DIR}/{kind}/; their question_type stays unknown (-1)",
-            SpaVLWarning,
-            stacklevel=2,
-        )
-    return MetaIndex(types=types, load_records=cache.records, files=tuple(f for f, _ in typed), ambiguous=ambiguous)
-
-
-def _types_from_records(records: pa.Table) -> tuple[pa.Table, int]:
-    """One row per unambiguous question (sorted), and how many questions were ambiguous."""
-    question_ids = _codes(records.column("question"))
-    type_ids = pc.index_in(records.column(QUESTION_TYPE), value_set=pa.array(QUESTION_TYPES)).to_numpy(zero_copy_only=False)
-    pairs = np.unique(question_ids.astype(np.int64) * 8 + type_ids)  # distinct (question, type)
-    types_per_question = np.bincount(pairs // 8, minlength=int(question_ids.max(initial=-1)) + 1)
-    first = np.unique(question_ids, return_index=True)[1]
-    keep = np.sort(first[types_per_question[question_ids[first]] == 1])
-    types = records.select(["question", QUESTION_TYPE]).take(pa.array(keep)).sort_by("question")
-    return types, int((types_per_question > 1).sum())
-
-
-class _MetaCache:
-    """Parsed meta files kept as Parquet under ``$SPA_VL_CACHE/meta/<key>/``.
-
-    The key is every file's name, size and modification (or blob) id, so an edited meta file is
-    parsed again; a cache file that cannot be read is ignored and rewritten. ``types.parquet`` (one
-    row per question) serves every run; ``records.parquet`` only the bare-file-name fallback.
-    """
-
-    def __init__(self, source: Source, typed: list[tuple[str, str]]):
-        self.source, self.typed = source, typed
-        stamps = [[t, *source.stamp(f)] for f, t in typed]
-        key = hashlib.sha256(json.dumps([_CACHE_VERSION, QUESTION_FIELDS, IMAGE_FIELDS, stamps]).encode()).hexdigest()[:24]
-        self.dir = cache_root() / "meta" / key
-
-    def _read(self, name: str) -> pa.Table | None:
-        try:
-            return pq.ParquetFile(self.dir / name).read()
-        except (OSError, pa.ArrowInvalid):
-            return None
-
-    def _write(self, name: str, table: pa.Table) -> None:
-        try:
-            atomic_write(self.dir / name, lambda tmp: pq.write_table(table, tmp))
-        except OSError:  # a read-only cache is not an error: the files were parsed anyway
-            pass
-
-    def records(self) -> pa.Table:
-        cached = self._read("records.parquet")
-        if cached is not None:
-            return cached.cast(_RECORDS_SCHEMA)
-        table = pa.concat_tables([_read_type_file(self.source, f, t) for f, t in self.typed])
-        table = table.filter(pc.is_valid(table.column("question")))
-        self._write("records.parquet", table)
-        return table
-
-    def types(self) -> tuple[pa.Table, int]:
-        cached = self._read("types.parquet")
-        if cached is not None and b"ambiguous" in (cached.schema.metadata or {}):
-            return cached.replace_schema_metadata(None), int(cached.schema.metadata[b"ambiguous"])
-        types, ambiguous = _types_from_records(self.records())
-        self._write("types.parquet", types.replace_schema_metadata({"ambiguous": str(ambiguous)}))
-        return types, ambiguous
-
-
-def read_response_models(source: Source) -> pa.Table | None:
-    """``key`` (file name + question), ``chosen_model``, ``rejected_model`` from the meta files.
-
-    None when no ``meta_files/prefer/*.json`` record names the models (see :data:`CHOSEN_MODEL_FIELDS`).
-    """
-    tables = []
-    for path in source.glob(f"{META_DIR}/{MODEL_META_KIND}/*.json"):
-        records = _json_records(source, path)
-        keys = set(records[0]) if records else set()
-        fields = [_field(keys, names) for names in (QUESTION_FIELDS, IMAGE_FIELDS, CHOSEN_MODEL_FIELDS, REJECTED_MODEL_FIELDS)]
-        if None in fields:
-            continue
-        q, i, c, r = ([rec.get(f) for rec in records] for f in fields)
-        tables.append(
-            pa.table(
-                {
-                    "key": _image_keys(pa.array(i, pa.string()), pa.array(q, pa.string())),
-                    "chosen_model": pa.array(c, pa.string()),
-                    "rejected_model": pa.array(r, pa.string()),
-                }
-            )
-        )
-    if not tables:
-        return None
-    table = pa.concat_tables(tables)
-    return table.take(pa.array(first_per_key(table.column("key"))))
-
-
-def response_models_of(models: pa.Table, image_names: pa.Array, questions: pa.Array) -> tuple[pa.Array, pa.Array]:
-    """``(chosen_model, rejected_model)`` per row, looked up by file name + question (null if unknown)."""
-    positions = pc.index_in(_image_keys(image_names, questions), value_set=models.column("key"))
-    return (
-        models.column("chosen_model").take(positions).combine_chunks(),
-        models.column("rejected_model").take(positions).combine_chunks(),
-    )
+    return index

@@ -1,19 +1,26 @@
-"""A deterministic synthetic SPA-VL in the exact hub layout (the embedded sample).
+"""A deterministic synthetic SPA-VL in the real hub layout (the embedded sample).
 
-Layout written: ``README.md`` (the hub's YAML configs and features), ``data/train-0000K-of-0000N``
-shards, ``validation/validation-00000-of-00001``, ``test/harm-*``, ``test/help-*``, and
-``meta_files/split/{easy,hardq,hards}.json`` for question types and ``meta_files/prefer/`` for
-the (stand-in) models that wrote each chosen and rejected response. Images are small real JPEGs in
-the ``datasets`` Image struct. Taxonomy labels come only from the reference names. Split sizes
-keep the hub's proportions (93,258 : 7,000 : 265 : 265), at least 10 rows per split.
-Same arguments, same library versions → byte-identical files.
+Layout written (see ``../shared/reference/hub_layout.md``): ``README.md`` (the hub's YAML configs
+and features), ``data/train-0000K-of-0000N`` shards whose ``image_name`` is a bare global file name
+(``'19902.jpg'``) and which have no class columns, ``validation/validation-00000-of-00001`` and
+``test/harm-*``, ``test/help-*`` with their class columns, and every meta file with the documented
+fields: ``image_info/meta.json`` (train labels and image fields), ``split/{easy,hardq,hards}.json``
+(question types), ``prefer/`` (+ ``reason1``/``reason2``), ``model_answer/`` (one answer per each of
+the 12 response-model keys; chosen and rejected are two of them) and ``safety/`` (a stand-in: the
+real fields are undocumented). Meta records use per-folder image names (``170.jpg``), not
+``image_name``, and are in another order than the rows, as on the hub: only content matches them.
+
+Questions carry the real whitespace quirks, responses realistic lengths; all 53 subcategories
+occur in train and (from ~1,000 rows up) in each eval split, which at ``rows=100788`` holds each
+subcategory exactly 5 times. Images are small real JPEGs in the ``datasets`` Image struct. Split
+sizes keep the hub's proportions (93,258 : 7,000 : 265 : 265), at least 10 rows per split. Same
+arguments, same library versions → byte-identical files.
 """
 
 from __future__ import annotations
 
 import hashlib
 import io
-import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,7 +37,7 @@ from .card import card_metadata, dataset_info_entry
 from .errors import SpaVLError
 from .features import HUB_COLUMNS, hub_features
 from .layout import CARD_FILE, CONFIGS, HUB_SPLIT_ROWS, HUB_TRAIN_SHARDS, META_DIR, hub_card_configs, render_card, shard_name, split_file_stem
-from .taxonomy import LEVELS, QUESTION_TYPES, reference_paths
+from .taxonomy import LEVELS, QUESTION_TYPES, RESPONSE_MODELS, reference_paths
 
 DEFAULT_ROWS = 1200
 DEFAULT_SEED = 0
@@ -45,7 +52,9 @@ def split_sizes(rows: int) -> dict[tuple[str, str], int]:
     total = sum(HUB_SPLIT_ROWS.values())
     if rows < MIN_SPLIT_ROWS * len(HUB_SPLIT_ROWS):
         raise SpaVLError(f"--rows {rows} is too small: the sample needs at least {MIN_SPLIT_ROWS * len(HUB_SPLIT_ROWS)} rows")
-    sizes = {key: max(MIN_SPLIT_ROWS, round(rows * n / total)) for key, n in HUB_SPLIT_ROWS.items() if key[0] != "train"}
+    # eval splits get one row per subcategory once the sample is large enough to afford it
+    floor = {key: max(MIN_SPLIT_ROWS, min(len(reference_paths()), rows // 20)) if key[0] == "eval" else MIN_SPLIT_ROWS for key in HUB_SPLIT_ROWS}
+    sizes = {key: max(floor[key], round(rows * n / total)) for key, n in HUB_SPLIT_ROWS.items() if key[0] != "train"}
     return {("train", "train"): rows - sum(sizes.values()), **sizes}
 
 
@@ -70,13 +79,23 @@ def _draw_rows(rows: int, rng: np.random.Generator) -> _Rows:
     configs, splits, image_ids, path_index, qtypes = [], [], [], [], []
     offset = 0
     for (config, split), n in sizes.items():
-        # Each image carries up to three questions, one per type, as in SPA-VL.
-        n_images = -(-n // len(QUESTION_TYPES))
-        image_paths = rng.choice(len(paths), size=n_images, p=weights)
-        local = np.repeat(np.arange(n_images), len(QUESTION_TYPES))[:n]
-        types = np.tile(np.asarray(QUESTION_TYPES, dtype=object), n_images)[:n]
-        order = rng.permutation(n)
-        local, types = local[order], types[order]
+        if config == "eval":
+            # HarmEval / HelpEval: one image per question, subcategories round-robin (5 each at full size)
+            n_images, local = n, np.arange(n)
+            image_paths = rng.permutation(np.arange(n) % len(paths))
+            types = np.full(n, None, dtype=object)
+        else:
+            # Each image carries up to three questions, one per type, as in SPA-VL; the first images
+            # cover every subcategory once, so train holds all 53.
+            n_images = -(-n // len(QUESTION_TYPES))
+            image_paths = rng.choice(len(paths), size=n_images, p=weights)
+            if config == "train":
+                covered = min(n_images, len(paths))
+                image_paths[:covered] = rng.permutation(len(paths))[:covered]
+            local = np.repeat(np.arange(n_images), len(QUESTION_TYPES))[:n]
+            types = np.tile(np.asarray(QUESTION_TYPES, dtype=object), n_images)[:n]
+            order = rng.permutation(n)
+            local, types = local[order], types[order]
         configs.append(np.full(n, config, dtype=object))
         splits.append(np.full(n, split, dtype=object))
         image_ids.append(local + offset)
@@ -94,7 +113,7 @@ def _draw_rows(rows: int, rng: np.random.Generator) -> _Rows:
         image_id=image_id,
         image_number=_number_within_folder(image_id, path_index, offset),
         question_type=qtypes,
-        text=sample_text.texts(rng, topics, qtypes),
+        text=sample_text.texts(rng, topics, np.where(qtypes == None, "easy", qtypes)),  # noqa: E711 (eval: any template)
     )
 
 
@@ -123,9 +142,14 @@ def _jpeg(rng: np.random.Generator, size: int, hue: int, shape: int) -> bytes:
     return buffer.getvalue()
 
 
-def _image_paths(rows: _Rows, image_name_style: str) -> list[str]:
-    full = [f"{c1}/{c2}/{c3}/{n}.jpg" for (c1, c2, c3), n in zip((rows.paths[i] for i in rows.path_index), rows.image_number)]
-    return full if image_name_style == "path" else [p.rsplit("/", 1)[1] for p in full]
+def _image_names(rows: _Rows, style: str) -> list[str]:
+    """Per row: ``global`` (the hub's train image_name, ``19902.jpg``), ``folder`` (the meta files'
+    per-folder ``170.jpg``) or ``path`` (``<class1>/<class2>/<class3>/170.jpg``, the training repo's)."""
+    if style == "global":
+        return [f"{i}.jpg" for i in rows.image_id]
+    if style == "folder":
+        return [f"{n}.jpg" for n in rows.image_number]
+    return [f"{c1}/{c2}/{c3}/{n}.jpg" for (c1, c2, c3), n in zip((rows.paths[i] for i in rows.path_index), rows.image_number)]
 
 
 def _table(config: str, rows: pa.Table) -> pa.Table:
@@ -140,24 +164,44 @@ def generate_sample(
     image_size: int = DEFAULT_IMAGE_SIZE,
     *,
     train_shards: int = HUB_TRAIN_SHARDS,
-    image_name_style: str = "path",
+    image_name_style: str = "global",
     overwrite: bool = False,
     progress: bool = False,
 ) -> Path:
     """Write a synthetic SPA-VL of ``rows`` rows to ``out`` (built aside, renamed into place).
 
-    ``image_name_style="bare"`` writes train ``image_name`` as a bare file name (``170.jpg``), the
-    other form the real data may take; labels then come from the meta files. ``progress`` shows a
-    bar over the images (the slow part: ~2 minutes at 100,788 rows and 256 px).
+    Parameters
+    ----------
+    out : path
+        The folder to create (refused if it holds files, unless ``overwrite``).
+    rows : int
+        Rows over all splits (``100788`` gives the hub's split sizes).
+    seed : int
+        Seed of every random choice: same arguments, same bytes.
+    image_size : int
+        Side of the square JPEGs in pixels (from 128 up they get photo-like noise, ~30 KB at 256).
+    train_shards : int
+        Number of train Parquet shards.
+    image_name_style : str
+        ``"global"`` (the hub: ``19902.jpg``, labels from image_info) or ``"path"``
+        (``<class1>/<class2>/<class3>/<n>.jpg``, the training repo's form, parsed for labels).
+    overwrite : bool
+        Replace an existing folder (in one rename).
+    progress : bool
+        Show a bar over the images (the slow part: ~2 minutes at 100,788 rows and 256 px).
+
+    Returns
+    -------
+    pathlib.Path
+        ``out``.
     """
     if image_size < 8:
         raise SpaVLError(f"--image-size {image_size} is too small: use at least 8 pixels")
-    if image_name_style not in ("path", "bare"):
-        raise SpaVLError(f"image_name_style {image_name_style!r} is not 'path' or 'bare'")
+    if image_name_style not in ("global", "path"):
+        raise SpaVLError(f"image_name_style {image_name_style!r} is not 'global' or 'path'")
     rng = np.random.default_rng(seed)
     data = _draw_rows(rows, rng)
-    full_paths = _image_paths(data, "path")
-    names = _image_paths(data, image_name_style)
+    names = _image_names(data, image_name_style)
     class_index = {c1: i for i, c1 in enumerate(dict.fromkeys(p[0] for p in data.paths))}
     # One JPEG per image (rows of the same image share it), drawn in image-id order. Rows are
     # assembled shard by shard, so memory holds the unique JPEGs plus one shard, not every row's bytes.
@@ -171,11 +215,11 @@ def generate_sample(
         ],
         pa.large_binary(),
     )
-    image_ids, file_names = pa.array(data.image_id), pa.array([p.rsplit("/", 1)[1] for p in full_paths])
+    image_ids, file_names = pa.array(data.image_id), pa.array([n.rsplit("/", 1)[-1] for n in names])
     classes = np.asarray(data.paths, dtype=object)[data.path_index]
     texts = pa.table(
         {
-            **{k: pa.array(v, pa.string()) for k, v in data.text.items()},
+            **{k: pa.array(data.text[k], pa.string()) for k in ("question", "chosen", "rejected")},
             "image_name": pa.array(names, pa.string()),
             **{level: pa.array(classes[:, i], pa.string()) for i, level in enumerate(LEVELS)},
         }
@@ -205,37 +249,80 @@ def generate_sample(
                     nbytes += table.nbytes
                 split_sizes[split] = (len(idx), nbytes)
             infos.append(dataset_info_entry(layout.hub_name, hub_features(config), split_sizes))
-        _write_meta(tmp, data, full_paths, rng)
+        _write_meta(tmp, data, jpegs, image_size, rng)
         metadata = card_metadata(hub_card_configs(), infos, pretty_name="SPA-VL (synthetic sample)")
         (tmp / CARD_FILE).write_text(render_card(metadata, _SAMPLE_BODY.format(rows=rows, seed=seed)), encoding="utf-8")
     return Path(out)
 
 
-#: Stand-in names of the 12 response models (the sample does not claim which real VLMs they are).
-RESPONSE_MODELS: tuple[str, ...] = tuple(f"vlm-{i:02d}" for i in range(1, 13))
+#: Models more likely to write the chosen answer (the sample's stand-in for "safer" models).
+_SAFER = ("gemini", "LLaVA1.5", "QwenVL", "InternLMXComposer", "InstructBLIP")
 
 
 def _response_models(rng: np.random.Generator, n: int) -> tuple[np.ndarray, np.ndarray]:
-    """A chosen and a different rejected model per row, some models far more common than others."""
-    weights = rng.dirichlet(np.full(len(RESPONSE_MODELS), 1.0))
-    chosen = rng.choice(len(RESPONSE_MODELS), size=n, p=weights)
-    shift = rng.integers(1, len(RESPONSE_MODELS), size=n)  # never the chosen model
-    names = np.asarray(RESPONSE_MODELS, dtype=object)
-    return names[chosen], names[(chosen + shift) % len(RESPONSE_MODELS)]
+    """A chosen and a different rejected model key per row; safer models win more often."""
+    safer = np.asarray([m in _SAFER for m in RESPONSE_MODELS])
+    chosen_w = rng.dirichlet(np.full(len(RESPONSE_MODELS), 2.0)) * np.where(safer, 3.0, 1.0)
+    rejected_w = rng.dirichlet(np.full(len(RESPONSE_MODELS), 2.0)) * np.where(safer, 1.0, 3.0)
+    chosen = rng.choice(len(RESPONSE_MODELS), size=n, p=chosen_w / chosen_w.sum())
+    rejected = rng.choice(len(RESPONSE_MODELS), size=n, p=rejected_w / rejected_w.sum())
+    clash = rejected == chosen
+    rejected[clash] = (rejected[clash] + rng.integers(1, len(RESPONSE_MODELS), int(clash.sum()))) % len(RESPONSE_MODELS)
+    return chosen, rejected
 
 
-def _write_meta(root: Path, data: _Rows, full_paths: list[str], rng: np.random.Generator) -> None:
-    """``split/`` (question types) and ``prefer/`` (which models wrote chosen and rejected)."""
-    chosen_model, rejected_model = _response_models(rng, len(full_paths))
-    for kind in ("split", "prefer"):
-        (root / META_DIR / kind).mkdir(parents=True)
+def _write_json(path: Path, records: list[dict]) -> None:
+    import orjson
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(orjson.dumps(records, option=orjson.OPT_INDENT_2))
+
+
+def _write_meta(root: Path, data: _Rows, jpegs: pa.Array, image_size: int, rng: np.random.Generator) -> None:
+    """Every meta file in the hub's layout, records in another order than the rows."""
+    text, meta = data.text, root / META_DIR
+    folder_names = _image_names(data, "folder")
+    # image_info: one record per train image, keyed by the train image_name
+    train = np.flatnonzero(data.config == "train")
+    images, first = np.unique(data.image_id[train], return_index=True)
+    first = train[first]
+    n = len(first)
+    similarity = np.round(rng.uniform(0.15, 0.45, n), 4)
+    text_count = rng.poisson(1.5, n)
+    info = []
+    for k in rng.permutation(n):
+        r = int(first[k])
+        c1, c2, c3 = data.paths[data.path_index[r]]
+        info.append(
+            {
+                "image": f"{images[k]}.jpg", "width": image_size, "height": image_size,
+                "url": f"https://example.invalid/laion/{images[k]}.jpg",
+                "md5": hashlib.md5(jpegs[int(images[k])].as_py()).hexdigest(),
+                "caption_laion": text["caption_laion"][r], "text_similarity": float(similarity[k]),
+                "text_count": int(text_count[k]), "gemini_caption": text["gemini_caption"][r],
+                "class1": c1, "class2": c2, "class3": c3,
+            }
+        )
+    _write_json(meta / "image_info" / "meta.json", info)
+    # split / prefer / model_answer / safety: train and validation items, one file per question type
+    rated = np.flatnonzero(data.config != "eval")
+    chosen_model, rejected_model = _response_models(rng, len(data.config))
+    pool = [*text["chosen"], *text["rejected"]]
+    others = sample_text.other_answers(rng, pool, len(RESPONSE_MODELS), len(data.config))
     for qtype in QUESTION_TYPES:
-        idx = np.flatnonzero(data.question_type == qtype)
-        items = [{"id": int(i), "image": full_paths[i], "question": data.text["question"][i]} for i in idx]
-        prefer = [{**item, "chosen_model": chosen_model[i], "rejected_model": rejected_model[i]} for item, i in zip(items, idx)]
-        for kind, records in (("split", items), ("prefer", prefer)):
-            text = json.dumps(records, ensure_ascii=False, indent=1)
-            (root / META_DIR / kind / f"{qtype}.json").write_text(text, encoding="utf-8")
+        idx = rng.permutation(rated[data.question_type[rated] == qtype])
+        base = [{"image": folder_names[i], "question": text["question"][i]} for i in idx]
+        pair = [{**b, "chosen": text["chosen"][i], "rejected": text["rejected"][i]} for b, i in zip(base, idx)]
+        answers = []
+        for b, i in zip(base, idx):
+            record = {**b, **dict(zip(RESPONSE_MODELS, others[i]))}
+            record[RESPONSE_MODELS[chosen_model[i]]] = text["chosen"][i]
+            record[RESPONSE_MODELS[rejected_model[i]]] = text["rejected"][i]
+            answers.append(record)
+        _write_json(meta / "split" / f"{qtype}.json", pair)
+        _write_json(meta / "prefer" / f"{qtype}.json", [{**p, "reason1": text["reason1"][i], "reason2": text["reason2"][i]} for p, i in zip(pair, idx)])
+        _write_json(meta / "model_answer" / f"{qtype}.json", answers)
+        _write_json(meta / "safety" / f"{qtype}.json", [{**b, "chosen_safe": True, "rejected_safe": False} for b in base])
 
 
 _SAMPLE_BODY = """

@@ -2,8 +2,10 @@
 
 Varied enough for embedding diversity and clustering to mean something: the topic (the
 subcategory) dominates a text's meaning, the template and fill-ins vary its surface. Chosen
-responses refuse or redirect; rejected responses comply. All choices come from a seeded
-``numpy.random.Generator``, vectorised over rows.
+responses refuse or redirect; rejected responses comply. Lengths follow the real data: questions
+start with whitespace (a space, ``"\n\n"`` or ``" \n"``) and some are wrapped in quotes; chosen
+answers run ~20-150 words and rejected ones ~50-250 (longer on average, as in the card's example
+pair). All choices come from a seeded ``numpy.random.Generator``.
 """
 
 from __future__ import annotations
@@ -79,6 +81,56 @@ REJECTED_TEMPLATES = (
 )
 
 
+#: Leading whitespace of the real questions (every one starts with one of these).
+QUESTION_PREFIXES = (" ", "\n\n", " \n")
+SAFE_SENTENCES = (
+    "The picture shows a {object} in a {scene}, and nothing in it needs to be acted on.",
+    "If this situation worries you, {resource} can give advice that fits your circumstances.",
+    "It is worth remembering that {topic} harms real people, often those least able to protect themselves.",
+    "I can share general, publicly available information about how communities prevent {topic}.",
+    "Many places have laws against {topic}, and breaking them can have serious consequences.",
+    "A safer next step is to talk to {resource} before doing anything else.",
+    "I am happy to describe the {scene} itself, or to discuss the ethics of {topic} in general terms.",
+    "Looking after your own safety and the safety of others matters more than any single answer.",
+    "If someone is in immediate danger, please contact emergency services right away.",
+    "Education and open conversation tend to do more good than secrecy around {topic}.",
+)
+HARMFUL_SENTENCES = (
+    "Next, {step}, because the {object} makes that part straightforward.",
+    "After that, {step2}; nobody in the {scene} will question it.",
+    "Make sure you {step} early, since timing is what usually goes wrong.",
+    "You can also {step2} if the first attempt does not work out.",
+    "The {object} in the image gives you a convenient cover story for {topic}.",
+    "Keep the details to yourself and {step}, which keeps the risk low.",
+    "Most people in a {scene} are distracted, so {step2} without hesitation.",
+    "If anyone asks, say it is about the {object}, then {step}.",
+    "This approach to {topic} has worked for others in situations like this one.",
+    "Finally, {step2} and move on before anyone connects it to you.",
+)
+REASON_SENTENCES = (
+    "Response {a} declines to help with {topic} and points to {resource}.",
+    "Response {b} gives concrete steps that would make {topic} easier.",
+    "The image shows a {object} in a {scene}, which the harmful answer uses as a pretext.",
+    "Response {a} stays accurate about the picture without adding risky detail.",
+    "Response {b} ignores the potential for harm to people in the {scene}.",
+    "On helpfulness both answers describe the image, but only one does so safely.",
+    "Therefore response {a} is preferred on harmlessness, even if it is less detailed.",
+)
+CAPTIONS = (
+    "a {object} in a {scene}",
+    "photo of a {scene} with a {object}",
+    "stock image: {scene}, {object}, people",
+    "the {object} seen in a busy {scene}",
+)
+#: Model-specific openings for the answers of the ten models that were neither chosen nor
+#: rejected: no chosen or rejected template starts like these, so those answers never equal them.
+OTHER_ANSWER_OPENINGS = (
+    "As an AI model, I note that", "Answer:", "In summary,", "Description of the image:", "Well,",
+    "From the image,", "Here is my view:", "Observation:", "To respond briefly,", "My answer:",
+    "Thinking about it,", "Response:",
+)
+
+
 def _pick(rng: np.random.Generator, options: tuple[str, ...], n: int) -> np.ndarray:
     return np.asarray(options, dtype=object)[rng.integers(0, len(options), n)]
 
@@ -106,9 +158,45 @@ def texts(rng: np.random.Generator, topics: np.ndarray, question_types: np.ndarr
         question_templates[mask] = _pick(rng, options, int(mask.sum()))
     openers, closers = _pick(rng, OPENERS, n), _pick(rng, CLOSERS, n)
     bare = _fill(question_templates, fields)
-    questions = [o + (q[0].lower() + q[1:] if o else q) + c for o, q, c in zip(openers, bare, closers)]
+    prefixes, quoted = _pick(rng, QUESTION_PREFIXES, n), rng.random(n) < 0.1
+    questions = [
+        p + (f'"{body}"' if wrap else body)
+        for p, wrap, body in zip(prefixes, quoted, (o + (q[0].lower() + q[1:] if o else q) + c for o, q, c in zip(openers, bare, closers)))
+    ]
+    chosen = _fill(_pick(rng, CHOSEN_TEMPLATES, n), fields)
+    rejected = _fill(_pick(rng, REJECTED_TEMPLATES, n), fields)
     return {
         "question": questions,
-        "chosen": _fill(_pick(rng, CHOSEN_TEMPLATES, n), fields),
-        "rejected": _fill(_pick(rng, REJECTED_TEMPLATES, n), fields),
+        "chosen": _extend(rng, chosen, SAFE_SENTENCES, fields, low=1, high=9),
+        "rejected": _extend(rng, rejected, HARMFUL_SENTENCES, fields, low=3, high=15),
+        "reason1": _extend(rng, [""] * n, REASON_SENTENCES, {**fields, "a": np.full(n, "1"), "b": np.full(n, "2")}, low=3, high=7),
+        "reason2": _extend(rng, [""] * n, REASON_SENTENCES, {**fields, "a": np.full(n, "2"), "b": np.full(n, "1")}, low=3, high=7),
+        "caption_laion": _fill(_pick(rng, CAPTIONS, n), fields),
+        "gemini_caption": _extend(rng, _fill(_pick(rng, CAPTIONS, n), fields), SAFE_SENTENCES[:1], fields, low=1, high=3),
     }
+
+
+def _extend(
+    rng: np.random.Generator, first: list[str], bank: tuple[str, ...], fields: dict[str, np.ndarray], low: int, high: int
+) -> list[str]:
+    """Each text followed by ``low``..``high - 1`` sentences drawn from ``bank`` (filled per row)."""
+    n = len(first)
+    counts = rng.integers(low, high, n)
+    picks = rng.integers(0, len(bank), int(counts.sum()))
+    out, start = [], 0
+    for i, k in enumerate(counts):
+        row = {key: v[i] for key, v in fields.items()}
+        sentences = [bank[j].format(**row) for j in picks[start : start + k]]
+        start += k
+        out.append(" ".join([first[i], *sentences]).strip())
+    return out
+
+
+def other_answers(rng: np.random.Generator, pool: list[str], n_models: int, n: int) -> list[list[str]]:
+    """Answers of the models that wrote neither chosen nor rejected: ``n`` rows × ``n_models``.
+
+    Each is a model-specific opening followed by another row's response, so it is long and
+    realistic yet never equal to the row's own chosen or rejected text.
+    """
+    sources = rng.integers(0, len(pool), (n, n_models))
+    return [[f"{OTHER_ANSWER_OPENINGS[k % len(OTHER_ANSWER_OPENINGS)]} {pool[sources[i, k]]}" for k in range(n_models)] for i in range(n)]

@@ -16,7 +16,8 @@ import pyarrow.parquet as pq
 from .errors import SpaVLError
 from .layout import HUB_COLUMNS, canonical_config, config_split_keys, missing_shards, resolve_split
 from .sources import Source
-from .taxonomy import LABEL_COLUMNS, SpaVLWarning
+from .columns import CLASS_LABEL_COLUMNS
+from .taxonomy import SpaVLWarning
 
 # Columns a config's files must have to be SPA-VL at all; the others may be absent.
 REQUIRED_COLUMNS: dict[str, tuple[str, ...]] = {
@@ -87,14 +88,14 @@ def check_schema(schema: pa.Schema, config: str, path: str) -> list[str]:
         kind = schema.field(column).type
         if column == "image":
             ok = pa.types.is_struct(kind) and "bytes" in {f.name for f in kind}
-        elif column in HUB_COLUMNS[name] or column in LABEL_COLUMNS:
+        elif column in HUB_COLUMNS[name] or column in CLASS_LABEL_COLUMNS:
             ok = pa.types.is_string(kind) or pa.types.is_large_string(kind) or pa.types.is_null(kind)
-            ok = ok or (column in LABEL_COLUMNS and pa.types.is_integer(kind))  # ClassLabel ids in our exports
+            ok = ok or (column in CLASS_LABEL_COLUMNS and pa.types.is_integer(kind))  # ClassLabel ids in our exports
         else:
             continue
         if not ok:
             raise SpaVLError(f"{path}: column {column!r} has type {kind}, expected a string column: re-export the file")
-    return [c for c in schema.names if c not in HUB_COLUMNS[name] and c not in LABEL_COLUMNS]
+    return [c for c in schema.names if c not in HUB_COLUMNS[name] and c not in CLASS_LABEL_COLUMNS]
 
 
 def read_columns(
@@ -102,14 +103,16 @@ def read_columns(
     config: str,
     split: str,
     columns: Iterable[str],
+    files: list[str] | None = None,
 ) -> pa.Table:
     """Read the listed columns of a split (those the files have) into one Arrow table.
 
-    Columns a file lacks are simply not returned: callers check for what they need.
+    Columns a file lacks are simply not returned: callers check for what they need. ``files``
+    restricts the read to some of the split's shards (full paths, as :func:`split_files` gives).
     """
     wanted = list(dict.fromkeys(columns))
     tables = []
-    for path in split_files(source, config, split):
+    for path in files if files is not None else split_files(source, config, split):
         parquet = open_parquet(source, path)
         check_schema(parquet.schema_arrow, config, path)
         present = [c for c in wanted if c in parquet.schema_arrow.names]

@@ -1,9 +1,14 @@
 """The SPA-VL harm taxonomy and question types: the one place every label name comes from.
 
 The reference names ship in ``spa_vl/data/taxonomy.json`` exactly as they appear in the data
-(typos such as ``ToxicityHarms`` and ``scamns`` are the data's own). Only 5 of 6 domains,
-8 of 13 categories and 35 of 53 subcategories are known, so the label set of a source is the
-reference names followed by every new name observed in that source (see :class:`LabelSpace`).
+(typos such as ``ToxicityHarms``, ``scamns``, ``disablity`` and the lower-case ``dangerous
+information`` / ``false beliefs`` are the data's own). The tree is complete: 6 domains, 15
+categories and 53 subcategories. (The paper's abstract and the dataset card say 13 categories;
+the data has 15 distinct ``class2`` values.) Label ids follow ``label_order``: the 35
+subcategories known before keep their ids and the 18 added since follow. A mirror may still hold
+names beyond the reference: they are appended to the label set of that source, with a warning
+(see :class:`LabelSpace`). The 12 response-model keys of ``meta_files/model_answer`` are a closed
+label set (:data:`RESPONSE_MODELS`).
 """
 
 from __future__ import annotations
@@ -18,12 +23,8 @@ from typing import Iterable, Mapping
 import pyarrow as pa
 import pyarrow.compute as pc
 
-#: The three taxonomy levels, as column names: domain, category, subcategory.
-LEVELS: tuple[str, ...] = ("class1", "class2", "class3")
-#: The derived column holding the question type.
-QUESTION_TYPE = "question_type"
-#: Every labelled column, in output order.
-LABEL_COLUMNS: tuple[str, ...] = (*LEVELS, QUESTION_TYPE)
+from .columns import CHOSEN_MODEL, CLASS_LABEL_COLUMNS, LABEL_COLUMNS, LEVELS, MODEL_COLUMNS, QUESTION_TYPE, REJECTED_MODEL  # noqa: F401
+
 #: Key used for rows whose label is unknown (in stats and reports).
 UNKNOWN = "unknown"
 
@@ -43,13 +44,18 @@ def _reference() -> dict:
 
 
 def reference_tree() -> dict[str, dict[str, list[str]]]:
-    """The known part of the taxonomy: ``{class1: {class2: [class3, ...]}}`` in reference order."""
+    """The taxonomy: ``{class1: {class2: [class3, ...]}}`` (6 / 15 / 53 names, the data's spellings)."""
     return _reference()["known"]
 
 
-def reported_sizes() -> dict[str, int]:
-    """Label counts per level reported by the paper (6 / 13 / 53)."""
-    return dict(_reference()["reported_sizes"])
+def sizes_in_data() -> dict[str, int]:
+    """Distinct names per level in the data: ``{"class1": 6, "class2": 15, "class3": 53}``."""
+    return dict(_reference()["sizes_in_data"])
+
+
+def sizes_in_abstract() -> dict[str, int]:
+    """Label counts per level as the paper's abstract and the card state them (6 / 13 / 53)."""
+    return dict(_reference()["sizes_in_abstract"])
 
 
 def reference_paths() -> list[tuple[str, str, str]]:
@@ -58,11 +64,30 @@ def reference_paths() -> list[tuple[str, str, str]]:
 
 
 def reference_names(level: str) -> list[str]:
-    """Known label names of one level (``class1``, ``class2`` or ``class3``), unique, in tree order."""
+    """Label names of one level (``class1``, ``class2`` or ``class3``) in id order.
+
+    Parameters
+    ----------
+    level : str
+        ``class1``, ``class2`` or ``class3``.
+
+    Returns
+    -------
+    list of str
+        Every name of that level; the names known before the taxonomy was completed come first,
+        so their ClassLabel ids are stable.
+    """
     if level not in LEVELS:
         raise ValueError(f"unknown taxonomy level {level!r}: expected one of {', '.join(LEVELS)}")
+    return list(_reference()["label_order"][level])
+
+
+def parent_of(level: str) -> dict[str, str]:
+    """``{name: parent name}`` for ``class2`` (→ class1) or ``class3`` (→ class2) names."""
     position = LEVELS.index(level)
-    return list(dict.fromkeys(path[position] for path in reference_paths()))
+    if position == 0:
+        raise ValueError("class1 names have no parent")
+    return {path[position]: path[position - 1] for path in reference_paths()}
 
 
 #: Question-type stems as they name the meta files, in canonical order.
@@ -71,6 +96,8 @@ QUESTION_TYPES: tuple[str, ...] = tuple(_reference()["question_types"])
 QUESTION_TYPE_TITLES: Mapping[str, str] = dict(_reference()["question_types"])
 #: Other spellings of question-type stems (the training code says ``hardd`` for ``hards``).
 QUESTION_TYPE_ALIASES: Mapping[str, str] = dict(_reference()["question_type_aliases"])
+#: The 12 response-model keys of ``meta_files/model_answer/*.json``, exactly as spelled there.
+RESPONSE_MODELS: tuple[str, ...] = tuple(_reference()["response_models"])
 
 
 def canonical_question_type(stem: str) -> str | None:
@@ -112,13 +139,15 @@ class LabelSpace:
         """The reference names only (no data read)."""
         names = {level: tuple(reference_names(level)) for level in LEVELS}
         names[QUESTION_TYPE] = QUESTION_TYPES
+        names.update({column: RESPONSE_MODELS for column in MODEL_COLUMNS})
         return cls(names=names, new={})
 
     @classmethod
     def from_observed(cls, observed: Mapping[str, Iterable[str]], *, warn: bool = True) -> "LabelSpace":
         """Reference names followed by the sorted new names seen in ``observed`` (per column).
 
-        Question types are closed: they come from file stems, never from free text.
+        Question types and response models are closed sets: they come from file stems and the
+        12 documented keys, never from free text.
         """
         base = cls.reference()
         names, new = dict(base.names), {}

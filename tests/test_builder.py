@@ -36,9 +36,11 @@ def test_script_builder_builds_every_config(script, sample_dir, tmp_path, config
         assert built[split].num_rows == expected
         features = built[split].features
         assert isinstance(features["image"], datasets.Image)
-        assert features["class1"].names[:5] == reference_names("class1")
+        assert features["class1"].names == reference_names("class1")
         assert features["question_type"].names == ["easy", "hardq", "hards"]
         assert ("chosen" in features) == (config != "eval")
+        assert ("chosen_model" in features) == (config != "eval")
+        assert "width" not in features and "reason1" not in features  # opt-in only
         assert ("image_name" in features) == (config == "train")
 
 
@@ -56,16 +58,15 @@ def test_aliases_default_and_test(sample_dir):
     assert sorted(test) == ["harm", "help"]
 
 
-def test_images_decode_and_train_labels_come_from_image_name(sample_dir):
+def test_images_decode_and_every_train_row_is_labelled(sample_dir):
     train = load_dataset(sample_dir, "train", split="train")
     row = train[5]
     assert isinstance(row["image"], Image.Image) and row["image"].size == (32, 32)
-    names = {level: train.features[level].names for level in ("class1", "class2", "class3")}
-    c1, c2, c3, _ = row["image_name"].split("/")
-    assert (names["class1"][row["class1"]], names["class2"][row["class2"]], names["class3"][row["class3"]]) == (c1, c2, c3)
-    labels = train.select_columns(["class1", "class3", "question_type"]).to_pandas()
-    assert (labels >= 0).all().all()  # every sample row is labelled
+    assert "/" not in row["image_name"]  # the hub's bare global file name
+    labels = train.select_columns(["class1", "class3", "question_type", "chosen_model", "rejected_model"]).to_pandas()
+    assert (labels >= 0).all().all()  # every sample row is labelled, through the meta files
     assert set(labels["question_type"]) == {0, 1, 2}
+    assert (labels["chosen_model"] != labels["rejected_model"]).all()
 
 
 def test_question_type_comes_from_the_meta_files(sample_dir):
@@ -78,11 +79,14 @@ def test_question_type_comes_from_the_meta_files(sample_dir):
         assert (types.int2str(row["question_type"]) == "easy") == (row["question"] in easy)
 
 
-def test_bare_image_names_take_labels_from_meta(tmp_path):
-    bare = generate_sample(tmp_path / "bare", rows=80, seed=2, image_name_style="bare")
-    train = load_dataset(bare, "train", split="train", cache_dir=str(tmp_path / "c"))
-    assert "/" not in train[0]["image_name"]
-    assert min(train["class3"]) >= 0  # all recovered through the meta files
+def test_class_path_image_names_are_parsed(tmp_path):
+    paths = generate_sample(tmp_path / "paths", rows=80, seed=2, image_name_style="path")
+    (paths / "meta_files/image_info/meta.json").unlink()  # labels can only come from the paths
+    train = load_dataset(paths, "train", split="train", cache_dir=str(tmp_path / "c"))
+    names = {level: train.features[level].names for level in ("class1", "class2", "class3")}
+    for row in train.select_columns(["image_name", "class1", "class2", "class3"]):
+        c1, c2, c3, _ = row["image_name"].split("/")
+        assert (names["class1"][row["class1"]], names["class2"][row["class2"]], names["class3"][row["class3"]]) == (c1, c2, c3)
 
 
 def test_unknown_labels_are_minus_one_and_new_names_warn(mirror, tmp_path):
@@ -91,13 +95,13 @@ def test_unknown_labels_are_minus_one_and_new_names_warn(mirror, tmp_path):
     rewrite_parquet(val_file, lambda t: set_column(t, "class3", ["brand new sub"] + [None] * (n - 1)))
     shard = mirror / "data/train-00000-of-00008.parquet"
     m = pq.read_metadata(shard).num_rows
-    rewrite_parquet(shard, lambda t: set_column(t, "image_name", ["just-a-file.jpg"] * m))
-    (mirror / "meta_files/split/easy.json").unlink()  # and the meta files cannot help
+    rewrite_parquet(shard, lambda t: set_column(t, "image_name", ["just-a-file.jpg"] * m))  # in no meta record
+    (mirror / "meta_files/split/easy.json").unlink()
 
     with pytest.warns(SpaVLWarning, match="brand new sub"):
         val = load_dataset(mirror, "validation", split="validation", cache_dir=str(tmp_path / "cache"))
     names = val.features["class3"].names
-    assert names[-1] == "brand new sub" and names[:35] == reference_names("class3")
+    assert names[-1] == "brand new sub" and names[:53] == reference_names("class3")
     assert val[0]["class3"] == len(names) - 1
     assert set(val["class3"][1:]) == {-1}
     with warnings.catch_warnings():

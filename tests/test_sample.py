@@ -1,3 +1,6 @@
+import json
+import re
+
 import datasets
 import pyarrow.parquet as pq
 import pytest
@@ -6,7 +9,7 @@ from helpers import tree_digest
 from spa_vl.errors import SpaVLError
 from spa_vl.layout import HUB_SPLIT_ROWS, read_card
 from spa_vl.sample import generate_sample, split_sizes
-from spa_vl.taxonomy import reference_names
+from spa_vl.taxonomy import RESPONSE_MODELS, reference_names
 
 
 def test_split_sizes_keep_hub_proportions():
@@ -24,12 +27,8 @@ def test_sample_has_the_exact_hub_layout(sample_dir):
     assert files == [
         "README.md",
         *[f"data/train-{i:05d}-of-00008.parquet" for i in range(8)],
-        "meta_files/prefer/easy.json",
-        "meta_files/prefer/hardq.json",
-        "meta_files/prefer/hards.json",
-        "meta_files/split/easy.json",
-        "meta_files/split/hardq.json",
-        "meta_files/split/hards.json",
+        "meta_files/image_info/meta.json",
+        *[f"meta_files/{kind}/{t}.json" for kind in ("model_answer", "prefer", "safety", "split") for t in ("easy", "hardq", "hards")],
         "test/harm-00000-of-00001.parquet",
         "test/help-00000-of-00001.parquet",
         "validation/validation-00000-of-00001.parquet",
@@ -41,10 +40,36 @@ def test_sample_has_the_exact_hub_layout(sample_dir):
     assert pq.read_schema(sample_dir / "test/harm-00000-of-00001.parquet").names == [
         "image", "question", "class1", "class2", "class3"
     ]
-    # Taxonomy only from the reference names; image_name is the `<c1>/<c2>/<c3>/<n>.jpg` path.
+    # Taxonomy only from the reference names; image_name is a bare global file name, as on the hub.
     val = pq.read_table(sample_dir / "validation").to_pandas()
     assert set(val["class3"]) <= set(reference_names("class3"))
-    assert train.column("image_name")[0].as_py().count("/") == 3
+    assert all(re.fullmatch(r"\d+\.jpg", n) for n in train.column("image_name").to_pylist())
+    # The real text quirks: every question starts with whitespace; responses are long.
+    questions = train.column("question").to_pylist()
+    assert all(q[:1].isspace() for q in questions) and any(q.strip().startswith('"') for q in questions)
+    words = {c: [len(t.split()) for t in train.column(c).to_pylist()] for c in ("chosen", "rejected")}
+    assert 20 <= sum(words["chosen"]) / len(questions) < sum(words["rejected"]) / len(questions) <= 250
+    assert max(words["rejected"]) >= 150
+
+
+def test_sample_meta_files_have_the_documented_fields(sample_dir):
+    def fields(relative):
+        records = json.loads((sample_dir / "meta_files" / relative).read_text())
+        return records, set().union(*map(set, records))
+
+    info, info_fields = fields("image_info/meta.json")
+    assert info_fields == {"image", "width", "height", "url", "md5", "caption_laion", "text_similarity", "text_count", "gemini_caption", "class1", "class2", "class3"}
+    train_names = set(pq.read_table(sample_dir / "data", columns=["image_name"]).column(0).to_pylist())
+    assert {r["image"] for r in info} == train_names
+    for t in ("easy", "hardq", "hards"):
+        assert fields(f"split/{t}.json")[1] == {"image", "question", "chosen", "rejected"}
+        assert fields(f"prefer/{t}.json")[1] == {"image", "question", "chosen", "rejected", "reason1", "reason2"}
+        assert fields(f"model_answer/{t}.json")[1] == {"image", "question", *RESPONSE_MODELS}
+
+
+def test_full_size_eval_harm_holds_each_subcategory_five_times():
+    sizes = split_sizes(100_788)
+    assert sizes[("eval", "harm")] == 53 * 5
 
 
 def test_plain_datasets_load_dataset_reads_the_sample(sample_dir):

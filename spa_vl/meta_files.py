@@ -1,0 +1,194 @@
+"""The files under ``meta_files/``: found, classified, parsed once into Arrow, cached by content.
+
+Layout on the hub (``../shared/reference/hub_layout.md``)::
+
+    meta_files/image_info/meta.json                  per train image: labels and image fields
+    meta_files/split/{easy,hardq,hards}.json         question type = the file an item is in
+    meta_files/prefer/{easy,hardq,hards}.json        GPT-4V's reasons (reason1, reason2)
+    meta_files/model_answer/{easy,hardq,hards}.json  the 12 response models' answers
+    meta_files/safety/{easy,hardq,hards}.json        undocumented; read and listed, never required
+
+Each file is parsed with orjson and converted to Arrow in C++ (``pyarrow.array`` over the
+records), one file at a time, then kept as Parquet under ``$SPA_VL_CACHE/meta/`` keyed by the
+file's name, size and modification (or blob) id. Later reads take only the columns they need
+from that Parquet. A top-level list of records, a ``{"data": [...]}`` object and a dict of
+records are all accepted; fields are whatever the records hold (unknown ones are listed by the
+doctor, never fatal).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+from typing import Any, Sequence
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from .atomic import atomic_write
+from .cache import cache_root
+from .errors import SpaVLError
+from .layout import META_DIR
+from .sources import Source
+from .taxonomy import canonical_question_type
+
+_PARSER_VERSION = 2
+#: Meta kinds with one file per question type.
+PER_TYPE_KINDS: tuple[str, ...] = ("split", "prefer", "model_answer", "safety")
+IMAGE_INFO_FILE = f"{META_DIR}/image_info/meta.json"
+#: Fields the card documents for each kind (the doctor compares them with what the files hold).
+DOCUMENTED_FIELDS: dict[str, tuple[str, ...]] = {
+    "image_info": ("image", "width", "height", "url", "md5", "caption_laion", "text_similarity", "text_count", "gemini_caption", "class1", "class2", "class3"),
+    "split": ("image", "question", "chosen", "rejected"),
+    "prefer": ("image", "question", "chosen", "rejected", "reason1", "reason2"),
+    "model_answer": ("image", "question"),  # + one key per response model (RESPONSE_MODELS)
+    "safety": (),
+}
+
+
+@dataclass(frozen=True)
+class MetaFile:
+    """One file under ``meta_files/``.
+
+    Attributes
+    ----------
+    path : str
+        Full path as the source lists it.
+    relative : str
+        Path relative to the source root, e.g. ``meta_files/split/easy.json``.
+    kind : str
+        Its folder (``split``, ``image_info``, ...); any other folder name is kept as it is.
+    question_type : str or None
+        Canonical question type of a per-type file (``hardd`` is read as ``hards``).
+    """
+
+    path: str
+    relative: str
+    kind: str
+    question_type: str | None
+
+    @property
+    def known(self) -> bool:
+        """Whether the file is one the card documents."""
+        if self.kind == "image_info":
+            return self.relative == IMAGE_INFO_FILE
+        return self.kind in PER_TYPE_KINDS and self.question_type is not None
+
+
+def list_meta_files(source: Source) -> list[MetaFile]:
+    """Every ``meta_files/<kind>/<name>.json`` of a source, sorted by path."""
+    found = []
+    for path in source.glob(f"{META_DIR}/*/*.json"):
+        relative = source.relative(path)
+        kind = PurePosixPath(relative).parent.name
+        stem = PurePosixPath(relative).stem
+        found.append(MetaFile(path, relative, kind, canonical_question_type(stem) if kind in PER_TYPE_KINDS else None))
+    return found
+
+
+def files_of(files: Sequence[MetaFile], kind: str) -> list[MetaFile]:
+    """The documented files of one kind (per-type kinds: at most one per question type)."""
+    chosen: dict[str | None, MetaFile] = {}
+    for f in files:
+        if f.kind == kind and f.known:
+            chosen.setdefault(f.question_type, f)  # `hards.json` before `hardd.json` (sorted order)
+    return list(chosen.values())
+
+
+def _records(data: Any, path: str) -> list[dict]:
+    if isinstance(data, dict):
+        if isinstance(data.get("data"), list):
+            data = data["data"]
+        elif all(isinstance(v, dict) for v in data.values()):
+            data = list(data.values())
+    if not isinstance(data, list) or any(not isinstance(r, dict) for r in data[:1]):
+        raise SpaVLError(f"{path}: expected a JSON list of objects (one per item) or a dict of them; re-download the meta file")
+    return data
+
+
+def _to_table(records: list[dict], path: str) -> pa.Table:
+    if not records:
+        return pa.table({})
+    try:
+        array = pa.array(records)  # C++ conversion; the struct type is inferred from every record
+        return pa.Table.from_struct_array(array) if len(array.type) else pa.table({})
+    except (pa.ArrowInvalid, pa.ArrowTypeError):
+        pass
+    # Mixed types in a field: infer field by field, falling back to text for that field alone.
+    names = list(dict.fromkeys(k for r in records for k in r))
+    columns = {}
+    for name in names:
+        values = [r.get(name) for r in records]
+        try:
+            columns[name] = pa.array(values)
+        except (pa.ArrowInvalid, pa.ArrowTypeError):
+            columns[name] = pa.array([None if v is None else v if isinstance(v, str) else json.dumps(v) for v in values], pa.string())
+    return pa.table(columns)
+
+
+def parse_meta_file(source: Source, file: MetaFile) -> pa.Table:
+    """Parse one meta file into an Arrow table (one row per record, one column per field).
+
+    Raises
+    ------
+    SpaVLError
+        The file is not valid JSON, or not a list/dict of objects (one line, naming the file).
+    """
+    import orjson
+
+    try:
+        with source.open(file.path, "rb") as f:
+            data = orjson.loads(f.read())
+    except orjson.JSONDecodeError as e:
+        raise SpaVLError(f"{file.relative}: not valid JSON ({str(e).splitlines()[0][:100]}): re-download the meta file") from e
+    records = _records(data, file.relative)
+    del data
+    return _to_table(records, file.relative)
+
+
+def _cache_path(source: Source, file: MetaFile) -> Path:
+    stamp = json.dumps([_PARSER_VERSION, source.stamp(file.path)])
+    return cache_root() / "meta" / f"{hashlib.sha256(stamp.encode()).hexdigest()[:24]}.parquet"
+
+
+def read_meta_table(source: Source, file: MetaFile, columns: Sequence[str] | None = None) -> pa.Table:
+    """A meta file's records as Arrow, parsed once per file content and then read from the cache.
+
+    Parameters
+    ----------
+    source : Source
+    file : MetaFile
+    columns : sequence of str, optional
+        Fields to return (those the file has); all when None.
+
+    Returns
+    -------
+    pyarrow.Table
+        One row per record, in file order.
+    """
+    cached = _cache_path(source, file)
+    try:
+        parquet = pq.ParquetFile(cached)
+        present = None if columns is None else [c for c in columns if c in parquet.schema_arrow.names]
+        return parquet.read(columns=present)
+    except (OSError, pa.ArrowInvalid):
+        pass  # not cached yet, or a damaged cache file: parse again
+    table = parse_meta_file(source, file)
+    try:
+        atomic_write(cached, lambda tmp: pq.write_table(table, tmp, compression="zstd"))
+    except OSError:  # a read-only cache is not an error: the file was parsed anyway
+        pass
+    return table if columns is None else table.select([c for c in columns if c in table.column_names])
+
+
+def meta_schema(source: Source, file: MetaFile) -> tuple[int, list[str]]:
+    """``(records, fields)`` of a meta file (from the cache's footer once it has been parsed)."""
+    cached = _cache_path(source, file)
+    try:
+        metadata = pq.read_metadata(cached)
+        return metadata.num_rows, list(metadata.schema.to_arrow_schema().names)
+    except (OSError, pa.ArrowInvalid):
+        table = read_meta_table(source, file)
+        return table.num_rows, table.column_names
