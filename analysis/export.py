@@ -1,16 +1,22 @@
-"""Writers of ablation subsets: a ``datasets`` folder, the SPA-VL-RLHF format, and a manifest.
+"""Export ablation subsets in the formats training stacks read, with a manifest; verify; relocate.
 
-Each subset becomes a folder ``OUT/<name>/`` with
+Each subset becomes a folder ``OUT/<name>/`` holding, per requested format (one writer class per
+format, :mod:`analysis.writer`):
 
-* ``README.md`` + ``data/train-0000K-of-0000M.parquet`` — plain ``datasets.load_dataset(folder)``
-  gives typed features (ClassLabel taxonomy and question type, Image, ``row_id``);
-* ``rlhf/easy.json``, ``rlhf/hardq.json``, ``rlhf/hardd.json`` (lists of ``{id, image, question,
-  chosen, rejected}``), ``rlhf/config_train.json``, and the images under the paths they name;
-* ``manifest.json`` — recipe, parameters, seed, source fingerprint, row ids in order, per-stratum
-  counts, and the sha256 of every file written (checked by :func:`verify_subset`).
+* ``parquet`` — ``README.md`` + ``data/train-*.parquet`` for plain ``datasets.load_dataset(folder)``;
+* ``rlhf`` — ``rlhf/`` for the official SPA-VL-RLHF code (config_train.json, config_test.json,
+  eval.json, lists per question type), images under ``images/``;
+* ``trl`` — ``trl/``, a ``datasets`` folder in TRL's vision preference format (train, test);
+* ``llamafactory`` — ``llamafactory/`` with sharegpt preference JSON and ``dataset_info.json``;
 
-Source shards are streamed once for all subsets; every subset folder is built under a temp name
-and renamed into place, so a killed export leaves no partial subset behind.
+and always ``TRAIN.md`` (the training commands, with this folder's paths) and ``manifest.json``
+(recipe, parameters, seed, source fingerprint, row ids, per-stratum counts, the folder's location,
+each format's section, the eval rows, and the sha256 of every file: :func:`verify_subset`).
+
+Eval rows (for the formats that take an eval set) are held out: drawn from the validation config
+(default) or from train rows outside every subset of the run, stratified by class1 × question type,
+and never a row of a subset. The source is streamed once for all subsets; every subset folder is
+built under a temp name and renamed into place.
 """
 
 from __future__ import annotations
@@ -19,34 +25,38 @@ import contextlib
 import hashlib
 import json
 import os
-from pathlib import Path, PurePosixPath
-from typing import Sequence
+from pathlib import Path
+from typing import Any, Sequence
 
 import datasets
 import numpy as np
+import pandas as pd
 import pyarrow as pa
-import pyarrow.parquet as pq
 from tqdm.auto import tqdm
 
 from spa_vl import __version__
-from spa_vl.atomic import check_writable_dir, staged_dir
-from spa_vl.card import card_metadata, dataset_info_entry
+from spa_vl.atomic import atomic_write_text, check_writable_dir, staged_dir
 from spa_vl.errors import SpaVLError
 from spa_vl.features import typed_features
-from spa_vl.labels import encode_view, labelled_view, source_label_space
-from spa_vl.layout import CARD_FILE, render_card, shard_name
+from spa_vl.labels import source_label_space
 from spa_vl.meta import read_meta_index
 from spa_vl.sources import Source, resolve_source
 from spa_vl.tables import open_parquet, split_files
-from spa_vl.taxonomy import LEVELS, QUESTION_TYPE, QUESTION_TYPE_ALIASES, QUESTION_TYPES, LabelSpace
+from spa_vl.taxonomy import QUESTION_TYPE, QUESTION_TYPES, UNKNOWN, LabelSpace
 
-from .ablation import Subset
+from . import writer_parquet, writer_rlhf, writer_trl, writer_llamafactory  # noqa: F401,I001 (registers the formats, in this order)
+from .ablation import Subset, row_ids, stratified_take
+from .writer import WRITERS, ImageStore, SubsetContext, SubsetWriter, dumps_json, label_rows, writer_classes
+from .writer_rlhf import MIN_ROWS, RLHF_DIR, RLHF_KEY  # noqa: F401 (public names of this module)
 
-FORMATS: tuple[str, ...] = ("parquet", "rlhf")
+#: Every registered format, in registration order.
+FORMATS: tuple[str, ...] = tuple(WRITERS)
+DEFAULT_FORMATS: tuple[str, ...] = ("parquet", "rlhf")
+EVAL_SOURCES: tuple[str, ...] = ("validation", "train")
+DEFAULT_EVAL_SIZE = 1000
 MANIFEST = "manifest.json"
-RLHF_DIR = "rlhf"
-#: The training repo's names: its config calls hard statements ``hardd``.
-RLHF_KEY = {qtype: next((a for a, c in QUESTION_TYPE_ALIASES.items() if c == qtype), qtype) for qtype in QUESTION_TYPES}
+TRAIN_GUIDE = "TRAIN.md"
+TEXT_KEY_COLUMNS: tuple[str, ...] = ("question", "chosen", "rejected")
 
 
 def export_features(space: LabelSpace) -> datasets.Features:
@@ -57,6 +67,7 @@ def export_features(space: LabelSpace) -> datasets.Features:
 
 
 def sha256_file(path: Path) -> str:
+    """Hex sha256 of a file's bytes."""
     digest = hashlib.sha256()
     with open(path, "rb") as f:
         for block in iter(lambda: f.read(1 << 20), b""):
@@ -64,117 +75,47 @@ def sha256_file(path: Path) -> str:
     return digest.hexdigest()
 
 
-def _image_path(row: dict, row_id: str) -> str:
-    """The RLHF relative image path: ``<class1>/<class2>/<class3>/<file>`` when known."""
-    name = PurePosixPath(str(row.get("image_name") or "").replace("\\", "/")).name
-    suffix = PurePosixPath(name).suffix or ".jpg"
-    if name and all(row.get(level) for level in LEVELS):
-        return "/".join([row["class1"], row["class2"], row["class3"], name])
-    return f"unknown/{row_id}{suffix}"
+def text_keys(table: pa.Table) -> np.ndarray:
+    """A 64-bit key per row from question, chosen and rejected (to hold eval rows out of subsets)."""
+    frame = table.select(list(TEXT_KEY_COLUMNS)).to_pandas().fillna("")
+    return pd.util.hash_pandas_object(frame, index=False).to_numpy()
 
 
-class _SubsetWriter:
-    """Accumulates one subset's shards, RLHF records and images inside its temp folder."""
+def _take(view: pa.Table, rows: pd.DataFrame) -> pa.Table:
+    taken = view.take(pa.array(rows["position"].to_numpy()))
+    return taken.append_column("row_id", pa.array(rows["row_id"].tolist(), pa.string()))
 
-    def __init__(self, subset: Subset, folder: Path, formats: Sequence[str], features: datasets.Features):
-        self.subset, self.folder, self.formats, self.features = subset, folder, formats, features
-        self.files = sorted(subset.rows["file"].unique().tolist())
-        self.records: dict[str, list[dict]] = {t: [] for t in QUESTION_TYPES}
-        self.images: dict[str, bytes] = {}
-        self.skipped = 0
-        self.sizes = [0, 0]
 
-    def add(self, file_index: int, view: pa.Table, space: LabelSpace) -> None:
-        rows = self.subset.rows[self.subset.rows["file"] == file_index]
-        if rows.empty:
-            return
-        taken = view.take(pa.array(rows["position"].to_numpy()))
-        taken = taken.append_column("row_id", pa.array(rows["row_id"].tolist(), pa.string()))
-        if "parquet" in self.formats:
-            schema = self.features.arrow_schema
-            table = encode_view(taken, space).select(schema.names).cast(schema)
-            target = self.folder / "data" / shard_name("train", self.files.index(file_index), len(self.files))
-            target.parent.mkdir(parents=True, exist_ok=True)
-            pq.write_table(table, target, row_group_size=500, compression="snappy")
-            self.sizes[0] += table.num_rows
-            self.sizes[1] += table.nbytes
-        if "rlhf" in self.formats:
-            self._add_rlhf(taken)
-
-    def _add_rlhf(self, taken: pa.Table) -> None:
-        texts = taken.select(["row_id", "image_name", "question", "chosen", "rejected", *LEVELS, QUESTION_TYPE]).to_pylist()
-        images = taken.column("image").combine_chunks().field("bytes").to_pylist()
-        for row, data in zip(texts, images):
-            if row[QUESTION_TYPE] not in self.records:
-                self.skipped += 1  # the training code has no file for an unknown question type
-                continue
-            path = _image_path(row, row["row_id"])
-            if self.images.get(path, data) != data:  # two different images under one name
-                path = f"unknown/{row['row_id']}{PurePosixPath(path).suffix}"
-            if path not in self.images:
-                self.images[path] = data
-                target = self.folder / RLHF_DIR / path
-                target.parent.mkdir(parents=True, exist_ok=True)
-                target.write_bytes(data or b"")
-            keys = ("question", "chosen", "rejected")
-            self.records[row[QUESTION_TYPE]].append({"id": row["row_id"], "image": path, **{k: row[k] for k in keys}})
-
-    def finish(self, source: Source, seed: int | None) -> None:
-        if "parquet" in self.formats:
-            configs = [{"config_name": "default", "data_files": [{"split": "train", "path": "data/train-*"}]}]
-            infos = [dataset_info_entry("default", self.features, {"train": tuple(self.sizes)})]
-            metadata = card_metadata(configs, infos, pretty_name=f"SPA-VL subset {self.subset.name}")
-            (self.folder / CARD_FILE).write_text(render_card(metadata, self._card_body()), encoding="utf-8")
-        if "rlhf" in self.formats:
-            rlhf = self.folder / RLHF_DIR
-            rlhf.mkdir(exist_ok=True)
-            config = {}
-            for qtype, records in self.records.items():
-                name = f"{RLHF_KEY[qtype]}.json"
-                (rlhf / name).write_text(json.dumps(records, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
-                config[RLHF_KEY[qtype]] = name
-            ordered = {k: config[k] for k in ("hardq", "hardd", "easy") if k in config}
-            (rlhf / "config_train.json").write_text(json.dumps(ordered, indent=1) + "\n", encoding="utf-8")
-        self._write_manifest(source, seed)
-
-    def _card_body(self) -> str:
-        s = self.subset
-        return (
-            f"\n# SPA-VL subset `{s.name}`\n\nRecipe `{s.recipe}`, {len(s.rows):,} rows of the SPA-VL train config, "
-            f"written by `spa-vl ablate`. `manifest.json` lists the parameters, the seed, the source and the row ids.\n\n"
-            "```python\nimport datasets\nds = datasets.load_dataset(\"path/to/this/folder\", split=\"train\")\n```\n"
+def _choose_eval(candidates: pd.DataFrame, size: int, seed: int, what: str) -> pd.DataFrame:
+    """``size`` candidates (fewer if fewer exist), stratified by class1 × question type, seeded."""
+    known = candidates[candidates[QUESTION_TYPE].isin(QUESTION_TYPES)].fillna({"class1": UNKNOWN})
+    if len(known) < MIN_ROWS:
+        other = "train" if what == "validation" else "validation"
+        raise SpaVLError(
+            f"only {len(known)} held-out {what} row(s) with a known question type, and the trainers' eval sets need at "
+            f"least {MIN_ROWS}: pass --eval-from {other}, or leave rlhf, trl and llamafactory out of --format"
         )
-
-    def _write_manifest(self, source: Source, seed: int | None) -> None:
-        s = self.subset
-        files = {
-            p.relative_to(self.folder).as_posix(): sha256_file(p)
-            for p in sorted(self.folder.rglob("*"))
-            if p.is_file()
-        }
-        manifest = {
-            "format_version": 1,
-            "spa_vl_version": __version__,
-            "name": s.name,
-            "recipe": s.recipe,
-            "parameters": s.parameters,
-            "seed": seed,
-            "source": {"label": source.label, "kind": source.kind, "fingerprint": source.fingerprint},
-            "rows": len(s.rows),
-            "row_id": "16 hex digits of a keyed 64-bit hash of image_name, question, chosen, rejected (-k for repeats)",
-            "row_ids": s.row_ids,
-            "strata": s.strata_counts(),
-            "metrics": s.metrics,
-            "rlhf_skipped_unknown_question_type": self.skipped,
-            "files": files,
-        }
-        (self.folder / MANIFEST).write_text(json.dumps(manifest, indent=1, ensure_ascii=False, default=_json_default) + "\n", encoding="utf-8")
+    return stratified_take(known, min(size, len(known)), ["class1", QUESTION_TYPE], seed, what=f"held-out {what} rows")
 
 
-def _json_default(value):
-    if isinstance(value, np.generic):
-        return value.item()
-    raise TypeError(f"not JSON serialisable: {type(value).__name__}")
+def _validation_eval(source: Source, meta, exclude: np.ndarray, size: int, seed: int) -> tuple[pa.Table, list[str]]:
+    try:
+        files = split_files(source, "validation", "validation")
+    except SpaVLError as e:
+        raise SpaVLError(f"{e} (the eval rows come from the validation config: pass --eval-from train to use held-out train rows)")
+    views, frames = [], []
+    for file_index, path in enumerate(files):
+        view = label_rows(open_parquet(source, path).read(), meta)
+        frame = view.select([c for c in ("image_name", *TEXT_KEY_COLUMNS) if c in view.column_names]).to_pandas()
+        labels = view.select(["class1", QUESTION_TYPE]).to_pandas()
+        keep = ~np.isin(text_keys(view), exclude)
+        frames.append(labels.assign(file=file_index, position=np.arange(len(frame)), _keep=keep, **{c: frame[c] for c in frame}))
+        views.append(view)
+    candidates = pd.concat(frames, ignore_index=True)
+    candidates.insert(0, "row_id", row_ids(candidates))
+    chosen = _choose_eval(candidates[candidates["_keep"]], size, seed, "validation")
+    table = pa.concat_tables([_take(views[f], rows) for f, rows in chosen.groupby("file", sort=True)], promote_options="default")
+    return table, chosen["row_id"].tolist()
 
 
 def export_subsets(
@@ -182,46 +123,183 @@ def export_subsets(
     subsets: Sequence[Subset],
     out: str | os.PathLike,
     *,
-    formats: Sequence[str] = FORMATS,
+    formats: Sequence[str] = DEFAULT_FORMATS,
     seed: int | None = None,
     overwrite: bool = False,
     progress: bool = True,
+    eval_from: str = "validation",
+    eval_size: int = DEFAULT_EVAL_SIZE,
 ) -> list[Path]:
-    """Write every subset to ``out/<name>/`` (see the module docstring); returns the folders."""
-    unknown = sorted(set(formats) - set(FORMATS))
-    if unknown or not formats:
-        raise SpaVLError(f"unknown export format(s) {unknown or formats}: choose from {', '.join(FORMATS)}")
+    """Write every subset to ``out/<name>/`` in ``formats`` (see the module docstring).
+
+    Parameters
+    ----------
+    source : str, os.PathLike or Source
+        ``"sample"``, a mirror folder, or a hub id.
+    subsets : sequence of Subset
+        From a sampler's ``sample(pool)``.
+    out : str or os.PathLike
+        Folder receiving one subfolder per subset.
+    formats : sequence of str
+        Names from :data:`FORMATS`.
+    seed : int or None
+        Recorded in the manifest, and seeds the choice of eval rows (0 when None).
+    overwrite : bool
+        Replace existing subset folders (each in one rename).
+    progress : bool
+        Show a progress bar over the source shards.
+    eval_from : {"validation", "train"}
+        Where the held-out eval rows of rlhf / trl / llamafactory come from: the validation config,
+        or train rows in no subset of this call.
+    eval_size : int
+        At most this many eval rows (all candidates when fewer).
+
+    Returns
+    -------
+    list of Path
+        The subset folders, in the order of ``subsets``.
+
+    Raises
+    ------
+    SpaVLError
+        Unknown format, a subset a format cannot hold, an existing folder without ``overwrite``,
+        too few held-out rows; nothing is written then.
+    """
+    classes = writer_classes(list(formats))
+    if eval_from not in EVAL_SOURCES:
+        raise SpaVLError(f"--eval-from {eval_from!r} is unknown: choose from {', '.join(EVAL_SOURCES)}")
+    if eval_size < MIN_ROWS:
+        raise SpaVLError(f"--eval-size {eval_size} is too small: the trainers' eval sets need at least {MIN_ROWS} rows")
     source = resolve_source(source)
-    targets = [Path(out) / s.name for s in subsets]
+    targets = [Path(out).resolve() / s.name for s in subsets]
     for target in targets:  # refuse before any work is done
         check_writable_dir(target, overwrite=overwrite, what="subset")
+    for cls in classes:
+        for subset in subsets:
+            cls.check(subset)
     meta, space = read_meta_index(source), source_label_space(source, warn=False)
     features = export_features(space)
+    needs_eval = any(cls.needs_eval for cls in classes)
+    eval_seed = 0 if seed is None else seed
+    train_eval = None
+    if needs_eval and eval_from == "train":
+        from .ablation import train_pool
+
+        pool = train_pool(source)
+        used = {rid.split("-")[0] for s in subsets for rid in s.row_ids}
+        held_out = pool[~pool["row_id"].str.split("-").str[0].isin(used)]
+        train_eval = _choose_eval(held_out, eval_size, eval_seed, "train")
     needed = set().union(*(set(s.rows["file"].unique().tolist()) for s in subsets)) if subsets else set()
+    if train_eval is not None:
+        needed |= set(train_eval["file"].unique().tolist())
     with contextlib.ExitStack() as stack:
-        writers = [
-            _SubsetWriter(s, stack.enter_context(staged_dir(t, overwrite=overwrite, what="subset")), formats, features)
-            for s, t in zip(subsets, targets)
-        ]
+        groups = []
+        for subset, target in zip(subsets, targets):
+            folder = stack.enter_context(staged_dir(target, overwrite=overwrite, what="subset"))
+            context = SubsetContext(subset, folder, target, features, space, seed, ImageStore(folder))
+            groups.append((context, [cls(context) for cls in classes]))
+        exported_keys, eval_parts = [], []
         files = split_files(source, "train", "train")
         for file_index, path in enumerate(tqdm(files, desc="export", unit="shard", disable=not progress)):
             if file_index not in needed:
                 continue
-            view = labelled_view(open_parquet(source, path).read(), meta)
-            for writer in writers:
-                writer.add(file_index, view, space)
-        for writer in writers:
-            writer.finish(source, seed)
+            view = label_rows(open_parquet(source, path).read(), meta)
+            for context, writers in groups:
+                rows = context.subset.rows
+                rows = rows[rows["file"] == file_index]
+                if rows.empty:
+                    continue
+                taken = _take(view, rows)
+                for writer in writers:
+                    writer.add(file_index, taken)
+                if needs_eval and eval_from == "validation":
+                    exported_keys.append(text_keys(taken))
+            if train_eval is not None:
+                rows = train_eval[train_eval["file"] == file_index]
+                if not rows.empty:
+                    eval_parts.append(_take(view, rows))
+        eval_table, eval_ids = None, []
+        if needs_eval and eval_from == "validation":
+            exclude = np.concatenate(exported_keys) if exported_keys else np.zeros(0, np.uint64)
+            eval_table, eval_ids = _validation_eval(source, meta, exclude, eval_size, eval_seed)
+        elif train_eval is not None:
+            eval_table, eval_ids = pa.concat_tables(eval_parts), train_eval["row_id"].tolist()
+        eval_info = {"from": eval_from, "size": eval_size, "rows": len(eval_ids), "row_ids": eval_ids} if needs_eval else None
+        for context, writers in groups:
+            sections = {w.name: w.finish(eval_table if w.needs_eval else None) for w in writers}
+            _finish_subset(context, sections, source, seed, eval_info)
     return targets
 
 
+def _located_texts(location: Path, sections: dict[str, dict]) -> tuple[dict[str, str], list[str]]:
+    """The files whose text depends on the folder's location (the writers' and ``TRAIN.md``), and
+    the names of those that really name it (``TRAIN.md`` of a parquet-only subset does not)."""
+    texts: dict[str, str] = {}
+    parts = []
+    for name, section in sections.items():
+        cls = WRITERS.get(name)
+        if cls is None:
+            raise SpaVLError(f"format {name!r} of this manifest is unknown to spa-vl {__version__}: upgrade spa-vl")
+        texts.update(cls.located_files(location, section))
+        parts.append(cls.instructions(location, section))
+    located = sorted(texts)
+    body = "\n".join(p for p in parts if p)
+    texts[TRAIN_GUIDE] = (
+        f"# Training on `{location.name}`\n\nWritten by `spa-vl ablate`. Absolute paths below name the folder where it "
+        f"was written; after a move, `spa-vl ablate --relocate <folder>` rewrites them.\n\n{body}"
+    )
+    if str(location) in texts[TRAIN_GUIDE]:
+        located.append(TRAIN_GUIDE)
+    return texts, sorted(located)
+
+
+def _finish_subset(context: SubsetContext, sections: dict[str, dict], source: Source, seed: int | None, eval_info: dict | None) -> None:
+    folder, location, s = context.folder, context.location, context.subset
+    texts, located = _located_texts(location, sections)
+    for name, text in texts.items():
+        (folder / name).parent.mkdir(parents=True, exist_ok=True)
+        (folder / name).write_text(text, encoding="utf-8")
+    files = {p.relative_to(folder).as_posix(): sha256_file(p) for p in sorted(folder.rglob("*")) if p.is_file()}
+    manifest = {
+        "format_version": 2,
+        "spa_vl_version": __version__,
+        "name": s.name,
+        "recipe": s.recipe,
+        "parameters": s.parameters,
+        "seed": seed,
+        "source": {"label": source.label, "kind": source.kind, "fingerprint": source.fingerprint},
+        "rows": len(s.rows),
+        "row_id": "16 hex digits of a keyed 64-bit hash of image_name, question, chosen, rejected (-k for repeats)",
+        "row_ids": s.row_ids,
+        "strata": s.strata_counts(),
+        "metrics": s.metrics,
+        "location": str(location),
+        "located_files": located,
+        "formats": sections,
+        "eval": eval_info,
+        "files": files,
+    }
+    (folder / MANIFEST).write_text(dumps_json(manifest), encoding="ascii")
+
+
+def _read_manifest(folder: Path) -> dict[str, Any]:
+    try:
+        return json.loads((folder / MANIFEST).read_text(encoding="utf-8"))
+    except (OSError, ValueError) as e:
+        raise SpaVLError(f"{folder / MANIFEST}: unreadable manifest ({e.__class__.__name__}): re-export the subset")
+
+
 def verify_subset(folder: str | os.PathLike) -> list[str]:
-    """Problems found re-hashing a subset against its manifest (empty when intact)."""
+    """Problems found re-hashing a subset against its manifest (empty when intact).
+
+    Besides modified, missing and unlisted files, a folder moved since it was written is a
+    problem when files name its old location (``spa-vl ablate --relocate`` fixes that).
+    """
     folder = Path(folder)
     try:
-        manifest = json.loads((folder / MANIFEST).read_text(encoding="utf-8"))
-    except (OSError, ValueError) as e:
-        return [f"{folder / MANIFEST}: unreadable manifest ({e.__class__.__name__})"]
+        manifest = _read_manifest(folder)
+    except SpaVLError:
+        return [f"{folder / MANIFEST}: unreadable manifest"]
     problems = []
     for name, digest in manifest.get("files", {}).items():
         path = folder / name
@@ -232,13 +310,70 @@ def verify_subset(folder: str | os.PathLike) -> list[str]:
     listed = set(manifest.get("files", {})) | {MANIFEST}
     extra = sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file())
     problems += [f"{folder / name}: not in the manifest" for name in extra if name not in listed]
+    located = manifest.get("located_files") or []
+    if located and manifest.get("location") != str(folder.resolve()):
+        problems.append(
+            f"{folder}: moved from {manifest.get('location')}, and {', '.join(located)} still name that folder: "
+            f"run `spa-vl ablate --relocate {folder}`"
+        )
     return problems
+
+
+def _manifest_folders(root: Path) -> list[Path]:
+    manifests = [root / MANIFEST] if (root / MANIFEST).is_file() else sorted(root.glob(f"*/{MANIFEST}"))
+    if not manifests:
+        raise SpaVLError(f"{root}: no {MANIFEST} here or in its subfolders; pass a folder written by `spa-vl ablate`")
+    return [m.parent for m in manifests]
 
 
 def verify_tree(root: str | os.PathLike) -> dict[str, list[str]]:
     """:func:`verify_subset` for ``root`` itself or every subset folder below it."""
-    root = Path(root)
-    manifests = [root / MANIFEST] if (root / MANIFEST).is_file() else sorted(root.glob(f"*/{MANIFEST}"))
-    if not manifests:
-        raise SpaVLError(f"{root}: no {MANIFEST} here or in its subfolders; pass a folder written by `spa-vl ablate`")
-    return {str(m.parent): verify_subset(m.parent) for m in manifests}
+    return {str(folder): verify_subset(folder) for folder in _manifest_folders(Path(root))}
+
+
+def relocate_subset(folder: str | os.PathLike) -> bool:
+    """Rewrite the files that name a subset's location after it moved; update its manifest.
+
+    Returns
+    -------
+    bool
+        True if files were rewritten, False if the folder is where it was written.
+    """
+    folder = Path(folder)
+    manifest = _read_manifest(folder)
+    location = folder.resolve()
+    if "formats" not in manifest or manifest.get("location") == str(location):
+        return False  # where it was written, or a manifest of format 1 (no absolute paths)
+    texts, located = _located_texts(location, manifest["formats"])
+    for name, text in texts.items():
+        atomic_write_text(folder / name, text)
+        manifest["files"][name] = sha256_file(folder / name)
+    manifest["location"] = str(location)
+    manifest["located_files"] = located
+    atomic_write_text(folder / MANIFEST, dumps_json(manifest))
+    return True
+
+
+def relocate_tree(root: str | os.PathLike) -> dict[str, bool]:
+    """:func:`relocate_subset` for ``root`` itself or every subset folder below it."""
+    return {str(folder): relocate_subset(folder) for folder in _manifest_folders(Path(root))}
+
+
+__all__ = [
+    "DEFAULT_EVAL_SIZE",
+    "DEFAULT_FORMATS",
+    "EVAL_SOURCES",
+    "FORMATS",
+    "MANIFEST",
+    "RLHF_DIR",
+    "RLHF_KEY",
+    "SubsetWriter",
+    "TRAIN_GUIDE",
+    "export_features",
+    "export_subsets",
+    "relocate_subset",
+    "relocate_tree",
+    "sha256_file",
+    "verify_subset",
+    "verify_tree",
+]

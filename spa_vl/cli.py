@@ -113,9 +113,32 @@ def _sampler(args: argparse.Namespace, pool):
     return recipes.EmbeddingDiversitySubsets(args.n, vectors, random_state=args.seed)
 
 
-def _cmd_ablate(args: argparse.Namespace) -> int:
-    from analysis.export import export_subsets, verify_tree
+ABLATE_EXAMPLES = """spa-vl ablate /data/SPA-VL --out subsets --recipe scale --sizes 30000,90000 --seed 0
+  spa-vl ablate --out subsets --recipe question-type --n 200
+  spa-vl ablate --verify subsets
+  spa-vl ablate --relocate subsets      # after moving the folder: rewrite its absolute paths
 
+from a subset to a training run (each subset's TRAIN.md has the full commands with its paths):
+  SPA-VL-RLHF  spa-vl ablate /data/SPA-VL --out /work/subsets --sizes 30000 --format rlhf
+               cd SPA-VL-RLHF && accelerate launch --config_file ./scripts/config.yaml ./train_dpo.py \\
+                 --config_train_path /work/subsets/scale-30000/rlhf/config_train.json \\
+                 --keywords hardq hardd easy --image_folder /work/subsets/scale-30000/images ...
+               (train_rm.py also takes --config_test_path .../rlhf/config_test.json)
+  TRL          spa-vl ablate /data/SPA-VL --out /work/subsets --sizes 30000 --format trl
+               trl dpo --dataset_name /work/subsets/scale-30000/trl --model_name_or_path Qwen/Qwen2.5-VL-3B-Instruct ...
+  LLaMA-Factory  spa-vl ablate /data/SPA-VL --out /work/subsets --sizes 30000 --format llamafactory
+               llamafactory-cli train dpo.yaml   # dataset_dir: /work/subsets/scale-30000/llamafactory,
+                                                 # dataset: spa_vl_scale-30000, eval_dataset: spa_vl_scale-30000_eval"""
+
+
+def _cmd_ablate(args: argparse.Namespace) -> int:
+    from analysis.export import export_subsets, relocate_tree, verify_tree
+
+    if args.relocate:
+        for folder, moved in relocate_tree(args.relocate).items():
+            print(f"{folder}: {'paths rewritten' if moved else 'already where it was written'}")
+        print(f"check with: spa-vl ablate --verify {args.relocate}")
+        return 0
     if args.verify:
         results = verify_tree(args.verify)
         for folder, problems in results.items():
@@ -134,9 +157,14 @@ def _cmd_ablate(args: argparse.Namespace) -> int:
     pool = train_pool(source)
     subsets = _sampler(args, pool).sample(pool)
     formats = [f.strip() for f in args.format.split(",") if f.strip()]
-    folders = export_subsets(source, subsets, args.out, formats=formats, seed=args.seed, overwrite=args.overwrite, progress=_progress(args))
+    folders = export_subsets(
+        source, subsets, args.out, formats=formats, seed=args.seed, overwrite=args.overwrite, progress=_progress(args),
+        eval_from=args.eval_from, eval_size=args.eval_size,
+    )
     for subset, folder in zip(subsets, folders):
         print(f"{folder}: {len(subset.rows)} rows")
+    if set(formats) - {"parquet"}:
+        print(f"training commands: {folders[0] / 'TRAIN.md'}" + (" (one per subset)" if len(folders) > 1 else ""))
     return 0
 
 
@@ -195,9 +223,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     p.add_argument("--overwrite", action="store_true", help="replace an existing report folder")
 
-    p = add("ablate", _cmd_ablate, "write ablation subsets (scale ladder or diversity recipes) for datasets and SPA-VL-RLHF",
-            "spa-vl ablate /data/SPA-VL --out subsets --recipe scale --sizes 30000,90000 --seed 0\n"
-            "  spa-vl ablate --out subsets --recipe question-type --n 200\n  spa-vl ablate --verify subsets")
+    p = add("ablate", _cmd_ablate, "write ablation subsets (scale ladder or diversity recipes) for datasets, "
+            "SPA-VL-RLHF, TRL and LLaMA-Factory", ABLATE_EXAMPLES)
     _add_source(p)
     p.add_argument("--out", help="folder that receives one subfolder per subset")
     p.add_argument("--recipe", default="scale", choices=["scale", "question-type", "taxonomy", "response-models", "embedding"])
@@ -208,9 +235,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--models", type=_int_list, help="response-models: numbers of models m (default 2,4,8,12)")
     p.add_argument("--model", help="embedding: sentence-transformers model name or path")
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
-    p.add_argument("--format", default="parquet,rlhf", help="parquet, rlhf or both (default both)")
+    p.add_argument("--format", default="parquet,rlhf",
+                   help="comma-separated: parquet, rlhf (SPA-VL-RLHF), trl, llamafactory (default parquet,rlhf)")
+    p.add_argument("--eval-from", default="validation", choices=["validation", "train"],
+                   help="held-out eval rows for rlhf/trl/llamafactory: the validation config (default) or train rows in no subset")
+    p.add_argument("--eval-size", type=int, default=1000, help="at most this many eval rows (default 1000)")
     p.add_argument("--overwrite", action="store_true", help="replace existing subset folders")
     p.add_argument("--verify", metavar="DIR", help="re-hash the files of DIR's subsets against their manifests")
+    p.add_argument("--relocate", metavar="DIR", help="after moving DIR, rewrite the absolute paths its subsets' files hold")
 
     p = add("card", _cmd_card, "write README.md YAML with typed (ClassLabel) features for a folder",
             "spa-vl card /data/SPA-VL")

@@ -1,0 +1,263 @@
+"""One interface for every export format of an ablation subset, and the registry of formats.
+
+A format is one :class:`SubsetWriter` subclass in its own module (``writer_parquet``,
+``writer_rlhf``, ``writer_trl``, ``writer_llamafactory``), registered under its name with
+:func:`register`. The orchestrator (:mod:`analysis.export`) streams the source once and drives
+every writer through the same four steps:
+
+1. :meth:`SubsetWriter.check` — refuse a subset the format cannot hold, before any work;
+2. :meth:`SubsetWriter.add` — the subset's rows of one source shard (labelled, with ``row_id``);
+3. :meth:`SubsetWriter.finish` — the remaining files, the eval rows, and a manifest section;
+4. :meth:`SubsetWriter.located_files` / :meth:`SubsetWriter.instructions` — the files whose text
+   holds the subset's absolute location, and the writer's part of ``TRAIN.md``. Both depend on the
+   location and the manifest section only, so ``spa-vl ablate --relocate`` rewrites them after a
+   move without re-reading the source.
+
+Adding a format is one new module and one import line in :mod:`analysis.export`; no writer knows
+another. Shared helpers live here: ASCII-only JSON, integer training ids, and the image store
+that writes each image file of a subset once for every format that needs files on disk.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
+from typing import Any, ClassVar
+
+import datasets
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+
+from spa_vl import labels as _labels
+from spa_vl.errors import SpaVLError
+from spa_vl.taxonomy import LEVELS, LabelSpace
+
+from .ablation import Subset
+
+#: name → writer class, filled by :func:`register` when a writer module is imported.
+WRITERS: dict[str, type["SubsetWriter"]] = {}
+#: Folder of a subset that holds the image files (shared by the formats that need files).
+IMAGES_DIR = "images"
+#: Folder below :data:`IMAGES_DIR` for the eval rows' images.
+EVAL_IMAGES_DIR = "eval"
+
+
+def register(cls: type["SubsetWriter"]) -> type["SubsetWriter"]:
+    """Class decorator: make ``cls`` available as ``--format cls.name``."""
+    if cls.name in WRITERS and WRITERS[cls.name] is not cls:
+        raise ValueError(f"two writers named {cls.name!r}: {WRITERS[cls.name].__name__} and {cls.__name__}")
+    WRITERS[cls.name] = cls
+    return cls
+
+
+def writer_classes(formats: list[str] | tuple[str, ...]) -> list[type["SubsetWriter"]]:
+    """The writer classes of ``formats``, in the given order (duplicates dropped).
+
+    Raises
+    ------
+    SpaVLError
+        On an empty list or a name no writer is registered under.
+    """
+    unknown = sorted({f for f in formats if f not in WRITERS})
+    if unknown or not formats:
+        raise SpaVLError(f"unknown export format(s) {unknown or list(formats)}: choose from {', '.join(WRITERS)}")
+    return [WRITERS[f] for f in dict.fromkeys(formats)]
+
+
+def label_rows(table: pa.Table, meta: Any) -> pa.Table:
+    """The labelled view of a source table: its columns with labels as strings (null = unknown).
+
+    Uses the loader's one labelling function, whichever name the installed ``spa_vl`` gives it.
+    """
+    if hasattr(_labels, "label_batch"):
+        return _labels.label_batch(table, meta)
+    return _labels.labelled_view(table, meta)
+
+
+def encode_rows(table: pa.Table, space: LabelSpace) -> pa.Table:
+    """``table`` with its string label columns replaced by ClassLabel ids of ``space`` (-1 unknown)."""
+    encode = getattr(_labels, "encode_labels", None) or _labels.encode_view
+    return encode(table, space)
+
+
+def present_features(features: datasets.Features, columns: list[str]) -> datasets.Features:
+    """``features`` restricted to ``columns`` (in the features' order): labelled views may lack
+    optional columns (response models) that the typed features declare."""
+    return datasets.Features({name: feature for name, feature in features.items() if name in columns})
+
+
+def dumps_json(value: Any) -> str:
+    """JSON text that any locale can read: ASCII only (``\\uXXXX`` escapes), one item per line."""
+    return json.dumps(value, ensure_ascii=True, indent=1, default=_json_default) + "\n"
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, np.generic):
+        return value.item()
+    raise TypeError(f"not JSON serialisable: {type(value).__name__}")
+
+
+def training_ids(row_ids: list[str] | pd.Series) -> np.ndarray:
+    """Integer ids for training code that needs ``torch.long`` ids: one per row, stable, in int64.
+
+    Each id is a keyed 64-bit hash of the row's content id (``row_id``, suffix included) with the
+    top bit cleared, so ``0 <= id < 2**63``: the same row gets the same id in every subset and run.
+
+    Parameters
+    ----------
+    row_ids : list of str or pandas.Series, shape (n,)
+        Content ids (:func:`analysis.ablation.row_ids`).
+
+    Returns
+    -------
+    numpy.ndarray of int64, shape (n,)
+
+    Raises
+    ------
+    SpaVLError
+        If two different row ids map to one integer (about one chance in 10**10 at 100k rows).
+    """
+    series = pd.Series(list(row_ids), dtype=object)
+    hashed = pd.util.hash_pandas_object(series, index=False).to_numpy()
+    ids = (hashed >> np.uint64(1)).astype(np.int64)
+    unique, first, counts = np.unique(ids, return_index=True, return_counts=True)
+    if (counts > 1).any():
+        clash = unique[counts > 1][0]
+        names = series[ids == clash].tolist()
+        raise SpaVLError(f"rows {names[0]} and {names[1]} map to one training id {clash}: export them in separate subsets")
+    return ids
+
+
+@dataclass
+class ImageStore:
+    """Writes each image of a subset once under ``<subset>/images/`` and names it for every writer.
+
+    Train images go to ``<class1>/<class2>/<class3>/<file name>`` (the layout the SPA-VL-RLHF
+    README shows) when the labels are known, else ``unknown/<row_id><suffix>``; eval images go below
+    ``eval/``. Only a digest per path is kept in memory, never the bytes.
+    """
+
+    folder: Path
+    _paths: dict[str, str] = field(default_factory=dict)  # row key → relative path
+    _digests: dict[str, bytes] = field(default_factory=dict)  # relative path → blake2b digest
+
+    def paths(self, rows: pa.Table, *, eval_rows: bool = False) -> list[str]:
+        """Relative paths (below ``images/``) of the images of ``rows``, writing new ones.
+
+        Parameters
+        ----------
+        rows : pyarrow.Table
+            Labelled rows with ``row_id``, ``image`` and the class columns (``image_name`` optional).
+        eval_rows : bool
+            Whether the rows are eval rows (their files go below ``eval/``).
+        """
+        prefix = f"{EVAL_IMAGES_DIR}/" if eval_rows else ""
+        columns = ["row_id", *LEVELS] + (["image_name"] if "image_name" in rows.column_names else [])
+        texts = rows.select(columns).to_pydict()
+        images = rows.column("image").combine_chunks().field("bytes").to_pylist()
+        names = texts.get("image_name") or [None] * rows.num_rows
+        out = []
+        for i, data in enumerate(images):
+            row_id = texts["row_id"][i]
+            key = prefix + row_id
+            if key not in self._paths:
+                self._paths[key] = self._store(prefix, row_id, names[i], [texts[level][i] for level in LEVELS], data or b"")
+            out.append(self._paths[key])
+        return out
+
+    def _store(self, prefix: str, row_id: str, image_name: str | None, levels: list, data: bytes) -> str:
+        name = PurePosixPath(str(image_name or "").replace("\\", "/")).name
+        suffix = PurePosixPath(name).suffix or ".jpg"
+        if not name or prefix:
+            name = f"{row_id}{suffix}"
+        path = prefix + ("/".join([*levels, name]) if all(levels) else f"unknown/{row_id}{suffix}")
+        digest = hashlib.blake2b(data, digest_size=16).digest()
+        if self._digests.get(path, digest) != digest:  # two different images under one name
+            path = f"{prefix}unknown/{row_id}{suffix}"
+        if path not in self._digests:
+            self._digests[path] = digest
+            target = self.folder / IMAGES_DIR / path
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_bytes(data)
+        return path
+
+
+@dataclass
+class SubsetContext:
+    """What every writer of one subset shares.
+
+    Attributes
+    ----------
+    subset : Subset
+        The rows (pool rows in source order) and how they were drawn.
+    folder : Path
+        The temp folder the subset is built in (renamed into place when every writer is done).
+    location : Path
+        The absolute final folder: what absolute paths in the files must name.
+    features : datasets.Features
+        The typed train features plus ``row_id`` (the Parquet format's schema).
+    space : LabelSpace
+        Label names of the source (ClassLabel ids).
+    seed : int or None
+        The recipe's seed (recorded in cards).
+    images : ImageStore
+        The subset's shared image files.
+    """
+
+    subset: Subset
+    folder: Path
+    location: Path
+    features: datasets.Features
+    space: LabelSpace
+    seed: int | None
+    images: ImageStore
+
+
+class SubsetWriter:
+    """One export format of one subset (see the module docstring for the protocol).
+
+    Class attributes
+    ----------------
+    name : str
+        The format's name on the command line (``--format``) and in the manifest.
+    description : str
+        One line for ``--help`` and the manifest.
+    needs_eval : bool
+        Whether :meth:`finish` wants the eval rows (held-out rows for the trainer's eval set).
+    """
+
+    name: ClassVar[str] = ""
+    description: ClassVar[str] = ""
+    needs_eval: ClassVar[bool] = False
+
+    def __init__(self, context: SubsetContext):
+        self.context = context
+
+    @classmethod
+    def check(cls, subset: Subset) -> None:
+        """Raise :class:`SpaVLError` if this format cannot hold ``subset`` (called before any work)."""
+
+    def add(self, file_index: int, rows: pa.Table) -> None:
+        """Take the subset's rows of source shard ``file_index``: a labelled view (labels as
+        strings, null = unknown) with ``row_id``, in source order. Called once per shard, in order."""
+        raise NotImplementedError
+
+    def finish(self, eval_rows: pa.Table | None) -> dict[str, Any]:
+        """Write the remaining files; return this format's manifest section (JSON-able).
+
+        ``eval_rows`` (same columns as :meth:`add`'s rows) is given when :attr:`needs_eval`.
+        """
+        raise NotImplementedError
+
+    @classmethod
+    def located_files(cls, location: Path, section: dict[str, Any]) -> dict[str, str]:
+        """Files (relative path → text) whose content names ``location``; none by default."""
+        return {}
+
+    @classmethod
+    def instructions(cls, location: Path, section: dict[str, Any]) -> str:
+        """This format's Markdown section of ``TRAIN.md`` (may name ``location``)."""
+        return ""

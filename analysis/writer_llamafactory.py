@@ -1,0 +1,130 @@
+"""``--format llamafactory``: LLaMA-Factory's sharegpt preference format with images.
+
+As its ``data/README.md`` documents ("Preference Dataset" and "Multimodal Image Dataset" of the
+sharegpt format): a JSON list of ::
+
+    {"conversations": [{"from": "human", "value": "<image>" + question}],
+     "chosen": {"from": "gpt", "value": chosen}, "rejected": {"from": "gpt", "value": rejected},
+     "images": ["../images/<class1>/<class2>/<class3>/<file>"], "row_id": ..., labels ...}
+
+and ``dataset_info.json`` entries with ``"formatting": "sharegpt"``, ``"ranking": true`` and the
+columns and tags mapped. One ``<image>`` per image. Image paths are relative to the dataset folder,
+which LLaMA-Factory joins to ``media_dir`` (its default is ``dataset_dir``), so the folder works
+wherever it is moved. Extra keys (``row_id``, labels) are dropped by its converter.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+
+from spa_vl.taxonomy import LABEL_COLUMNS
+
+from .writer import IMAGES_DIR, SubsetContext, SubsetWriter, dumps_json, register
+
+LLAMAFACTORY_DIR = "llamafactory"
+DATASET_INFO = "dataset_info.json"
+TRAIN_FILE = "train.json"
+EVAL_FILE = "eval.json"
+#: LLaMA-Factory's default image placeholder (``IMAGE_PLACEHOLDER``).
+IMAGE_TOKEN = "<image>"
+USER_TAG, ASSISTANT_TAG = "human", "gpt"
+
+
+def dataset_names(subset_name: str) -> tuple[str, str]:
+    """``dataset`` and ``eval_dataset`` names of a subset in its ``dataset_info.json``."""
+    return f"spa_vl_{subset_name}", f"spa_vl_{subset_name}_eval"
+
+
+def dataset_entry(file_name: str) -> dict[str, Any]:
+    """One ``dataset_info.json`` entry for a file written by this writer."""
+    return {
+        "file_name": file_name,
+        "formatting": "sharegpt",
+        "ranking": True,
+        "columns": {"messages": "conversations", "chosen": "chosen", "rejected": "rejected", "images": "images"},
+        "tags": {"role_tag": "from", "content_tag": "value", "user_tag": USER_TAG, "assistant_tag": ASSISTANT_TAG},
+    }
+
+
+@register
+class LlamaFactoryWriter(SubsetWriter):
+    """``llamafactory/`` with ``train.json``, ``eval.json`` and ``dataset_info.json``."""
+
+    name = "llamafactory"
+    description = "LLaMA-Factory sharegpt preference JSON with images + dataset_info.json (ranking: true)"
+    needs_eval = True
+
+    def __init__(self, context: SubsetContext):
+        super().__init__(context)
+        self.records: list[dict] = []
+
+    def _records(self, rows: pa.Table, *, eval_rows: bool) -> list[dict]:
+        images = self.context.images.paths(rows, eval_rows=eval_rows)
+        columns = rows.select(["row_id", "question", "chosen", "rejected", *LABEL_COLUMNS]).to_pydict()
+        prefix = f"../{IMAGES_DIR}/"
+        return [
+            {
+                "conversations": [{"from": USER_TAG, "value": IMAGE_TOKEN + question}],
+                "chosen": {"from": ASSISTANT_TAG, "value": chosen},
+                "rejected": {"from": ASSISTANT_TAG, "value": rejected},
+                "images": [prefix + image],
+                "row_id": row_id,
+                **{c: columns[c][i] for c in LABEL_COLUMNS},
+            }
+            for i, (row_id, question, chosen, rejected, image) in enumerate(
+                zip(columns["row_id"], columns["question"], columns["chosen"], columns["rejected"], images)
+            )
+        ]
+
+    def add(self, file_index: int, rows: pa.Table) -> None:
+        self.records += self._records(rows, eval_rows=False)
+
+    def finish(self, eval_rows: pa.Table | None) -> dict[str, Any]:
+        folder = self.context.folder / LLAMAFACTORY_DIR
+        folder.mkdir(parents=True, exist_ok=True)
+        train_name, eval_name = dataset_names(self.context.subset.name)
+        (folder / TRAIN_FILE).write_text(dumps_json(self.records), encoding="ascii")
+        info = {train_name: dataset_entry(TRAIN_FILE)}
+        evals = self._records(eval_rows, eval_rows=True) if eval_rows is not None else []
+        if evals:
+            (folder / EVAL_FILE).write_text(dumps_json(evals), encoding="ascii")
+            info[eval_name] = dataset_entry(EVAL_FILE)
+        (folder / DATASET_INFO).write_text(dumps_json(info), encoding="ascii")
+        return {"folder": LLAMAFACTORY_DIR, "datasets": {name: info[name]["file_name"] for name in info},
+                "rows": {"train": len(self.records), "eval": len(evals)}}
+
+    @classmethod
+    def instructions(cls, location: Path, section: dict[str, Any]) -> str:
+        names = list(section.get("datasets", {}))
+        train = names[0] if names else "spa_vl_<subset>"
+        evaluation = f"eval_dataset: {names[1]}\n" if len(names) > 1 else ""
+        folder = Path(location) / LLAMAFACTORY_DIR
+        return f"""## LLaMA-Factory (DPO, reward model)
+
+Save as `spa_vl_dpo.yaml` and run `llamafactory-cli train spa_vl_dpo.yaml` (for a reward model,
+`stage: rm` and drop the `pref_*` lines). Images are found relative to `dataset_dir`.
+
+```yaml
+model_name_or_path: Qwen/Qwen2.5-VL-7B-Instruct
+template: qwen2_vl
+stage: dpo
+do_train: true
+finetuning_type: lora
+lora_target: all
+pref_beta: 0.1
+pref_loss: sigmoid
+dataset_dir: {json.dumps(str(folder))}
+dataset: {train}
+{evaluation}cutoff_len: 2048
+per_device_train_batch_size: 1
+gradient_accumulation_steps: 8
+learning_rate: 5.0e-6
+num_train_epochs: 1.0
+bf16: true
+output_dir: saves/spa-vl-dpo
+```
+"""
