@@ -31,8 +31,8 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from spa_vl import labels as _labels
 from spa_vl.errors import SpaVLError
+from spa_vl.labels import encode_view, label_batch
 from spa_vl.taxonomy import LEVELS, LabelSpace
 
 from .ablation import Subset
@@ -68,19 +68,14 @@ def writer_classes(formats: list[str] | tuple[str, ...]) -> list[type["SubsetWri
 
 
 def label_rows(table: pa.Table, meta: Any) -> pa.Table:
-    """The labelled view of a source table: its columns with labels as strings (null = unknown).
-
-    Uses the loader's one labelling function, whichever name the installed ``spa_vl`` gives it.
-    """
-    if hasattr(_labels, "label_batch"):
-        return _labels.label_batch(table, meta)
-    return _labels.labelled_view(table, meta)
+    """The labelled view of a source table (the loader's one labelling function): its columns with
+    labels as strings (null = unknown)."""
+    return label_batch(table, meta)
 
 
 def encode_rows(table: pa.Table, space: LabelSpace) -> pa.Table:
     """``table`` with its string label columns replaced by ClassLabel ids of ``space`` (-1 unknown)."""
-    encode = getattr(_labels, "encode_labels", None) or _labels.encode_view
-    return encode(table, space)
+    return encode_view(table, space)
 
 
 def present_features(features: datasets.Features, columns: list[str]) -> datasets.Features:
