@@ -243,7 +243,11 @@ class Duplicates:
         dhash Hamming distance <= threshold), ``rows`` (rows of the scope's split), ``duplicated_rows``
         (rows with a duplicate: within the reference, rows sharing it with another reference row;
         between splits, rows of the other split matching a reference row), ``share``
-        (duplicated_rows / rows) and ``pairs`` (pairs of distinct contents; for exact, pairs of rows).
+        (duplicated_rows / rows), ``images`` (distinct contents among the rows; SPA-VL asks several
+        questions about one image, so train rows repeat images by design), ``duplicated_images``
+        (those contents with a duplicate: exact, a content in two or more reference rows; near, a
+        content within the threshold of another), ``image share`` and ``pairs`` (pairs of distinct
+        contents; for exact within the reference, pairs of rows).
     examples : DataFrame of up to ``max_examples`` pairs per (scope, kind), closest first:
         ``scope``, ``kind``, ``split_a``, ``row_a``, ``split_b``, ``row_b``, ``distance``.
     """
@@ -328,14 +332,16 @@ def find_duplicates(
     # within the reference: exact
     counts = ref["sha256"].map(ref["sha256"].value_counts())
     repeated = ref[counts.to_numpy() > 1]
-    summary.append({"scope": reference, "kind": "exact", "rows": len(ref), "duplicated_rows": len(repeated),
-                    "pairs": int((ref["sha256"].value_counts().pipe(lambda k: k * (k - 1) // 2)).sum())})
+    per_content = ref["sha256"].value_counts()
+    summary.append({"scope": reference, "kind": "exact", "rows": len(ref), "duplicated_rows": len(repeated), "images": len(per_content),
+                    "duplicated_images": int((per_content > 1).sum()), "pairs": int((per_content * (per_content - 1) // 2).sum())})
     for _, group in list(repeated.groupby("sha256", sort=False))[:max_examples]:
         example(reference, "exact", group.iloc[0], group.iloc[1], 0)
     # within the reference: near (distinct contents only)
     has, _, n_pairs, best = _near_pairs(ref_hashes, None, threshold, max_examples)
     near_rows = ref["sha256"].isin(ref_contents["sha256"][has])
-    summary.append({"scope": reference, "kind": "near", "rows": len(ref), "duplicated_rows": int(near_rows.sum()), "pairs": n_pairs})
+    summary.append({"scope": reference, "kind": "near", "rows": len(ref), "duplicated_rows": int(near_rows.sum()), "images": len(ref_contents),
+                    "duplicated_images": int(has.sum()), "pairs": n_pairs})
     for i, j, d in best:
         example(reference, "near", ref_contents.iloc[i], ref_contents.iloc[j], d)
 
@@ -344,20 +350,26 @@ def find_duplicates(
         rows = images[images["split"] == other]
         scope = f"{reference} ↔ {other}"
         exact = rows["sha256"].isin(ref_rows_by_sha.index)
-        summary.append({"scope": scope, "kind": "exact", "rows": len(rows), "duplicated_rows": int(exact.sum()), "pairs": int(exact.sum())})
+        n_images = rows["sha256"].nunique()
+        matched = int(rows.loc[exact, "sha256"].nunique())
+        summary.append({"scope": scope, "kind": "exact", "rows": len(rows), "duplicated_rows": int(exact.sum()), "images": n_images,
+                        "duplicated_images": matched, "pairs": matched})
         for _, row in rows[exact].head(max_examples).iterrows():
             example(scope, "exact", ref_rows_by_sha.loc[row["sha256"]], row, 0)
         contents = rows.drop_duplicates("sha256")
         contents = contents[~contents["sha256"].isin(ref_rows_by_sha.index)]  # exact matches are not "near"
         _, has_other, n_pairs, best = _near_pairs(ref_hashes, contents["hash64"].to_numpy(np.uint64), threshold, max_examples)
         near = rows["sha256"].isin(contents["sha256"][has_other])
-        summary.append({"scope": scope, "kind": "near", "rows": len(rows), "duplicated_rows": int(near.sum()), "pairs": n_pairs})
+        summary.append({"scope": scope, "kind": "near", "rows": len(rows), "duplicated_rows": int(near.sum()), "images": n_images,
+                        "duplicated_images": int(has_other.sum()), "pairs": n_pairs})
         for i, j, d in best:
             example(scope, "near", ref_contents.iloc[i], contents.iloc[j], d)
     table = pd.DataFrame(summary)
     table["share"] = table["duplicated_rows"] / table["rows"].where(table["rows"] > 0)
+    table["image share"] = table["duplicated_images"] / table["images"].where(table["images"] > 0)
     columns = ["scope", "kind", "split_a", "row_a", "split_b", "row_b", "distance"]
-    return Duplicates(table[["scope", "kind", "rows", "duplicated_rows", "share", "pairs"]], pd.DataFrame(examples, columns=columns), threshold)
+    ordered = ["scope", "kind", "rows", "duplicated_rows", "share", "images", "duplicated_images", "image share", "pairs"]
+    return Duplicates(table[ordered], pd.DataFrame(examples, columns=columns), threshold)
 
 
 def fetch_images(source: str | os.PathLike | Source, wanted: Sequence[tuple[str, int]], batch_size: int = 512) -> dict[tuple[str, int], bytes]:

@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from markdown_it import MarkdownIt
 
 from spa_vl.atomic import staged_dir
 
@@ -29,6 +30,11 @@ FIGURE_TITLES = {
     "lengths": "Text lengths by question type",
     "embedding_map": "Question embeddings, 2-D PCA",
     "diversity_curves": "Vendi score against n",
+    "image_duplicates": "Duplicate images (exact: same bytes; near: dhash distance), side by side",
+    "image_info": "image_info: image–caption similarity and OCR text elements per domain",
+    "model_outcomes": "Response models: chosen share and counts",
+    "model_share_by_domain": "Response models: chosen share per domain",
+    "model_pairs": "Response models: chosen vs rejected pairs",
 }
 TABLES = [
     ("Rows and domains per split", "counts_class1"),
@@ -41,6 +47,16 @@ TABLES = [
     ("Text length statistics (words)", "text_lengths"),
     ("Question diversity per domain (equal n)", "diversity_by_class1"),
     ("Question diversity per question type (equal n)", "diversity_by_question_type"),
+    ("Duplicate images: within train and train vs every other split", "image_duplicates"),
+    ("Image properties per split (from the Parquet bytes' headers)", "image_properties"),
+    ("Image sizes: headers vs image_info", "image_size_agreement"),
+    ("image_info fields per domain (train)", "image_info_by_class1"),
+    ("image_info fields per question type (train)", "image_info_by_question_type"),
+    ("Response models: chosen vs rejected (Wilson 95 %)", "model_outcomes"),
+    ("Response models per domain", "model_outcomes_by_class1"),
+    ("Response models per question type", "model_outcomes_by_question_type"),
+    ("Chosen model (rows) vs rejected model (columns)", "model_pairs"),
+    ("Chosen↔rejected cosine distance per model pair", "model_pair_distances"),
 ]
 
 
@@ -99,6 +115,30 @@ def _summary_lines(report: Report) -> list[str]:
             )
         for key, o in div.get("train_eval_overlap", {}).items():
             lines.append(f"- Train↔{key} overlap: {o['exact']} exact, {o['near']} near-duplicate of {o['eval_rows']} questions")
+    lines.extend(_media_summary_lines(report))
+    return lines
+
+
+def _media_summary_lines(report: Report) -> list[str]:
+    lines = []
+    images = report.stats.get("images")
+    if images:
+        found = "; ".join(
+            f"{d['scope']} {d['kind']} {d['duplicated_images']:,} of {d['images']:,}" for d in images["duplicates"] if d["rows"]
+        )
+        lines.append(
+            f"- Images: {images['images']:,} rows hashed (`{images['hash']}`, near = distance ≤ {images['near_threshold_bits']} bits); "
+            f"distinct images with a duplicate: {found}"
+        )
+    models = report.stats.get("response_models")
+    if models:
+        lines.append(f"- Response models: {models['provenance']}")
+    page = report.stats.get("explorer")
+    if page:
+        lines.append(
+            f"- Explorer: [explorer.html](explorer.html), {page['rows']:,} of {page['of_rows']:,} rows on a {page['projection']} map, "
+            f"{page['bytes'] / 1e6:.1f} MB"
+        )
     return lines
 
 
@@ -125,7 +165,9 @@ def render_html(report: Report, figure_files: dict[str, Path]) -> str:
     def table(frame: pd.DataFrame) -> str:
         return "<p><em>no rows</em></p>" if frame.empty else frame.to_html(float_format=format_number, border=0, classes="t")
 
-    body = ["<h1>SPA-VL report</h1>", "<ul>" + "".join(f"<li>{html.escape(line[2:])}</li>" for line in _summary_lines(report)) + "</ul>"]
+    # the summary is Markdown (backticks, links): render it, never show it raw
+    summary = MarkdownIt("commonmark", {"html": False}).render("\n".join(_summary_lines(report)))
+    body = ["<h1>SPA-VL report</h1>", summary]
     for name, title in FIGURE_TITLES.items():
         if name in figure_files:
             data = base64.b64encode(figure_files[name].read_bytes()).decode()
@@ -155,4 +197,6 @@ def write_report(report: Report, out: str | os.PathLike, *, overwrite: bool = Fa
         (tmp / "stats.json").write_text(json.dumps(jsonable(report.stats), indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
         (tmp / "report.md").write_text(render_markdown(report), encoding="utf-8")
         (tmp / "report.html").write_text(render_html(report, files), encoding="utf-8")
+        for name, page in report.pages.items():
+            (tmp / name).write_text(page, encoding="utf-8")
     return Path(out)

@@ -24,7 +24,7 @@ from spa_vl.sources import Source, resolve_source
 from spa_vl.stats import compute_stats
 from spa_vl.taxonomy import LEVELS, QUESTION_TYPE
 
-from . import difficulty, distributions, diversity, plots
+from . import difficulty, distributions, diversity, media_sections, plots
 from .embeddings import Encoder
 from .frames import SPLIT, labelled_frame
 from .sampling import stratified_sample
@@ -63,6 +63,7 @@ class Report:
     tables: dict[str, pd.DataFrame] = field(default_factory=dict)
     figures: dict[str, Figure] = field(default_factory=dict)
     settings: ReportSettings = field(default_factory=ReportSettings)
+    pages: dict[str, str] = field(default_factory=dict)  # extra self-contained pages (file name → HTML), e.g. the explorer
 
 
 def _balance_section(frame: pd.DataFrame, report: Report) -> None:
@@ -161,6 +162,9 @@ def compute_report(
         ("question difficulty", lambda: _difficulty_section(frame, report)),
         ("figures", figures),
         ("embedding diversity", lambda: _diversity_section(frame, report, encoder)),
+        ("images", lambda: media_sections.image_section(source, frame, report, progress=progress)),
+        ("response models", lambda: media_sections.model_section(frame, report, encoder)),
+        ("explorer", lambda: media_sections.explorer_section(source, frame, report, encoder)),
     ]
     with tqdm(total=len(steps), desc="report", unit="step", disable=not progress) as bar:
         for name, step in steps:

@@ -104,13 +104,14 @@ def test_planted_duplicates_are_found_within_train_and_across_splits(planted):
     dup = ia.find_duplicates(ia.image_table(root, n_jobs=1))
     s = dup.summary.set_index(["scope", "kind"])
     # exact within train: rows 0, 30 and 1, 31 (two pairs, four rows)
-    assert s.loc[("train/train", "exact"), ["duplicated_rows", "pairs"]].tolist() == [4, 2]
+    assert s.loc[("train/train", "exact"), ["duplicated_rows", "pairs", "images", "duplicated_images"]].tolist() == [4, 2, 44, 2]
     # near within train: the resized, re-encoded, cropped and PNG copies and their originals, nothing else
     near = dup.examples[(dup.examples["scope"] == "train/train") & (dup.examples["kind"] == "near")]
     pairs = {tuple(sorted((a, b))) for a, b in zip(near["row_a"], near["row_b"])}
     assert s.loc[("train/train", "near"), "pairs"] == 4
     assert pairs == {(2, 32), (3, 33), (4, 34), (5, 35)}
-    assert s.loc[("train/train", "near"), "duplicated_rows"] == 8
+    assert s.loc[("train/train", "near"), ["duplicated_rows", "duplicated_images"]].tolist() == [8, 8]
+    assert s.loc[("train/train ↔ eval/harm", "near"), ["images", "duplicated_images"]].tolist() == [4, 1]
     assert (near["distance"] <= ia.NEAR_THRESHOLD).all()
     # across splits
     assert s.loc[("train/train ↔ eval/harm", "exact"), "duplicated_rows"] == 1

@@ -1,0 +1,289 @@
+"""The interactive explorer: one self-contained HTML file (plotly.js inlined, thumbnails as data URIs).
+
+A 2-D map of question embeddings (UMAP when ``umap-learn`` is installed, else PCA) of a sample of
+rows, stratified by split and domain. Hovering a point shows its image, question, labels and both
+answers; selects colour the map by domain, question type or model and filter it by domain,
+category, subcategory, question type, split and model; a row browser below lists the filtered rows
+with image, question, chosen and rejected side by side. Colours come from :mod:`.palette`, as in
+the static figures. The page needs no network: open it from disk.
+
+Size: plotly.js is ~4.7 MB; each sampled row adds a ~3 KB thumbnail and its texts (answers cut at
+:data:`MAX_TEXT` characters), so 2,000 rows (the default ``max_points``) stay near 15 MB.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from PIL import Image
+
+from spa_vl.atomic import atomic_write_text
+from spa_vl.taxonomy import LABEL_COLUMNS, UNKNOWN
+
+from .frames import SPLIT
+from .image_analysis import fetch_images
+from .palette import colours
+from .response_models import CHOSEN_MODEL, REJECTED_MODEL
+from .sampling import stratified_sample
+
+MAX_POINTS = 2000
+THUMB_PX = 96
+MAX_TEXT = 1500
+COLOUR_BY = ("class1", "question_type", CHOSEN_MODEL, REJECTED_MODEL, SPLIT)
+FILTERS = ("class1", "class2", "class3", "question_type", SPLIT, "model")
+TEXTS = ("question", "chosen", "rejected")
+
+
+def project_2d(x: np.ndarray, random_state: int = 0, method: str = "auto") -> tuple[np.ndarray, str]:
+    """2-D coordinates of embeddings.
+
+    Parameters
+    ----------
+    x : float array of shape (n, d).
+    method : ``"umap"``, ``"pca"`` or ``"auto"`` (UMAP when importable and n >= 20, else PCA).
+
+    Returns
+    -------
+    points : float array of shape (n, 2); the method used (``"UMAP"`` or ``"PCA"``).
+    """
+    x = np.asarray(x, dtype=np.float64)
+    if len(x) < 3:
+        return np.zeros((len(x), 2)), "PCA"
+    if method in ("auto", "umap"):
+        try:
+            import umap  # optional: `pip install umap-learn`
+
+            if len(x) >= 20:
+                return umap.UMAP(n_components=2, random_state=random_state).fit_transform(x), "UMAP"
+        except ImportError:
+            if method == "umap":
+                raise
+    from sklearn.decomposition import PCA
+
+    return PCA(n_components=2, random_state=random_state).fit_transform(x), "PCA"
+
+
+def thumbnail(data: bytes | None, px: int = THUMB_PX, quality: int = 70) -> str:
+    """A JPEG data URI at most ``px`` on its longer side (empty string for missing or unreadable bytes)."""
+    if not data:
+        return ""
+    try:
+        with Image.open(io.BytesIO(data)) as image:
+            image.draft("RGB", (px, px))
+            image = image.convert("RGB")
+            image.thumbnail((px, px))
+            buffer = io.BytesIO()
+            image.save(buffer, format="JPEG", quality=quality, optimize=True)
+    except Exception:  # PIL raises many types; a broken image is shown as none
+        return ""
+    return "data:image/jpeg;base64," + base64.b64encode(buffer.getvalue()).decode()
+
+
+def explorer_rows(
+    frame: pd.DataFrame,
+    questions: np.ndarray | None = None,
+    *,
+    source=None,
+    encoder=None,
+    max_points: int = MAX_POINTS,
+    random_state: int = 0,
+    method: str = "auto",
+) -> tuple[pd.DataFrame, str]:
+    """The rows the explorer shows, with map coordinates and thumbnails.
+
+    Parameters
+    ----------
+    frame : :func:`analysis.frames.labelled_frame` (rows of each split in file order).
+    questions : embeddings of shape (len(frame), d) of every row's question, or None to encode the
+        sampled questions with ``encoder`` (an :class:`analysis.embeddings.Encoder`).
+    source : where the image bytes are read (None: no thumbnails).
+    max_points : rows on the map, stratified by split and class1 (seeded).
+
+    Returns
+    -------
+    DataFrame of min(max_points, n) rows: ``x``, ``y``, ``thumb`` (data URI), the label columns,
+    ``chosen_model``, ``rejected_model``, ``question``, ``chosen``, ``rejected`` and ``split``/``row``;
+    the projection method (``"PCA"`` or ``"UMAP"``).
+    """
+    frame = frame.copy()
+    frame["row"] = frame.groupby(SPLIT, sort=False).cumcount()
+    picked = stratified_sample(frame.reset_index(drop=True), max_points, [SPLIT, "class1"], random_state)
+    rows = frame.reset_index(drop=True).loc[picked].reset_index(drop=True)
+    if questions is not None:
+        if len(questions) != len(frame):
+            raise ValueError(f"questions has {len(questions)} rows but the frame {len(frame)}")
+        x = np.asarray(questions)[np.asarray(picked)]
+    elif encoder is not None:
+        x = encoder.encode(rows["question"].fillna("").tolist())
+    else:
+        raise ValueError("explorer_rows needs question embeddings or an encoder")
+    points, used = project_2d(x, random_state, method)
+    rows["x"], rows["y"] = np.round(points[:, 0], 4), np.round(points[:, 1], 4)
+    for column in (CHOSEN_MODEL, REJECTED_MODEL, *LABEL_COLUMNS):
+        rows[column] = rows[column].fillna(UNKNOWN).astype(str) if column in rows else UNKNOWN
+    for column in TEXTS:
+        text = rows[column] if column in rows else pd.Series("", index=rows.index)
+        rows[column] = text.fillna("").astype(str).str.strip().str.slice(0, MAX_TEXT)
+    images = fetch_images(source, list(zip(rows[SPLIT], rows["row"]))) if source is not None and len(rows) else {}
+    rows["thumb"] = [thumbnail(images.get((s, r))) for s, r in zip(rows[SPLIT], rows["row"])]
+    return rows[["x", "y", "thumb", SPLIT, "row", *LABEL_COLUMNS, CHOSEN_MODEL, REJECTED_MODEL, *TEXTS]], used
+
+
+def explorer_figure(rows: pd.DataFrame, colour_by: str = "class1", title: str | None = None):
+    """The map as a plotly Figure (one trace per label of ``colour_by``, palette colours), for notebooks."""
+    import plotly.graph_objects as go
+
+    fig = go.Figure()
+    palette = colours(rows[colour_by])
+    for label, colour in palette.items():
+        part = rows[rows[colour_by] == label]
+        fig.add_trace(go.Scatter(
+            x=part["x"], y=part["y"], mode="markers", name=label, marker={"color": colour, "size": 6, "opacity": 0.8},
+            text=part["question"].str.slice(0, 120), customdata=part.index, hovertemplate="%{text}<extra>" + html.escape(label) + "</extra>",
+        ))
+    fig.update_layout(title=title or f"Questions, coloured by {colour_by}", template="plotly_white", height=560,
+                      legend={"font": {"size": 10}}, margin={"l": 40, "r": 10, "t": 50, "b": 40})
+    return fig
+
+
+_STYLE = """
+body{font-family:system-ui,sans-serif;margin:0;padding:0 1em;color:#222}
+h1{font-size:1.4em;margin:.6em 0 .2em}
+#controls{display:flex;flex-wrap:wrap;gap:.6em;align-items:end;margin:.4em 0}
+#controls label{display:flex;flex-direction:column;font-size:12px;color:#555}
+#controls select{max-width:16em}
+#main{display:flex;gap:1em;align-items:flex-start}
+#map{flex:1 1 auto;min-width:0}
+#detail{flex:0 0 360px;font-size:13px;border-left:1px solid #ddd;padding-left:1em;max-height:620px;overflow:auto}
+#detail img{max-width:96px;border:1px solid #ccc}
+.lab{font-size:12px;color:#555}.ans{white-space:pre-wrap;margin:.2em 0 .6em}
+table.rows{border-collapse:collapse;font-size:12px;width:100%}
+table.rows td,table.rows th{border-bottom:1px solid #ddd;padding:4px;vertical-align:top;text-align:left}
+table.rows td.t{max-width:28em;white-space:pre-wrap}
+.chip{display:inline-block;width:.8em;height:.8em;border-radius:50%;margin-right:.3em;vertical-align:middle}
+"""
+
+# Glue only: filtering, grouping by the colour field, the hover panel and the row browser.
+# Drawing is plotly's (Plotly.react).
+_SCRIPT = """
+const D = JSON.parse(document.getElementById('explorer-data').textContent);
+const N = D.x.length, COLOURS = D.colours, SHOWN_ROWS = 50;
+const $ = id => document.getElementById(id);
+function el(tag, text, cls) { const e = document.createElement(tag); if (text !== undefined) e.textContent = text; if (cls) e.className = cls; return e; }
+function current() {
+  const f = {};
+  for (const k of D.filters) f[k] = $('f-' + k).value;
+  const keep = [];
+  for (let i = 0; i < N; i++) {
+    let ok = true;
+    for (const k of D.filters) {
+      const v = f[k];
+      if (v === '') continue;
+      if (k === 'model') { if (D.chosen_model[i] !== v && D.rejected_model[i] !== v) { ok = false; break; } }
+      else if (D[k][i] !== v) { ok = false; break; }
+    }
+    if (ok) keep.push(i);
+  }
+  return keep;
+}
+function draw() {
+  const keep = current(), by = $('colour-by').value, groups = new Map();
+  for (const i of keep) { const g = D[by][i]; if (!groups.has(g)) groups.set(g, []); groups.get(g).push(i); }
+  const traces = [];
+  for (const [g, idx] of [...groups.entries()].sort((a, b) => b[1].length - a[1].length)) {
+    traces.push({type: 'scatter', mode: 'markers', name: g + ' (' + idx.length + ')', x: idx.map(i => D.x[i]), y: idx.map(i => D.y[i]),
+      customdata: idx, text: idx.map(i => D.question[i].slice(0, 100)), hovertemplate: '%{text}<extra></extra>',
+      marker: {color: COLOURS[g] || '#9e9e9e', size: 6, opacity: 0.8}});
+  }
+  Plotly.react('map', traces, MAP_LAYOUT, {responsive: true, displaylogo: false});
+  $('status').textContent = keep.length + ' of ' + N + ' map rows shown (' + N + ' sampled of ' + D.total_rows + ' rows)';
+  rows(keep);
+}
+function labels(i) { return D.split[i] + ' · ' + D.class1[i] + ' / ' + D.class2[i] + ' / ' + D.class3[i] + ' · ' + D.question_type[i]; }
+function detail(i) {
+  const box = $('detail'); box.replaceChildren();
+  if (D.thumb[i]) { const img = el('img'); img.src = D.thumb[i]; img.alt = 'image of row ' + D.row[i]; box.append(img); }
+  box.append(el('div', labels(i), 'lab'), el('h3', D.question[i]));
+  box.append(el('div', 'chosen (' + D.chosen_model[i] + ')', 'lab'), el('div', D.chosen[i] || '—', 'ans'));
+  box.append(el('div', 'rejected (' + D.rejected_model[i] + ')', 'lab'), el('div', D.rejected[i] || '—', 'ans'));
+}
+function rows(keep) {
+  const body = $('rows-body'); body.replaceChildren();
+  for (const i of keep.slice(0, SHOWN_ROWS)) {
+    const tr = el('tr'); tr.dataset.i = i;
+    const td = el('td'); if (D.thumb[i]) { const img = el('img'); img.src = D.thumb[i]; img.width = 64; td.append(img); } tr.append(td);
+    const q = el('td', D.question[i], 't'); q.prepend(el('div', labels(i), 'lab')); tr.append(q);
+    const c = el('td', D.chosen[i], 't'); c.prepend(el('div', D.chosen_model[i], 'lab')); tr.append(c);
+    const r = el('td', D.rejected[i], 't'); r.prepend(el('div', D.rejected_model[i], 'lab')); tr.append(r);
+    tr.onclick = () => detail(i);
+    body.append(tr);
+  }
+  $('rows-note').textContent = keep.length > SHOWN_ROWS ? 'first ' + SHOWN_ROWS + ' of ' + keep.length + ' rows' : keep.length + ' rows';
+}
+for (const k of D.filters) $('f-' + k).onchange = draw;
+$('colour-by').onchange = draw;
+draw();
+const mapDiv = $('map');
+mapDiv.on('plotly_hover', ev => detail(ev.points[0].customdata));
+mapDiv.on('plotly_click', ev => detail(ev.points[0].customdata));
+"""
+
+
+def explorer_html(rows: pd.DataFrame, *, total_rows: int | None = None, method: str = "PCA", title: str = "SPA-VL explorer", source: str = "") -> str:
+    """The explorer page for ``rows`` (from :func:`explorer_rows`): one HTML string, plotly.js inlined."""
+    import plotly.io as pio
+    from plotly.offline import get_plotlyjs
+
+    data = {c: rows[c].tolist() for c in ("x", "y", "thumb", SPLIT, "row", *LABEL_COLUMNS, CHOSEN_MODEL, REJECTED_MODEL, *TEXTS)}
+    data["row"] = [int(r) for r in data["row"]]
+    data["total_rows"] = int(total_rows if total_rows is not None else len(rows))
+    data["filters"] = list(FILTERS)
+    labels = [v for c in (*LABEL_COLUMNS, CHOSEN_MODEL, REJECTED_MODEL, SPLIT) for v in rows[c]]
+    data["colours"] = colours(labels)
+    layout = {"template": pio.templates["plotly_white"].layout.to_plotly_json(), "height": 600, "hovermode": "closest",
+              "xaxis": {"title": {"text": f"{method} 1"}}, "yaxis": {"title": {"text": f"{method} 2"}},
+              "legend": {"font": {"size": 10}}, "margin": {"l": 50, "r": 10, "t": 20, "b": 40}}
+
+    def select(name: str, label: str, values) -> str:
+        options = "".join(f'<option value="{html.escape(v)}">{html.escape(v)}</option>' for v in values)
+        return f'<label>{html.escape(label)}<select id="{name}">{options}</select></label>'
+
+    def choices(column: str) -> list[str]:
+        if column == "model":
+            values = pd.concat([rows[CHOSEN_MODEL], rows[REJECTED_MODEL]])
+        else:
+            values = rows[column]
+        return ["", *sorted(values.astype(str).unique())]
+
+    controls = [select("colour-by", "colour by", [c for c in COLOUR_BY])]
+    controls += [select(f"f-{f}", f, choices(f)).replace('<option value=""></option>', '<option value="">(all)</option>') for f in FILTERS]
+    payload = json.dumps(data, ensure_ascii=False, separators=(",", ":")).replace("</", "<\\/")
+    body = (
+        f"<h1>{html.escape(title)}</h1>"
+        f'<p class="lab">{html.escape(source)} · map: {len(rows):,} rows sampled of {data["total_rows"]:,} '
+        f"(stratified by split and domain), question embeddings → {html.escape(method)}. Hover or click a point; "
+        "filter and recolour with the selects.</p>"
+        f'<div id="controls">{"".join(controls)}</div><p id="status" class="lab"></p>'
+        '<div id="main"><div id="map"></div><div id="detail"><p class="lab">hover a point to see its row</p></div></div>'
+        '<h2>Rows</h2><p id="rows-note" class="lab"></p><table class="rows"><thead><tr><th>image</th><th>question</th>'
+        '<th>chosen</th><th>rejected</th></tr></thead><tbody id="rows-body"></tbody></table>'
+    )
+    return (
+        '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
+        f"<title>{html.escape(title)}</title><style>{_STYLE}</style>"
+        f'<script type="text/javascript">{get_plotlyjs()}</script></head><body>\n{body}\n'
+        f'<script type="application/json" id="explorer-data">{payload}</script>\n'
+        f"<script>const MAP_LAYOUT = {json.dumps(layout)};\n{_SCRIPT}</script>\n</body></html>\n"
+    )
+
+
+def write_explorer(path: str | os.PathLike, page: str) -> Path:
+    """Write the explorer page atomically."""
+    return atomic_write_text(path, page)

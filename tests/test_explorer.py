@@ -1,0 +1,142 @@
+"""The explorer and the static report, in a real headless Chromium (Debian's chromium + chromium-driver).
+
+The report is built once from the session's sample (its images, questions, embeddings); the browser
+checks run against the files as a person would open them (file://, no server, no network).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import tempfile
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from matplotlib.colors import to_hex
+
+from analysis import palette, plots
+from analysis.report import ReportSettings, build_report
+
+CHROMIUM, CHROMEDRIVER = "/usr/bin/chromium", "/usr/bin/chromedriver"
+FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
+         "--disable-component-update", "--disable-sync", "--window-size=1400,1000")
+
+
+@pytest.fixture(scope="module")
+def report_dir(sample_dir, tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("report") / "report"
+    return build_report(sample_dir, out, ReportSettings(diversity_sample=120), progress=False)
+
+
+def explorer_data(path: Path) -> dict:
+    text = path.read_text(encoding="utf-8")
+    payload = re.search(r'<script type="application/json" id="explorer-data">(.*?)</script>', text, re.S).group(1)
+    return json.loads(payload.replace("<\\/", "</"))
+
+
+def test_explorer_is_self_contained_and_sampled(report_dir):
+    page = (report_dir / "explorer.html").read_text(encoding="utf-8")
+    assert "<script src=" not in page and "<link" not in page  # nothing fetched: plotly.js is inlined
+    assert "Plotly" in page and len(page) < 25_000_000
+    stats = json.loads((report_dir / "stats.json").read_text())
+    data = explorer_data(report_dir / "explorer.html")
+    assert len(data["x"]) == stats["explorer"]["rows"] == len(data["question"]) == len(data["thumb"])
+    assert stats["explorer"]["bytes"] == len(page.encode("utf-8"))
+    assert all(t.startswith("data:image/jpeg;base64,") for t in data["thumb"])  # every sample row has an image
+    # one palette: the explorer's colour of a domain is the static figures' colour of it
+    for domain in set(data["class1"]):
+        assert data["colours"][domain] == palette.colour(domain)
+
+
+def test_static_figures_use_the_shared_palette(report_dir):
+    frame = pd.DataFrame({"class1": ["Malicious Use", "Socioeconomic Harms", "unknown"] * 2, "class2": list("abcdef"), "class3": list("ghijkl")})
+    fig = plots.taxonomy_bars(frame)
+    legend = {t.get_text(): to_hex(h.get_facecolor()) for t, h in zip(fig.axes[0].get_legend().get_texts(), fig.axes[0].get_legend().legend_handles)}
+    assert legend == {d: palette.colour(d) for d in legend} and legend["unknown"] == palette.UNKNOWN_COLOUR
+    assert len(set(legend.values())) == 3
+    # the colour of a label does not depend on the other labels in a figure
+    assert palette.colours(["Socioeconomic Harms"]) == {"Socioeconomic Harms": palette.colours(["Malicious Use", "Socioeconomic Harms"])["Socioeconomic Harms"]}
+
+
+def test_report_summary_is_html_not_raw_markdown(report_dir):
+    page = (report_dir / "report.html").read_text(encoding="utf-8")
+    summary = page.split("<h2>", 1)[0]
+    assert "`" not in summary and "<code>" in summary and '<a href="explorer.html">' in summary
+    md = (report_dir / "report.md").read_text(encoding="utf-8")
+    assert "## Duplicate images" in md and "## Response models" in md
+
+
+@pytest.fixture(scope="module")
+def browser():
+    if not (Path(CHROMIUM).exists() and Path(CHROMEDRIVER).exists()):
+        pytest.skip(f"Chromium is not installed here ({CHROMIUM}, {CHROMEDRIVER}): run scripts/setup.sh as root "
+                    "(apt-get install chromium chromium-driver) to run the browser checks")
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    profile = tempfile.mkdtemp(prefix="spa-vl-chromium-")
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    for flag in (*FLAGS, f"--user-data-dir={profile}"):
+        options.add_argument(flag)
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
+    driver.set_page_load_timeout(60)
+    yield driver
+    driver.quit()
+    shutil.rmtree(profile, ignore_errors=True)
+
+
+def errors(driver) -> list[str]:
+    return [e["message"] for e in driver.get_log("browser") if e["level"] == "SEVERE"]
+
+
+def points(driver) -> int:
+    return driver.execute_script("return document.getElementById('map').data.reduce((n, t) => n + t.x.length, 0)")
+
+
+def test_explorer_in_chromium(browser, report_dir, tmp_path):
+    from selenium.webdriver.common.action_chains import ActionChains
+    from selenium.webdriver.support.ui import Select, WebDriverWait
+
+    data = explorer_data(report_dir / "explorer.html")
+    browser.get((report_dir / "explorer.html").as_uri())
+    assert errors(browser) == []
+    assert points(browser) == len(data["x"])  # one point per sampled row
+    assert browser.find_elements("css selector", "#map .scatterlayer .point")  # plotly drew them (SVG)
+    # a filter changes what is shown: the map and the row browser keep only that domain
+    domain = pd.Series(data["class1"]).value_counts().index[-1]
+    Select(browser.find_element("id", "f-class1")).select_by_value(domain)
+    expected = data["class1"].count(domain)
+    assert 0 < expected < len(data["x"]) and points(browser) == expected
+    shown = browser.find_elements("css selector", "#rows-body tr")
+    assert len(shown) == min(expected, 50)
+    assert all(domain in row.text for row in shown)
+    # recolour by question type: as many traces as question types among the filtered rows
+    Select(browser.find_element("id", "colour-by")).select_by_value("question_type")
+    types = {t for c, t in zip(data["class1"], data["question_type"]) if c == domain}
+    assert browser.execute_script("return document.getElementById('map').data.length") == len(types)
+    # hovering a point shows its row: image, question and both answers
+    point = browser.find_elements("css selector", "#map .scatterlayer .point")[0]
+    ActionChains(browser).move_to_element(point).perform()
+    detail = browser.find_element("id", "detail")
+    WebDriverWait(browser, 10).until(lambda _: detail.find_elements("tag name", "img"))
+    questions = {q[:40] for q, c in zip(data["question"], data["class1"]) if c == domain}
+    assert any(q in detail.text for q in questions)
+    assert "chosen (" in detail.text and "rejected (" in detail.text
+    shot = tmp_path / "explorer.png"
+    assert browser.save_screenshot(str(shot)) and shot.stat().st_size > 10_000
+    assert errors(browser) == []
+
+
+def test_static_report_in_chromium(browser, report_dir, tmp_path):
+    browser.get((report_dir / "report.html").as_uri())
+    assert errors(browser) == []
+    images = browser.execute_script("return Array.from(document.images).map(i => [i.complete, i.naturalWidth])")
+    assert len(images) >= 8 and all(done and width > 0 for done, width in images)
+    summary = browser.find_element("tag name", "ul").text
+    assert "`" not in summary and "sample" in summary.lower() or "Source" in summary
+    shot = tmp_path / "report.png"
+    assert browser.save_screenshot(str(shot)) and shot.stat().st_size > 10_000
