@@ -5,6 +5,13 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+# Headless Chromium + ChromeDriver (Debian packages) for the browser tests of the report and explorer.
+# Checked on every run (cheap once installed), only as root and only when missing; a machine where it fails skips those tests and says so.
+if [ "$(id -u)" = 0 ] && [ ! -x /usr/bin/chromium ] && command -v apt-get >/dev/null; then
+  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null; } \
+    || echo "spa-vl setup: could not install chromium (browser tests will be skipped)" >&2
+fi
+
 PYTHON=${PYTHON:-python3}
 TORCH_SPEC=${SPA_VL_TORCH:-torch==2.13.0}
 stamp_file=.venv/.spa-vl-setup
