@@ -7,15 +7,17 @@ images are never read, and unknown labels are the string ``"unknown"`` so they s
 from __future__ import annotations
 
 import os
+from typing import Sequence
 
 import pandas as pd
 
-from spa_vl.features import TEXT_COLUMNS
-from spa_vl.labels import split_labels
+from spa_vl.columns import LABEL_COLUMNS, MODEL_COLUMNS, TEXT_COLUMNS
+from spa_vl.labels import LABEL_SOURCE_COLUMNS, label_batch
 from spa_vl.layout import split_key
+from spa_vl.meta import read_meta_index
 from spa_vl.sources import Source, resolve_source
-from spa_vl.tables import available_splits, read_columns
-from spa_vl.taxonomy import LABEL_COLUMNS, UNKNOWN
+from spa_vl.tables import available_splits, read_columns, split_files
+from spa_vl.taxonomy import UNKNOWN
 
 SPLIT = "split"
 
@@ -24,37 +26,51 @@ def labelled_frame(
     source: str | os.PathLike | Source = "sample",
     configs: list[str] | None = None,
     text_columns: tuple[str, ...] = TEXT_COLUMNS,
+    image_info: Sequence[str] = (),
 ) -> pd.DataFrame:
     """All rows of a source's configs: ``split`` (``config/split`` key), labels, text columns.
 
+    Every file is labelled by :func:`spa_vl.labels.label_batch` from its own content, like the
+    builder's shards; images are never read.
+
+    Parameters
+    ----------
+    source : str, os.PathLike or Source
+    configs : list of str, optional
+        Configs to read (all by default).
+    text_columns : tuple of str
+        Text columns to include.
+    image_info : sequence of str
+        image_info fields to add (train rows; NaN/None elsewhere), e.g. ``("text_similarity", "text_count")``.
+
     Returns
     -------
-    DataFrame with columns ``split``, ``class1``, ``class2``, ``class3``, ``question_type``
-    (strings, ``"unknown"`` where unknown) and the requested text columns (``None`` where a
-    config has no such column, e.g. eval's chosen/rejected).
+    pandas.DataFrame
+        Columns ``split``, ``class1``, ``class2``, ``class3``, ``question_type``, ``chosen_model``,
+        ``rejected_model`` (strings, ``"unknown"`` where unknown), the text columns (``None``
+        where a config has no such column, e.g. eval's chosen/rejected), then ``image_info``.
     """
     source = resolve_source(source)
-    wanted = set(available_splits(source, configs))
+    meta = read_meta_index(source)
+    labels = [*LABEL_COLUMNS, *MODEL_COLUMNS]
     frames = []
-    for entry in split_labels(source):  # the labels of the shared label pass, in file order
-        if (entry.config, entry.split) not in wanted:
-            continue
-        texts = read_columns(source, entry.config, entry.split, text_columns)  # same files, same order
-        frame = entry.view.select(list(LABEL_COLUMNS)).to_pandas()
-        for column in texts.column_names:
-            frame[column] = texts.column(column).to_pandas()
-        frame.insert(0, SPLIT, split_key(entry.config, entry.split))
-        frames.append(frame)
+    for config, split in available_splits(source, configs):
+        for path in split_files(source, config, split):
+            table = read_columns(source, config, split, [*LABEL_SOURCE_COLUMNS, *text_columns], files=[path])
+            view = label_batch(table, meta, models=True, image_info=list(image_info))
+            frame = view.select([c for c in (*labels, *text_columns, *image_info) if c in view.column_names]).to_pandas()
+            frame.insert(0, SPLIT, split_key(config, split))
+            frames.append(frame)
     if not frames:
         return empty_frame(text_columns)
     frame = pd.concat(frames, ignore_index=True)
-    for column in text_columns:
+    for column in (*text_columns, *image_info):
         if column not in frame:
             frame[column] = None
-    frame[list(LABEL_COLUMNS)] = frame[list(LABEL_COLUMNS)].fillna(UNKNOWN)
-    return frame[[SPLIT, *LABEL_COLUMNS, *text_columns]]
+    frame[labels] = frame[labels].fillna(UNKNOWN)
+    return frame[[SPLIT, *labels, *text_columns, *image_info]]
 
 
 def empty_frame(text_columns: tuple[str, ...] = TEXT_COLUMNS) -> pd.DataFrame:
     """A frame with the columns of :func:`labelled_frame` and no rows."""
-    return pd.DataFrame({c: pd.Series(dtype=object) for c in (SPLIT, *LABEL_COLUMNS, *text_columns)})
+    return pd.DataFrame({c: pd.Series(dtype=object) for c in (SPLIT, *LABEL_COLUMNS, *MODEL_COLUMNS, *text_columns)})

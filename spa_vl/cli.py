@@ -17,6 +17,7 @@ from .errors import SpaVLError
 EPILOG = """examples:
   spa-vl sample out/sample --rows 2000 --seed 1
   spa-vl stats                       # the embedded sample
+  spa-vl doctor /data/SPA-VL         # does a mirror hold what the layout promises?
   spa-vl stats /data/SPA-VL --name validation --json stats.json
   spa-vl report --out report         # HTML/Markdown/PNG/JSON report of the sample
   spa-vl ablate --out subsets --sizes 100,500 --seed 0
@@ -59,6 +60,18 @@ def _cmd_stats(args: argparse.Namespace) -> int:
     else:
         print(_stats_table(stats))
     return 0
+
+
+def _cmd_doctor(args: argparse.Namespace) -> int:
+    from .atomic import atomic_write_text
+    from .doctor import diagnose, render_doctor
+
+    report = diagnose(_source(args))
+    print(render_doctor(report))
+    if args.json:
+        atomic_write_text(args.json, json.dumps(report.to_dict(), indent=2, ensure_ascii=False) + "\n")
+        print(f"wrote {args.json}")
+    return 1 if report.failures else 0
 
 
 def _stats_table(stats: dict) -> str:
@@ -211,6 +224,18 @@ def build_parser() -> argparse.ArgumentParser:
     _add_source(p)
     p.add_argument("--name", help="one config: train, validation, eval (aliases default, test)")
     p.add_argument("--json", metavar="FILE", help="write the stats as JSON to FILE")
+
+    p = add("doctor", _cmd_doctor, "check a source against the hub layout: configs, meta files, label coverage",
+            "spa-vl doctor /data/SPA-VL --json doctor.json")
+    _add_source(p)
+    p.add_argument("--json", metavar="FILE", help="write the diagnosis as JSON to FILE")
+    p.epilog = (
+        "exit 1 when a join the layout promises covers less than 99% of a split. Promised joins: class1..3 of\n"
+        "every split (validation/eval: own columns; train: meta_files/image_info/meta.json by image_name),\n"
+        "train question_type (meta_files/split/*.json by question, chosen, rejected) and train\n"
+        "chosen_model/rejected_model (meta_files/model_answer/*.json). Validation's are reported, not promised.\n\n"
+        + p.epilog
+    )
 
     p = add("report", _cmd_report, "the full report: taxonomy, difficulty, diversity (HTML, Markdown, PNG, JSON)",
             "spa-vl report /data/SPA-VL --out report --sample 2000")

@@ -145,7 +145,7 @@ def test_stratified_take_and_check_sizes(pool):
 
 
 def test_invalid_meta_json_is_a_one_line_error_naming_the_file(mirror):
-    prefer = mirror / "meta_files/prefer/easy.json"
-    prefer.write_text(prefer.read_text()[:200])  # truncated download
-    with pytest.raises(SpaVLError, match=r"prefer/easy.json: not valid JSON .*re-download the meta file"):
+    answers = mirror / "meta_files/model_answer/easy.json"  # read for chosen_model / rejected_model
+    answers.write_text(answers.read_text()[:200])  # truncated download
+    with pytest.raises(SpaVLError, match=r"model_answer/easy.json: not valid JSON .*re-download the meta file"):
         train_pool(mirror)

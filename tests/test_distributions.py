@@ -65,7 +65,8 @@ def test_counts_shares_and_balance_by_split(frame):
 
 def test_difficulty_views(frame):
     parts = by_question_type(frame)
-    assert list(parts) == ["easy", "hardq", "hards"]
+    assert list(parts) == ["easy", "hardq", "hards", "unknown"]
+    assert set(parts["unknown"]["split"]) == {"eval/harm", "eval/help"}  # eval has no question type, by design
     assert sum(len(p) for p in parts.values()) == len(frame)
     mix = category_mix_by_type(frame)
     assert np.allclose(mix.sum(), 1.0)
@@ -75,7 +76,7 @@ def test_difficulty_views(frame):
     assert lengths.loc[("easy", "question"), "max_words"] == easy_questions.max()
     # eval has no chosen: only rows that have it count
     assert lengths.loc[("easy", "chosen"), "count"] == len(parts["easy"])  # null chosen counts as 0 words
-    assert set(balance_by_type(frame).index) == {"easy", "hardq", "hards"}
+    assert set(balance_by_type(frame).index) == {"easy", "hardq", "hards", "unknown"}
 
 
 def test_empty_frames_give_zero_not_errors():

@@ -103,7 +103,7 @@ def test_case_05_unknown_labels_counted_warned_strict_errors(mirror, capsys):
     assert main(["stats", str(mirror), "--json", str(mirror.parent / "s.json")]) == 0
     err = capsys.readouterr().err
     assert "'Brand New Domain'" in err and "'odd sub'" in err
-    assert "1 row(s) have an image_name that is not a <class1>/<class2>/<class3>/<file> path" in err
+    assert "1 row(s) have an image_name that is neither a <class1>/<class2>/<class3>/<file> path nor an image of meta_files/image_info/meta.json" in err
     stats = json.loads((mirror.parent / "s.json").read_text())["train/train"]
     assert stats["class1"]["Brand New Domain"] == 1 and stats["class1"]["unknown"] == 1
     assert main(["stats", str(mirror), "--strict"]) == 1
@@ -118,10 +118,10 @@ def test_case_06_corrupt_image_bytes(mirror, tmp_path, capsys):
     images[3] = {"bytes": b"this is not a jpeg", "path": images[3]["path"]}
     pq.write_table(table.set_column(0, "image", pa.array(images, table.schema.field("image").type)).replace_schema_metadata(table.schema.metadata), val)
     assert main(["stats", str(mirror), "--name", "validation"]) == 0  # statistics never touch images
-    with pytest.warns(SpaVLWarning, match=r"validation-00000-of-00001.parquet: image bytes of row 3 \(split row 3\)"):
+    with pytest.warns(SpaVLWarning, match=r"validation-00000-of-00001.parquet: image bytes of row 3 are not an image"):
         ds = spa_vl.load_dataset(mirror, "validation", split="validation", cache_dir=str(tmp_path / "c"))
     assert ds[2]["image"].size == (32, 32)
-    with pytest.raises(OSError, match=r"validation-00000-of-00001.parquet: row 3 \(split row 3\) has corrupt image bytes"):
+    with pytest.raises(OSError, match=r"validation-00000-of-00001.parquet: row 3 has corrupt image bytes"):
         ds[3]["image"]  # decoding the row names the row and the file
 
 
@@ -260,7 +260,7 @@ def test_case_14_mismatched_meta_files(mirror, tmp_path):
     messages = " ".join(str(w.message) for w in caught)
     assert "meta_files/split/hards.json missing" in messages
     assert "5 of" in messages and "match no row" in messages
-    assert "match no question in the meta files; question_type -1" in messages
+    assert "match no item of meta_files/split/; question_type -1" in messages
     names = ds.features["question_type"].names
     assert "hards" not in {names[i] for i in ds["question_type"] if i >= 0} and -1 in ds["question_type"]
 
