@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 from spa_vl.errors import SpaVLError
-from spa_vl.taxonomy import QUESTION_TYPE, QUESTION_TYPES, UNKNOWN
+from spa_vl.taxonomy import QUESTION_TYPE, QUESTION_TYPES, RESPONSE_MODELS, UNKNOWN
 
 from .ablation import DEFAULT_STRATA, Subset, _in_source_order, _priority, check_sizes, stratified_take
 from .diversity import max_similarity, normalize_rows, vendi_score
@@ -68,19 +68,28 @@ class TaxonomyCoverage:
 
 @dataclass
 class ResponseModelSubsets:
-    """``n`` rows whose chosen and rejected responses both come from the m most frequent models."""
+    """``n`` rows whose chosen and rejected responses both come from a set of response models.
+
+    Without ``groups``: one subset per m in ``ms``, the m models that wrote the most responses.
+    With ``groups`` (name → model keys, e.g. the paper's safer models): one subset per group and
+    one over all models (``models-all``), the paper's response-diversity contrast.
+    """
 
     n: int
     ms: Sequence[int] | None = None
     random_state: int = 0
+    groups: dict[str, Sequence[str]] | None = None
 
     def sample(self, pool: pd.DataFrame) -> list[Subset]:
         known = pool.dropna(subset=["chosen_model", "rejected_model"])
         if known.empty:
             raise SpaVLError(
-                "the meta files do not say which model wrote which response (no meta_files/prefer/*.json with "
-                "chosen_model/rejected_model): the response-model recipe cannot run on this source"
+                "the meta files do not say which model wrote which response (meta_files/model_answer/*.json missing, "
+                "or no answer equals the rows' texts; `spa-vl doctor` shows the coverage): the response-model recipe "
+                "cannot run on this source"
             )
+        if self.groups:
+            return self._by_group(known)
         frequency = pd.concat([known["chosen_model"], known["rejected_model"]]).value_counts()
         models = sorted(frequency.index, key=lambda m: (-frequency[m], m))
         ms = list(self.ms or [m for m in (2, 4, 8, 12) if m <= len(models)] or [len(models)])
@@ -92,6 +101,18 @@ class ResponseModelSubsets:
             rows = known[known["chosen_model"].isin(allowed) & known["rejected_model"].isin(allowed)]
             taken = stratified_take(rows, self.n, list(DEFAULT_STRATA), self.random_state, what=f"pool with responses from {m} models")
             subsets.append(Subset(f"models-m{m}", "response-models", {"n": self.n, "m": m, "models": allowed}, taken))
+        return subsets
+
+    def _by_group(self, known: pd.DataFrame) -> list[Subset]:
+        groups = {**self.groups, "all": list(RESPONSE_MODELS)}  # type: ignore[dict-item]
+        subsets = []
+        for name, members in groups.items():
+            unknown = sorted(set(members) - set(RESPONSE_MODELS))
+            if unknown:
+                raise SpaVLError(f"model group {name!r} names unknown model(s) {', '.join(unknown)}: use keys of {', '.join(RESPONSE_MODELS)}")
+            rows = known[known["chosen_model"].isin(members) & known["rejected_model"].isin(members)]
+            taken = stratified_take(rows, self.n, list(DEFAULT_STRATA), self.random_state, what=f"pool with responses from group {name!r}")
+            subsets.append(Subset(f"models-{name}", "response-models", {"n": self.n, "group": name, "models": list(members)}, taken))
         return subsets
 
 

@@ -100,6 +100,18 @@ def _cmd_report(args: argparse.Namespace) -> int:
     return 0
 
 
+def _model_groups(specs: list[str] | None) -> dict[str, list[str]] | None:
+    if not specs:
+        return None
+    groups = {}
+    for spec in specs:
+        name, _, members = spec.partition("=")
+        if not name or not members:
+            raise SpaVLError(f"--model-group {spec!r} is not NAME=M1,M2,...: e.g. --model-group safe=gemini,LLaVA1.5")
+        groups[name] = [m.strip() for m in members.split(",") if m.strip()]
+    return groups
+
+
 def _int_list(text: str) -> list[int]:
     try:
         return [int(part) for part in text.replace("_", "").split(",") if part.strip()]
@@ -119,7 +131,7 @@ def _sampler(args: argparse.Namespace, pool):
     if args.recipe == "taxonomy":
         return recipes.TaxonomyCoverage(args.n, level=args.level, ks=args.k, random_state=args.seed)
     if args.recipe == "response-models":
-        return recipes.ResponseModelSubsets(args.n, ms=args.models, random_state=args.seed)
+        return recipes.ResponseModelSubsets(args.n, ms=args.models, random_state=args.seed, groups=_model_groups(args.model_group))
     from analysis.embeddings import Encoder
 
     vectors = Encoder(args.model, progress=_progress(args)).encode(pool["question"].tolist())
@@ -258,6 +270,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--level", default="class1", choices=["class1", "class2"], help="taxonomy: level to cover")
     p.add_argument("--k", type=_int_list, help="taxonomy: numbers of categories (default 1..all)")
     p.add_argument("--models", type=_int_list, help="response-models: numbers of models m (default 2,4,8,12)")
+    p.add_argument("--model-group", action="append", metavar="NAME=M1,M2,...",
+                   help="response-models: a named group of model keys (repeatable); gives one subset per group plus models-all, "
+                        "e.g. --model-group safe=gemini,LLaVA1.5,QwenVL")
     p.add_argument("--model", help="embedding: sentence-transformers model name or path")
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     p.add_argument("--format", default="parquet,rlhf",

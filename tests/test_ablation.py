@@ -121,6 +121,23 @@ def test_response_model_subsets(pool):
         assert set(s.rows["chosen_model"]) | set(s.rows["rejected_model"]) <= allowed
 
 
+def test_response_model_groups_contrast_a_named_group_with_all_models(pool):
+    safe = ["gemini", "LLaVA1.5", "QwenVL", "InternLMXComposer", "InstructBLIP"]
+    subsets = {s.name: s for s in ResponseModelSubsets(10, groups={"safe": safe}).sample(pool)}
+    assert set(subsets) == {"models-safe", "models-all"}
+    assert set(subsets["models-safe"].rows["chosen_model"]) | set(subsets["models-safe"].rows["rejected_model"]) <= set(safe)
+    assert len(subsets["models-all"].rows) == 10 and subsets["models-all"].parameters["group"] == "all"
+    with pytest.raises(SpaVLError, match="unknown model\\(s\\) GPT-9"):
+        ResponseModelSubsets(10, groups={"x": ["GPT-9"]}).sample(pool)
+
+
+def test_train_pool_models_are_the_model_answer_keys(pool):
+    from spa_vl.taxonomy import RESPONSE_MODELS
+
+    assert pool["chosen_model"].notna().all() and set(pool["chosen_model"]) <= set(RESPONSE_MODELS)
+    assert (pool["chosen_model"] != pool["rejected_model"]).all()
+
+
 def test_response_model_recipe_stops_without_model_meta(pool):
     blind = pool.assign(chosen_model=None, rejected_model=None)
     with pytest.raises(SpaVLError, match="do not say which model wrote which response"):

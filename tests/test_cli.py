@@ -77,3 +77,10 @@ def test_output_into_a_closed_pipe_stops_quietly(sample_dir):
     _, err = process.communicate(timeout=120)
     assert process.returncode == 0, err
     assert "error" not in err and "Traceback" not in err
+
+
+def test_model_group_without_members_is_a_one_line_error(sample_dir, tmp_path, capsys):
+    argv = ["ablate", str(sample_dir), "--out", str(tmp_path / "o"), "--recipe", "response-models", "--n", "5", "--model-group", "safe"]
+    assert main(argv) == 1
+    assert "--model-group 'safe' is not NAME=M1,M2,..." in capsys.readouterr().err
+    assert not (tmp_path / "o").exists()
