@@ -79,3 +79,52 @@ def test_overlap_exact_and_near():
     eval_x = np.array([[1, 0, 0, 0], [0, 0, 0, 1], [0, 0.999, 0.04, 0]])
     result = dv.overlap(train, evals, train_x, eval_x, threshold=0.95)
     assert result["exact"] == 1 and result["near"] == 2 and result["eval_rows"] == 3
+
+
+def test_vendi_with_fewer_rows_than_dimensions_equals_brute_force():
+    x = np.random.default_rng(8).normal(size=(20, 48))
+    assert dv.vendi_score(x) == pytest.approx(dv.brute_force_vendi_score(x), abs=1e-9)
+
+
+def _clustered(n: int, rng: np.random.Generator) -> np.ndarray:
+    centres = np.random.default_rng(100).normal(size=(10, 64))
+    return centres[rng.integers(0, 10, n)] + rng.normal(scale=0.9, size=(n, 64))
+
+
+def test_bootstrap_interval_is_seeded_and_narrows_with_n():
+    rng = np.random.default_rng(9)
+    x = _clustered(400, rng)
+    a = dv.bootstrap_interval(x, dv.mean_pairwise_cosine_distance, n_resamples=60, random_state=1)
+    assert a == dv.bootstrap_interval(x, dv.mean_pairwise_cosine_distance, n_resamples=60, random_state=1)
+    assert a != dv.bootstrap_interval(x, dv.mean_pairwise_cosine_distance, n_resamples=60, random_state=2)
+    assert a[0] < dv.mean_pairwise_cosine_distance(x) < a[1]
+    small = dv.bootstrap_interval(x[:50], dv.mean_pairwise_cosine_distance, n_resamples=60, random_state=1)
+    assert small[1] - small[0] > 1.5 * (a[1] - a[0])  # ~sqrt(8) wider at n = 50
+    assert np.isnan(dv.bootstrap_interval(x[:3], dv.vendi_score)[0])
+
+
+def test_half_sample_intervals_cover_the_population_value_and_the_ordinary_bootstrap_does_not():
+    population = _clustered(6000, np.random.default_rng(10))
+    rng = np.random.default_rng(11)
+    truth = np.mean([dv.vendi_score(population[rng.choice(6000, 60, replace=False)]) for _ in range(200)])
+    covered = {"half-sample": 0, "basic": 0}
+    for draw in range(20):
+        x = population[rng.choice(6000, 60, replace=False)]
+        for method in covered:
+            low, high = dv.bootstrap_interval(x, dv.vendi_score, n_resamples=80, random_state=draw, method=method)
+            covered[method] += low <= truth <= high
+    assert covered["half-sample"] >= 15 and covered["basic"] <= 5
+
+
+def test_group_intervals_and_overlaps():
+    rng = np.random.default_rng(12)
+    tight = np.tile(rng.normal(size=(1, 16)), (60, 1)) + rng.normal(scale=0.05, size=(60, 16))  # near-identical rows
+    spread = rng.normal(size=(60, 16))
+    x = np.vstack([tight, spread, spread[::-1] + rng.normal(scale=0.01, size=(60, 16))])
+    table = dv.group_diversity(x, ["tight"] * 60 + ["spread"] * 60 + ["spread2"] * 60, n=40, n_resamples=50)
+    for metric in dv.BOOTSTRAP_METRICS:
+        assert (table[f"{metric}_ci_low"] <= table[metric]).all() and (table[metric] <= table[f"{metric}_ci_high"]).all()
+    assert (table["n"] == 40).all()
+    pairs = dv.intervals_overlap(table, "vendi_score").set_index(["a", "b"])
+    assert not pairs.loc[("spread", "tight"), "overlap"] and not pairs.loc[("spread2", "tight"), "overlap"]
+    assert pairs.loc[[p for p in pairs.index if "tight" not in p][0], "overlap"]  # the two spread groups cannot be told apart
