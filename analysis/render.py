@@ -47,6 +47,7 @@ TABLES = [
     ("Text length statistics (words)", "text_lengths"),
     ("Question diversity per domain (equal n)", "diversity_by_class1"),
     ("Question diversity per question type (equal n)", "diversity_by_question_type"),
+    ("Train↔eval contamination: eval questions with a train twin (every row)", "contamination_summary"),
     ("Duplicate images: within train and train vs every other split", "image_duplicates"),
     ("Image properties per split (from the Parquet bytes' headers)", "image_properties"),
     ("Image sizes: headers vs image_info", "image_size_agreement"),
@@ -106,15 +107,36 @@ def _summary_lines(report: Report) -> list[str]:
         lines.append(
             f"- Diversity: {div['sample_rows']:,} of {div['train_rows']:,} train rows (stratified by class1), "
             f"model `{div['model']}`, seed {report.settings.seed}"
+            + ("" if div['sample_rows'] >= div['train_rows'] else "; `--full` (or `--sample N`) for every row, embeddings cached")
         )
+        intervals = div.get("intervals") or {}
+        if intervals.get("resamples"):
+            lines.append(
+                f"- Intervals: `_ci_low`–`_ci_high` are {intervals['confidence']:.0%} {intervals['method']} intervals "
+                f"({intervals['resamples']} resamples) of the sampled numbers; `n` is the rows each number is computed on"
+            )
+        for group, label in (("class1", "domains"), ("question_type", "question types")):
+            for metric, c in (div.get(f"questions_by_{group}_comparison") or {}).items():
+                if c["pairs"]:
+                    apart = "; separated: " + ", ".join(c["separated"]) if c["separated"] else ""
+                    lines.append(
+                        f"- Question {metric.replace('_', ' ')} of {label} at n = {c['n_each']} each: "
+                        f"intervals overlap for {c['overlapping']} of {c['pairs']} pairs{apart}"
+                    )
         pairs = div.get("preference_pairs") or {}
         if pairs:
             lines.append(
                 f"- Preference pairs: mean chosen↔rejected cosine distance {pairs['mean_distance']:.3f}; "
                 f"{pairs['near_identical']} near-identical (distance ≤ {pairs['threshold']})"
             )
-        for key, o in div.get("train_eval_overlap", {}).items():
-            lines.append(f"- Train↔{key} overlap: {o['exact']} exact, {o['near']} near-duplicate of {o['eval_rows']} questions")
+    cont = report.stats.get("contamination") or {}
+    for key, o in cont.get("by_split", {}).items():
+        embedding = "" if o["embedding"] is None or o["embedding"] != o["embedding"] else f", {int(o['embedding'])} embedding (cosine ≥ {cont['cosine_threshold']})"
+        lines.append(
+            f"- Train↔{key} contamination, every row: of {o['questions']:,} questions, {o['exact']} exact, "
+            f"{o['lexical']} lexical (word {cont['shingle_words']}-gram Jaccard ≥ {cont['jaccard_threshold']}){embedding} "
+            f"near-duplicate(s) of the {cont['train_rows']:,} train questions"
+        )
     lines.extend(_media_summary_lines(report))
     return lines
 
@@ -142,6 +164,24 @@ def _media_summary_lines(report: Report) -> list[str]:
     return lines
 
 
+PAIRS_TITLE = "Train↔eval pairs, most similar first (all of them in contamination_pairs.csv)"
+PAIRS_SHOWN, TEXT_SHOWN = 30, 160
+
+
+def _pairs_preview(report: Report) -> pd.DataFrame:
+    """The first pairs by kind and similarity, texts cut to :data:`TEXT_SHOWN` characters."""
+    pairs = report.tables["contamination_pairs"]
+    if pairs.empty:
+        return pairs
+    order = pairs.assign(_k=pairs["kind"].map({"exact": 0, "lexical": 1, "embedding": 2}))
+    shown = order.sort_values(["_k", "similarity"], ascending=[True, False], kind="stable").head(PAIRS_SHOWN)
+    shown = shown[["eval_split", "eval_row", "kind", "similarity", "eval_question", "train_question", "train_row", "train_rows"]].copy()
+    for column in ("eval_question", "train_question"):
+        text = shown[column].astype(str).str.split().str.join(" ")
+        shown[column] = text.where(text.str.len() <= TEXT_SHOWN, text.str.slice(0, TEXT_SHOWN - 1) + "…")
+    return shown.reset_index(drop=True)
+
+
 def _fields_frame(report: Report) -> pd.DataFrame:
     fields = report.stats.get("diversity", {}).get("fields", {})
     return pd.DataFrame(fields).T if fields else pd.DataFrame()
@@ -157,6 +197,8 @@ def render_markdown(report: Report) -> str:
     for title, key in TABLES:
         if key in report.tables:
             parts.append(f"## {title}\n\n{markdown_table(report.tables[key])}\n")
+    if "contamination_pairs" in report.tables:
+        parts.append(f"## {PAIRS_TITLE}\n\n{markdown_table(_pairs_preview(report))}\n")
     return "".join(parts)
 
 
@@ -179,6 +221,8 @@ def render_html(report: Report, figure_files: dict[str, Path]) -> str:
     for title, key in TABLES:
         if key in report.tables:
             body.append(f"<h2>{html.escape(title)}</h2>" + table(report.tables[key]))
+    if "contamination_pairs" in report.tables:
+        body.append(f"<h2>{html.escape(PAIRS_TITLE)}</h2>" + table(_pairs_preview(report)))
     style = (
         "body{font-family:system-ui,sans-serif;max-width:1000px;margin:2em auto;padding:0 1em}"
         "img{max-width:100%}table.t{border-collapse:collapse;font-size:13px}"
@@ -197,6 +241,8 @@ def write_report(report: Report, out: str | os.PathLike, *, overwrite: bool = Fa
         (tmp / "stats.json").write_text(json.dumps(jsonable(report.stats), indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
         (tmp / "report.md").write_text(render_markdown(report), encoding="utf-8")
         (tmp / "report.html").write_text(render_html(report, files), encoding="utf-8")
+        if "contamination_pairs" in report.tables:
+            report.tables["contamination_pairs"].to_csv(tmp / "contamination_pairs.csv", index=False)
         for name, page in report.pages.items():
             (tmp / name).write_text(page, encoding="utf-8")
     return Path(out)

@@ -4,7 +4,9 @@
 inspect; :func:`build_report` also writes ``report.html``, ``report.md``, one PNG per figure and
 ``stats.json`` (the ``spa-vl stats`` numbers plus ``balance``, ``difficulty`` and ``diversity``).
 Diversity runs on a sample of train stratified by class1 (size in the report, ``diversity_sample``;
-``None`` = every row, with the cache).
+``None`` = every row, with the cache); each sampled number carries a 95 % interval and its n.
+Train↔eval contamination compares every eval question with every train question
+(:mod:`.contamination`).
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ from spa_vl.sources import Source, resolve_source
 from spa_vl.stats import compute_stats
 from spa_vl.taxonomy import LEVELS, QUESTION_TYPE
 
-from . import difficulty, distributions, diversity, media_sections, plots
+from . import contamination, difficulty, distributions, diversity, media_sections, plots
 from .embeddings import Encoder
 from .frames import SPLIT, labelled_frame
 from .sampling import stratified_sample
@@ -44,6 +46,11 @@ class ReportSettings:
     near_duplicate_threshold : cosine similarity at which two questions count as near-duplicates.
     pair_threshold : chosen/rejected cosine distance at or below which a pair is near-identical.
     batch_size : encoder batch size.
+    bootstrap_resamples : resamples behind each 95 % interval of a sampled diversity number (0 = none).
+    jaccard_threshold : word-shingle Jaccard at which an eval question is a lexical near-duplicate.
+    contamination_embeddings : run the embedding pass of the contamination check (every distinct train
+        question is encoded once, then cached).
+    device : encoder device, ``cpu``, ``cuda`` or ``auto``.
     """
 
     diversity_sample: int | None = 1000
@@ -52,6 +59,10 @@ class ReportSettings:
     near_duplicate_threshold: float = 0.95
     pair_threshold: float = 0.05
     batch_size: int = 64
+    bootstrap_resamples: int = diversity.N_RESAMPLES
+    jaccard_threshold: float = contamination.JACCARD_THRESHOLD
+    contamination_embeddings: bool = True
+    device: str = "cpu"
 
 
 @dataclass
@@ -102,32 +113,92 @@ def _diversity_section(frame: pd.DataFrame, report: Report, encoder: Encoder) ->
     limit = len(train) if settings.diversity_sample is None else settings.diversity_sample
     sample = train.loc[stratified_sample(train, limit, "class1", settings.seed)] if len(train) else train
     section: dict[str, Any] = {"model": encoder.model_id, "sample_rows": len(sample), "train_rows": len(train), "fields": {}}
+    resamples = settings.bootstrap_resamples
+    section["intervals"] = {"method": "half-sample bootstrap", "confidence": diversity.CONFIDENCE, "resamples": resamples, "metrics": list(diversity.BOOTSTRAP_METRICS)}
     vectors: dict[str, np.ndarray] = {}
     encoded = 0
     for column in TEXT_COLUMNS:
         vectors[column] = encoder.encode(sample[column].tolist())
         encoded += encoder.last_encoded
-        section["fields"][column] = diversity.diversity(vectors[column], random_state=settings.seed).to_dict() if len(sample) else {}
+        fields = diversity.diversity(vectors[column], random_state=settings.seed).to_dict() if len(sample) else {}
+        if len(sample) and resamples:
+            fields.update(diversity.bootstrap_diversity(vectors[column], n_resamples=resamples, random_state=settings.seed))
+        section["fields"][column] = _intervals_beside(fields)
     q = vectors["question"]
     for group in ("class1", QUESTION_TYPE):
-        table = diversity.group_diversity(q, sample[group], random_state=settings.seed) if len(sample) else pd.DataFrame()
+        table = diversity.group_diversity(q, sample[group], random_state=settings.seed, n_resamples=resamples) if len(sample) else pd.DataFrame()
+        table = pd.DataFrame.from_dict({g: _intervals_beside(row) for g, row in table.to_dict(orient="index").items()}, orient="index")
         report.tables[f"diversity_by_{group}"] = table
         section[f"questions_by_{group}"] = table.to_dict(orient="index")
+        section[f"questions_by_{group}_comparison"] = _comparison(table)
     curves = {c: diversity.diversity_curve(v, [s for s in CURVE_SIZES if s <= len(v)] + [len(v)], random_state=settings.seed) for c, v in vectors.items()}
     section["curves"] = {c: curve.to_dict(orient="records") for c, curve in curves.items()}
     section["preference_pairs"] = diversity.preference_pair_signal(vectors["chosen"], vectors["rejected"], settings.pair_threshold).to_dict() if len(sample) else {}
-    section["train_eval_overlap"] = {}
-    for key in EVAL_SPLITS:
-        eval_rows = frame[frame[SPLIT] == key]
-        if len(eval_rows):
-            eval_x = encoder.encode(eval_rows["question"].tolist())
-            encoded += encoder.last_encoded
-            # exact matches against every train question; near matches against the embedded sample
-            section["train_eval_overlap"][key] = diversity.overlap(train["question"], eval_rows["question"], q, eval_x, settings.near_duplicate_threshold)
+    section["train_eval_overlap"] = {}  # filled by the contamination step, over every train row
     section["texts_encoded_this_run"] = encoded
     report.stats["diversity"] = section
     report.figures["embedding_map"] = plots.embedding_map(q, sample["class1"], "Train questions (PCA), by class1")
     report.figures["diversity_curves"] = plots.diversity_curves(curves)
+
+
+def _intervals_beside(row: dict) -> dict:
+    """The same entries, each metric's ``_ci_low``/``_ci_high`` right after it."""
+    out = {k: v for k, v in row.items() if not k.endswith(("_ci_low", "_ci_high"))}
+    for metric in diversity.BOOTSTRAP_METRICS:
+        if f"{metric}_ci_low" in row:
+            keys = list(out)
+            at = keys.index(metric) + 1 if metric in keys else len(keys)
+            items = list(out.items())
+            items[at:at] = [(f"{metric}_ci_low", row[f"{metric}_ci_low"]), (f"{metric}_ci_high", row[f"{metric}_ci_high"])]
+            out = dict(items)
+    return out
+
+
+def _comparison(table: pd.DataFrame) -> dict[str, Any]:
+    """Per interval metric: how many group pairs have overlapping intervals, and which are separated."""
+    out: dict[str, Any] = {}
+    if table.empty:
+        return out
+    sizes = table.loc[~table["too_small"].astype(bool), "n"] if "too_small" in table else table["n"]
+    for metric in diversity.BOOTSTRAP_METRICS:
+        if f"{metric}_ci_low" not in table:
+            continue
+        pairs = diversity.intervals_overlap(table, metric)
+        out[metric] = {
+            "n_each": int(sizes.iloc[0]) if len(sizes) else 0,
+            "pairs": len(pairs),
+            "overlapping": int(pairs["overlap"].sum()),
+            "separated": [f"{a} > {b}" for a, b in pairs.loc[~pairs["overlap"], ["a", "b"]].itertuples(index=False)],
+        }
+    return out
+
+
+def _contamination_section(frame: pd.DataFrame, report: Report, encoder: Encoder) -> None:
+    """Every eval question against every train question: exact, lexical and embedding near-duplicates."""
+    settings = report.settings
+    train = frame[frame[SPLIT] == TRAIN]
+    evals = {key: frame.loc[frame[SPLIT] == key, "question"] for key in EVAL_SPLITS if (frame[SPLIT] == key).any()}
+    before = encoder.encoded_total
+    result = contamination.find_contamination(
+        train["question"], evals, encoder=encoder if settings.contamination_embeddings else None,
+        jaccard_threshold=settings.jaccard_threshold, cosine_threshold=settings.near_duplicate_threshold,
+    )
+    report.tables["contamination_summary"] = result.summary
+    report.tables["contamination_pairs"] = result.pairs
+    report.stats["contamination"] = {
+        **result.settings,
+        "seconds": {k: round(v, 3) for k, v in result.seconds.items()},
+        "by_split": result.summary.to_dict(orient="index"),
+        "pairs_by_kind": result.pairs["kind"].value_counts().to_dict(),
+    }
+    section = report.stats.setdefault("diversity", {})
+    section["train_eval_overlap"] = {
+        key: {"eval_rows": int(row["questions"]), "exact": int(row["exact"]), "lexical": int(row["lexical"]),
+              "embedding": row["embedding"], "near": int(row["any"]), "exact_share": row["exact_share"], "near_share": row["any_share"],
+              "jaccard_threshold": settings.jaccard_threshold, "threshold": settings.near_duplicate_threshold}
+        for key, row in result.summary.iterrows()
+    }
+    section["texts_encoded_this_run"] = section.get("texts_encoded_this_run", 0) + encoder.encoded_total - before
 
 
 def compute_report(
@@ -140,7 +211,7 @@ def compute_report(
     """Compute every section of the report, showing one progress step per section."""
     settings = settings or ReportSettings()
     source = resolve_source(source)
-    encoder = encoder or Encoder(settings.model, batch_size=settings.batch_size, progress=progress)
+    encoder = encoder or Encoder(settings.model, batch_size=settings.batch_size, device=settings.device, progress=progress)
     report = Report(source=source.label, stats={}, settings=settings)
     frame: pd.DataFrame = pd.DataFrame()
 
@@ -162,6 +233,7 @@ def compute_report(
         ("question difficulty", lambda: _difficulty_section(frame, report)),
         ("figures", figures),
         ("embedding diversity", lambda: _diversity_section(frame, report, encoder)),
+        ("train↔eval contamination", lambda: _contamination_section(frame, report, encoder)),
         ("images", lambda: media_sections.image_section(source, frame, report, progress=progress)),
         ("response models", lambda: media_sections.model_section(frame, report, encoder)),
         ("explorer", lambda: media_sections.explorer_section(source, frame, report, encoder)),
