@@ -6,10 +6,8 @@ small methods; Arrow record batches end to end, the labels attached and encoded 
 
 from __future__ import annotations
 
-import hashlib
 import warnings
 from dataclasses import dataclass
-from pathlib import Path
 
 import datasets
 import pyarrow as pa
@@ -20,7 +18,7 @@ from .card import CITATION, DESCRIPTION, HOMEPAGE, LICENSE
 from .columns import CLASS_LABEL_COLUMNS, IMAGE_INFO_FIELDS, PREFER_FIELDS
 from .features import typed_features
 from .images import undecodable_rows
-from .labels import encode_view, label_batch, source_label_space
+from .labels import encode_view, label_batch, labelling_fingerprint, source_label_space
 from .layout import CONFIGS, HUB_ID, canonical_config
 from .meta import read_meta_index
 from .sources import Source, resolve_source
@@ -34,17 +32,6 @@ except ImportError:  # pragma: no cover - depends on the installed datasets
         return f"{shard}_{batch}"
 
 VERSION = datasets.Version("2.0.0")
-#: The code and reference data labels are computed with: a prepared dataset is reused only when
-#: they are unchanged (an older, wrong labelling is never served from the cache).
-_LABELLING_FILES = ("builder.py", "labels.py", "meta.py", "meta_files.py", "keys.py", "taxonomy.py", "features.py", "data/taxonomy.json")
-
-
-def labelling_fingerprint() -> str:
-    """Hash of the code and reference data that labels are derived with."""
-    digest = hashlib.sha256()
-    for name in _LABELLING_FILES:
-        digest.update((Path(__file__).parent / name).read_bytes())
-    return digest.hexdigest()[:12]
 
 
 @dataclass

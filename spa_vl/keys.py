@@ -37,11 +37,45 @@ def normalise_whitespace(values: pa.Array | pa.ChunkedArray) -> pa.Array:
     return pc.replace_substring_regex(pc.utf8_trim_whitespace(values), r"\s+", " ")
 
 
-def _digests(values: pa.Array) -> tuple[np.ndarray, np.ndarray]:
+def digests(values: pa.Array | pa.ChunkedArray, *, normalise: bool = False) -> np.ndarray:
+    """Two independent 64-bit digests of every text.
+
+    Parameters
+    ----------
+    values : pyarrow string array, shape (n,)
+    normalise : bool
+        Digest the whitespace-normalised texts.
+
+    Returns
+    -------
+    numpy.ndarray of uint64, shape (n, 2)
+    """
     import pandas as pd  # a dependency of `datasets`; imported here to keep `import spa_vl` light
 
-    objects = pc.fill_null(values.cast(pa.string()), _NULL).to_numpy(zero_copy_only=False)
-    return tuple(pd.util.hash_array(objects, hash_key=k, categorize=False) for k in _HASH_KEYS)  # type: ignore[return-value]
+    array = normalise_whitespace(values) if normalise else _as_array(values).cast(pa.string())
+    objects = pc.fill_null(array, _NULL).to_numpy(zero_copy_only=False)
+    return np.stack([pd.util.hash_array(objects, hash_key=k, categorize=False) for k in _HASH_KEYS], axis=1)
+
+
+def combine(parts: Sequence[np.ndarray]) -> pa.FixedSizeBinaryArray:
+    """One 128-bit key per row from the :func:`digests` of several fields, in order.
+
+    Parameters
+    ----------
+    parts : sequence of numpy.ndarray of uint64, each shape (n, 2)
+
+    Returns
+    -------
+    pyarrow.FixedSizeBinaryArray, shape (n,)
+    """
+    if not parts:
+        raise ValueError("combine needs at least one field")
+    key = np.zeros_like(parts[0])
+    with np.errstate(over="ignore"):
+        for part in parts:
+            key = (key * _MIX) ^ part  # order matters: (x, y) and (y, x) differ
+    packed = np.ascontiguousarray(key)
+    return pa.FixedSizeBinaryArray.from_buffers(KEY_TYPE, len(packed), [None, pa.py_buffer(packed.tobytes())])
 
 
 def content_keys(columns: Sequence[pa.Array | pa.ChunkedArray], *, normalise: bool = False) -> pa.FixedSizeBinaryArray:
@@ -61,17 +95,7 @@ def content_keys(columns: Sequence[pa.Array | pa.ChunkedArray], *, normalise: bo
     """
     if not columns:
         raise ValueError("content_keys needs at least one column")
-    n = len(columns[0])
-    first = np.zeros(n, dtype=np.uint64)
-    second = np.zeros(n, dtype=np.uint64)
-    with np.errstate(over="ignore"):
-        for column in columns:
-            array = normalise_whitespace(column) if normalise else _as_array(column)
-            a, b = _digests(array)
-            first = (first * _MIX) ^ a  # order matters: (x, y) and (y, x) differ
-            second = (second * _MIX) ^ b
-    packed = np.ascontiguousarray(np.stack([first, second], axis=1))
-    return pa.FixedSizeBinaryArray.from_buffers(KEY_TYPE, n, [None, pa.py_buffer(packed.tobytes())])
+    return combine([digests(c, normalise=normalise) for c in columns])
 
 
 def lookup(keys: pa.Array, table_keys: pa.Array) -> pa.Array:

@@ -18,14 +18,20 @@ Unknown is null in a labelled batch and -1 once encoded to ClassLabel ids.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import warnings
 from dataclasses import dataclass
 from functools import lru_cache
+from pathlib import Path
 from typing import Sequence
 
 import pyarrow as pa
 import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from .atomic import atomic_write
+from .cache import cache_root
 
 from .columns import CLASS_LABEL_COLUMNS, IMAGE_NAME, LABEL_COLUMNS, LEVELS, MODEL_COLUMNS, QUESTION_TYPE
 from .errors import SpaVLError
@@ -35,6 +41,20 @@ from .meta import IMAGE, MetaIndex, read_meta_index
 from .sources import Source
 from .tables import available_splits, read_columns, split_files
 from .taxonomy import LabelSpace, SpaVLWarning, parse_image_paths
+
+#: The code and reference data labels are computed with: prepared datasets and cached label
+#: columns are reused only when they are unchanged (an older, wrong labelling is never served).
+_LABELLING_FILES = ("builder.py", "labels.py", "meta.py", "meta_files.py", "keys.py", "taxonomy.py", "features.py", "data/taxonomy.json")
+
+
+@lru_cache(maxsize=1)
+def labelling_fingerprint() -> str:
+    """Hash of the code and reference data that labels are derived with."""
+    digest = hashlib.sha256()
+    for name in _LABELLING_FILES:
+        digest.update((Path(__file__).parent / name).read_bytes())
+    return digest.hexdigest()[:12]
+
 
 #: The column holding the matched meta item's key in a labelled batch (dropped by the builder).
 ITEM = "_item"
@@ -181,14 +201,31 @@ def read_split_labels(source: Source, config: str, split: str, meta: MetaIndex, 
     return SplitLabels(config, split, pa.concat_tables(parts, promote_options="permissive"), own)
 
 
+def _cached_split_labels(source: Source, fingerprint: str, config: str, split: str, models: bool, meta: MetaIndex) -> SplitLabels:
+    """:func:`read_split_labels`, kept as Parquet keyed by the source's content and the labelling code."""
+    path = cache_root() / "labels" / f"{fingerprint}-{labelling_fingerprint()}-{config}-{split}-m{int(models)}.parquet"
+    try:
+        table = pq.read_table(path)
+        return SplitLabels(config, split, table.replace_schema_metadata(None), table.schema.metadata[b"own_classes"] == b"1")
+    except (OSError, pa.ArrowInvalid, KeyError, TypeError):
+        pass  # not cached yet, or a damaged cache file: label again
+    entry = read_split_labels(source, config, split, meta, models=models)
+    try:
+        table = entry.view.replace_schema_metadata({"own_classes": "1" if entry.own_classes else "0"})
+        atomic_write(path, lambda tmp: pq.write_table(table, tmp))
+    except OSError:  # a read-only cache is not an error
+        pass
+    return entry
+
+
 @lru_cache(maxsize=4)
 def _split_labels(source: Source, fingerprint: str, models: bool) -> tuple[SplitLabels, ...]:
     meta = read_meta_index(source)
-    return tuple(read_split_labels(source, c, s, meta, models=models) for c, s in available_splits(source))
+    return tuple(_cached_split_labels(source, fingerprint, c, s, models, meta) for c, s in available_splits(source))
 
 
 def split_labels(source: Source, *, models: bool = False) -> tuple[SplitLabels, ...]:
-    """Labelled views of every split a source has, read once per source content."""
+    """Labelled views of every split a source has, once per source content (cached on disk too)."""
     return _split_labels(source, source.fingerprint, models)
 
 

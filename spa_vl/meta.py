@@ -31,7 +31,7 @@ import pyarrow.parquet as pq
 from .atomic import atomic_write
 from .cache import cache_root
 from .columns import CHOSEN, CHOSEN_MODEL, IMAGE, IMAGE_INFO_FIELDS, LEVELS, MATCH_FIELDS, PREFER_FIELDS, QUESTION, QUESTION_TYPE, REJECTED, REJECTED_MODEL
-from .keys import KEY_TYPE, content_keys, lookup
+from .keys import KEY_TYPE, combine, content_keys, digests, lookup
 from .meta_files import IMAGE_INFO_FILE, MetaFile, files_of, list_meta_files, meta_schema, read_meta_table
 from .sources import Source
 from .taxonomy import QUESTION_TYPES, RESPONSE_MODELS, SpaVLWarning
@@ -153,26 +153,40 @@ class MetaIndex:
 
     @cached_property
     def items(self) -> pa.Table:
-        """``key``, ``norm_key``, ``question_type``: one row per distinct item of the split files.
+        """``key``, ``question_type``: one row per distinct item of the split files.
 
         An item listed under two question types keeps a null type (counted in :attr:`ambiguous`).
-        ``norm_key`` is null where two different items share one whitespace-normalised text.
         """
         if not self.match_fields:
-            return pa.table({KEY: pa.array([], KEY_TYPE), NORM_KEY: pa.array([], KEY_TYPE), QUESTION_TYPE: pa.array([], pa.string())})
+            return pa.table({KEY: pa.array([], KEY_TYPE), QUESTION_TYPE: pa.array([], pa.string())})
         return self._cached("items", self.of_kind("split"), self._build_items)
 
     def _build_items(self) -> pa.Table:
         records = self._split_records()
-        columns = [records.column(c) for c in self.match_fields]
-        keys, norm = content_keys(columns), content_keys(columns, normalise=True)
-        table = pa.table({KEY: keys, NORM_KEY: norm, QUESTION_TYPE: records.column(QUESTION_TYPE)})
-        counts = _distinct_per_group(keys, table.column(QUESTION_TYPE).combine_chunks())
-        types = pc.if_else(pa.array(counts > 1), pa.nulls(len(keys), pa.string()), table.column(QUESTION_TYPE))
-        table = table.set_column(2, QUESTION_TYPE, types).take(first_per_key(keys))
-        # The fallback must never merge two different items: drop norm keys shared by several.
-        shared = _distinct_per_group(table.column(NORM_KEY).combine_chunks(), table.column(KEY).combine_chunks()) > 1
-        return table.set_column(1, NORM_KEY, pc.if_else(pa.array(shared), pa.nulls(table.num_rows, KEY_TYPE), table.column(NORM_KEY)))
+        keys = content_keys([records.column(c) for c in self.match_fields])
+        counts = _distinct_per_group(keys, records.column(QUESTION_TYPE).combine_chunks())
+        types = pc.if_else(pa.array(counts > 1), pa.nulls(len(keys), pa.string()), records.column(QUESTION_TYPE))
+        return pa.table({KEY: keys, QUESTION_TYPE: types}).take(first_per_key(keys))
+
+    @cached_property
+    def normalised_items(self) -> pa.Table:
+        """``norm_key`` → ``key`` for the whitespace-normalised texts that name a single item.
+
+        Built only when some row matches no item exactly (normalising long texts is slow).
+        """
+        if not self.match_fields:
+            return pa.table({NORM_KEY: pa.array([], KEY_TYPE), KEY: pa.array([], KEY_TYPE)})
+
+        def build() -> pa.Table:
+            records = self._split_records()
+            columns = [records.column(c) for c in self.match_fields]
+            table = pa.table({NORM_KEY: content_keys(columns, normalise=True), KEY: content_keys(columns)})
+            # the fallback must never merge two different items: drop norm keys shared by several
+            shared = _distinct_per_group(table.column(NORM_KEY).combine_chunks(), table.column(KEY).combine_chunks()) > 1
+            table = table.filter(pa.array(~shared))
+            return table.take(first_per_key(table.column(NORM_KEY)))
+
+        return self._cached("normalised-items", self.of_kind("split"), build)
 
     @property
     def ambiguous(self) -> int:
@@ -189,15 +203,20 @@ class MetaIndex:
         ----------
         columns : sequence of pyarrow string arrays, shape (n,) each
             The row's values of :attr:`match_fields`, in that order.
+
+        Returns
+        -------
+        pyarrow.FixedSizeBinaryArray, shape (n,)
         """
         items = self.items
-        exact = content_keys(columns)
-        position = lookup(exact, items.column(KEY))
-        unmatched = pc.is_null(position)
-        if items.num_rows and pc.any(unmatched).as_py():
-            by_norm = lookup(content_keys(columns, normalise=True), items.column(NORM_KEY))
-            position = pc.coalesce(position, by_norm)
-        return items.column(KEY).take(position).combine_chunks()
+        found = items.column(KEY).take(lookup(content_keys(columns), items.column(KEY))).combine_chunks()
+        unmatched = pc.indices_nonzero(pc.is_null(found))
+        if items.num_rows and len(unmatched):
+            norm = self.normalised_items
+            subset = [pc.take(c, unmatched) for c in columns]
+            by_norm = norm.column(KEY).take(lookup(content_keys(subset, normalise=True), norm.column(NORM_KEY))).combine_chunks()
+            found = _fill_at(found, unmatched.to_numpy(), by_norm)
+        return found
 
     def question_type_of(self, item_keys: pa.Array) -> pa.Array:
         """Question type per item key (null where unknown)."""
@@ -219,14 +238,12 @@ class MetaIndex:
             records = read_meta_table(self.source, split_file, [*self.match_fields, IMAGE])
             keys = content_keys([records.column(c) for c in self.match_fields])
             answers_file = by_type.get(split_file.question_type)
-            if answers_file is None:
-                parts.append(pa.table({KEY: keys, CHOSEN_MODEL: pa.nulls(len(keys), pa.string()), REJECTED_MODEL: pa.nulls(len(keys), pa.string())}))
-                continue
-            answers = read_meta_table(self.source, answers_file, [QUESTION, IMAGE, *RESPONSE_MODELS])
-            position = _answer_positions(records, answers)
-            chosen, rejected = (_writer(records.column(c), answers, position) for c in (CHOSEN, REJECTED))
-            parts.append(pa.table({KEY: keys, CHOSEN_MODEL: chosen, REJECTED_MODEL: rejected}))
-            del answers
+            writers = {c: pa.nulls(len(keys), pa.string()) for c in (CHOSEN_MODEL, REJECTED_MODEL)}
+            if answers_file is not None:
+                answers = read_meta_table(self.source, answers_file, [QUESTION, IMAGE, *RESPONSE_MODELS])
+                writers = dict(zip((CHOSEN_MODEL, REJECTED_MODEL), _writers(records, answers)))
+                del answers
+            parts.append(pa.table({KEY: keys, **writers}))
         table = pa.concat_tables(parts)
         return table.take(first_per_key(table.column(KEY).combine_chunks()))
 
@@ -280,42 +297,67 @@ def _cast(column: pa.ChunkedArray | pa.Array, kind: pa.DataType) -> pa.Array:
         return pa.nulls(len(column), kind)  # a field of another type than documented: unknown
 
 
-def _answer_positions(records: pa.Table, answers: pa.Table) -> pa.Array:
-    """For each split record, the position of its model_answer record: (question, image), else question."""
-    if QUESTION not in answers.column_names:
-        return pa.nulls(records.num_rows, pa.int32())
-    position = pa.nulls(records.num_rows, pa.int32())
-    if IMAGE in records.column_names and IMAGE in answers.column_names:
-        position = lookup(content_keys([records.column(QUESTION), records.column(IMAGE)]), content_keys([answers.column(QUESTION), answers.column(IMAGE)]))
-    # question alone, where it names one answer record
-    answer_q = content_keys([answers.column(QUESTION)])
-    dictionary = pc.dictionary_encode(answer_q)
-    once = np.bincount(dictionary.indices.to_numpy(), minlength=len(dictionary.dictionary)) == 1
-    unique_q = pc.if_else(pa.array(once[dictionary.indices.to_numpy()]), answer_q, pa.nulls(len(answer_q), KEY_TYPE))
-    by_question = lookup(content_keys([records.column(QUESTION)]), unique_q)
-    return pc.coalesce(position, by_question)
+def _unique_model(keys: pa.Array, models: pa.Array) -> pa.Table:
+    """``key`` → ``model`` for keys that one model alone has (first occurrence)."""
+    single = _distinct_per_group(keys, models) == 1
+    table = pa.table({KEY: keys, "model": models}).filter(pa.array(single))
+    return table.take(first_per_key(table.column(KEY)))
 
 
-def _writer(texts: pa.ChunkedArray | pa.Array, answers: pa.Table, position: pa.Array) -> pa.Array:
-    """The model key whose answer equals each text (exact, then normalised); null if none or several."""
+def _writers(records: pa.Table, answers: pa.Table) -> tuple[pa.Array, pa.Array]:
+    """For each split record, the model key whose answer equals its chosen / rejected text.
+
+    Answers are laid out long (one row per record × model) and keyed by (question, image, answer),
+    then by (question, answer) for image fields that differ in form, then by whitespace-normalised
+    (question, answer) for the records still unmatched. A text that two models both gave is ambiguous
+    (null), as is one that no model gave.
+    """
     models = [m for m in RESPONSE_MODELS if m in answers.column_names]
-    result = pa.nulls(len(position), pa.string())
-    if not models:
-        return result
-    for normalise in (False, True):
-        keys = content_keys([texts], normalise=normalise)
-        hits = np.stack(
-            [
-                pc.fill_null(pc.equal(keys, content_keys([_cast(answers.column(m), pa.string()).take(position)], normalise=normalise)), False).to_numpy(zero_copy_only=False)
-                for m in models
-            ],
-            axis=1,
-        )
-        single = hits.sum(axis=1) == 1
-        names = np.asarray(models, dtype=object)[hits.argmax(axis=1)]
-        found = pa.array(np.where(single, names, None), pa.string())
-        result = pc.coalesce(result, found)
-    return result
+    n = records.num_rows
+    if not models or QUESTION not in answers.column_names or n == 0:
+        return pa.nulls(n, pa.string()), pa.nulls(n, pa.string())
+    has_image = IMAGE in records.column_names and IMAGE in answers.column_names
+    q_a = digests(answers.column(QUESTION))
+    i_a = digests(answers.column(IMAGE)) if has_image else None
+    answer_digests = [digests(_cast(answers.column(m), pa.string())) for m in models]
+    names = pa.array(np.repeat(np.asarray(models, dtype=object), answers.num_rows), pa.string())
+    by_qi = _unique_model(pa.concat_arrays([combine([q_a, i_a, d]) for d in answer_digests]), names) if has_image else None
+    by_q = _unique_model(pa.concat_arrays([combine([q_a, d]) for d in answer_digests]), names)
+    q_r = digests(records.column(QUESTION))
+    i_r = digests(records.column(IMAGE)) if has_image else None
+    out = []
+    for column in (CHOSEN, REJECTED):
+        d = digests(records.column(column))
+        found = by_q.column("model").take(lookup(combine([q_r, d]), by_q.column(KEY))).combine_chunks()
+        if by_qi is not None:
+            found = pc.coalesce(by_qi.column("model").take(lookup(combine([q_r, i_r, d]), by_qi.column(KEY))).combine_chunks(), found)
+        missing = pc.indices_nonzero(pc.is_null(found)).to_numpy()
+        if len(missing):
+            found = _normalised_writers(records.take(missing), column, answers, models, found, missing)
+        out.append(found)
+    return out[0], out[1]
+
+
+def _normalised_writers(records: pa.Table, column: str, answers: pa.Table, models: list[str], found: pa.Array, missing: np.ndarray) -> pa.Array:
+    """Fill ``found`` at ``missing`` by whitespace-normalised (question, answer), on the answers of those questions only."""
+    q_r = digests(records.column(QUESTION), normalise=True)
+    q_a = digests(answers.column(QUESTION), normalise=True)
+    wanted = np.isin(q_a[:, 0], q_r[:, 0])
+    if not wanted.any():
+        return found
+    subset = answers.filter(pa.array(wanted))
+    q_s = q_a[wanted]
+    keys = pa.concat_arrays([combine([q_s, digests(_cast(subset.column(m), pa.string()), normalise=True)]) for m in models])
+    by_q = _unique_model(keys, pa.array(np.repeat(np.asarray(models, dtype=object), subset.num_rows), pa.string()))
+    extra = by_q.column("model").take(lookup(combine([q_r, digests(records.column(column), normalise=True)]), by_q.column(KEY))).combine_chunks()
+    return _fill_at(found, missing, extra)
+
+
+def _fill_at(values: pa.Array, positions: np.ndarray, replacements: pa.Array) -> pa.Array:
+    """``values`` with ``replacements`` written at ``positions`` (ascending, one per replacement)."""
+    mask = np.zeros(len(values), dtype=bool)
+    mask[positions] = True
+    return pc.replace_with_mask(values, pa.array(mask), replacements.cast(values.type))
 
 
 def read_meta_index(source: Source) -> MetaIndex:

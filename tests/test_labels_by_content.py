@@ -19,7 +19,7 @@ import torch
 from datasets.distributed import split_dataset_by_node
 
 from spa_vl import SpaVLWarning, load_dataset
-from spa_vl.builder import labelling_fingerprint
+from spa_vl.labels import labelling_fingerprint
 from spa_vl.loading import load_builder
 from spa_vl.stats import compute_stats
 from spa_vl.taxonomy import QUESTION_TYPES
