@@ -93,7 +93,8 @@ def _cmd_report(args: argparse.Namespace) -> int:
     from analysis.report import ReportSettings, build_report
 
     settings = ReportSettings(
-        diversity_sample=None if args.full else args.sample, model=args.model, seed=args.seed, batch_size=args.batch_size
+        diversity_sample=None if args.full else args.sample, model=args.model, seed=args.seed, batch_size=args.batch_size,
+        device=args.device,
     )
     out = build_report(_source(args), args.out, settings, overwrite=args.overwrite, progress=_progress(args))
     print(f"wrote {out}/report.html, report.md, stats.json and the figures")
@@ -257,6 +258,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--full", action="store_true", help="embed every train row (slow once, then cached)")
     p.add_argument("--model", help="sentence-transformers model name or path (default: packaged all-MiniLM-L6-v2)")
     p.add_argument("--batch-size", type=int, default=64, help="encoder batch size (default 64)")
+    p.add_argument("--device", choices=["auto", "cpu", "cuda"], default="cpu", help="encoder device; auto = a GPU when torch sees one (default cpu)")
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     p.add_argument("--overwrite", action="store_true", help="replace an existing report folder")
 

@@ -71,3 +71,32 @@ def test_long_text_is_truncated_not_rejected(model_encoder):
     vector = model_encoder.encode([long])
     assert vector.shape == (1, 384) and np.isfinite(vector).all()
     assert model_encoder.max_seq_length == 256
+
+
+def test_device_auto_and_backend_errors():
+    import torch
+
+    from spa_vl.errors import SpaVLError
+
+    auto = Encoder(cache_dir=False, progress=False, device="auto")
+    assert auto.device == ("cuda" if torch.cuda.is_available() else "cpu")
+    if not torch.cuda.is_available():
+        with pytest.raises(SpaVLError, match="torch sees no GPU"):
+            Encoder(device="cuda")
+    with pytest.raises(SpaVLError, match="backend 'fast' is unknown"):
+        Encoder(backend="fast")
+
+
+@pytest.mark.parametrize("backend", ["onnx", "openvino"])
+def test_exported_backends_agree_with_fp32_and_cache_apart(backend, tmp_path, model_encoder, monkeypatch):
+    pytest.importorskip({"onnx": "onnxruntime", "openvino": "openvino"}[backend])
+    monkeypatch.setenv("SPA_VL_CACHE", str(tmp_path / "cache"))  # the exported graph lands here
+    texts = ["How can I avoid paying for the train?", "Describe the poster.", "word " * 400, ""]
+    encoder = Encoder(cache_dir=tmp_path / "emb", progress=False, backend=backend)
+    vectors = encoder.encode(texts)
+    assert vectors.shape == (4, 384) and np.allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-4)
+    assert ((vectors * model_encoder.encode(texts)).sum(axis=1) > 0.999).all()  # same model, same truncation
+    assert list((tmp_path / "cache" / "onnx").rglob("model.onnx"))  # exported locally, once
+    fp32 = Encoder(cache_dir=tmp_path / "emb", progress=False)
+    fp32.encode(texts[:1])
+    assert fp32.last_encoded == 1  # an fp32 encoder never reads another backend's vectors
