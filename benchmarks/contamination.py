@@ -26,7 +26,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from analysis.contamination import JACCARD_THRESHOLD, find_contamination  # noqa: E402
+from analysis.contamination import JACCARD_THRESHOLD, find_contamination, normalize_questions, shingle_hashes  # noqa: E402
 
 TRAIN, HARM, HELP = 93_258, 265, 265
 TARGET_SECONDS = 60.0
@@ -91,7 +91,12 @@ def main() -> None:
         got_exact = set(zip(pairs.loc[pairs["kind"] == "exact", "eval_row"], pairs.loc[pairs["kind"] == "exact", "train_row"]))
         got_near = set(zip(pairs.loc[pairs["kind"] == "lexical", "eval_row"], pairs.loc[pairs["kind"] == "lexical", "train_row"]))
         want_exact = set(enumerate(planted["exact"]))
-        want_near = set(enumerate(planted["near"], start=len(planted["exact"])))
+        evals = harm if split == "eval/harm" else help_
+        # a changed word in a short question can leave Jaccard < threshold: only those >= it must be found
+        want_near = {
+            (i, row) for i, row in enumerate(planted["near"], start=len(planted["exact"]))
+            if (lambda s: s.jaccard(s, 0, 1))(shingle_hashes(normalize_questions([evals[i], train[row]]))) >= JACCARD_THRESHOLD
+        }
         found[split] = {
             "planted_exact_found": f"{len(want_exact & got_exact)}/{len(want_exact)}",
             "planted_near_found": f"{len(want_near & got_near)}/{len(want_near)}",
