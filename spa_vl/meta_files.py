@@ -35,6 +35,7 @@ from .sources import Source
 from .taxonomy import canonical_question_type
 
 _PARSER_VERSION = 2
+_TYPE_SAMPLE = 1000  # records the struct type is inferred from before converting all of them
 #: Meta kinds with one file per question type.
 PER_TYPE_KINDS: tuple[str, ...] = ("split", "prefer", "model_answer", "safety")
 IMAGE_INFO_FILE = f"{META_DIR}/image_info/meta.json"
@@ -111,15 +112,24 @@ def _records(data: Any, path: str) -> list[dict]:
 def _to_table(records: list[dict], path: str) -> pa.Table:
     if not records:
         return pa.table({})
+    # Infer the struct type from a sample, then convert every record with it in C++ (2-3x faster
+    # than inferring over all records); fall back to full inference when the sample cannot say.
+    sampled = pa.array(records[:_TYPE_SAMPLE]).type
+    every_key = set().union(*records)
+    explicit = len(sampled) == len(every_key) and not any(pa.types.is_null(f.type) for f in sampled)
     try:
-        array = pa.array(records)  # C++ conversion; the struct type is inferred from every record
+        array = pa.array(records, type=sampled) if explicit else pa.array(records)
+        return pa.Table.from_struct_array(array) if len(array.type) else pa.table({})
+    except (pa.ArrowInvalid, pa.ArrowTypeError):
+        pass
+    try:
+        array = pa.array(records)
         return pa.Table.from_struct_array(array) if len(array.type) else pa.table({})
     except (pa.ArrowInvalid, pa.ArrowTypeError):
         pass
     # Mixed types in a field: infer field by field, falling back to text for that field alone.
-    names = list(dict.fromkeys(k for r in records for k in r))
     columns = {}
-    for name in names:
+    for name in dict.fromkeys(k for r in records for k in r):
         values = [r.get(name) for r in records]
         try:
             columns[name] = pa.array(values)
