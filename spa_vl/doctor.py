@@ -116,27 +116,13 @@ def diagnose(source: str | os.PathLike | Source = "sample") -> DoctorReport:
         rows = sum(open_parquet(source, f).metadata.num_rows for f in files)
         card = source.card_rows(CONFIGS[config].hub_name, split)
         splits.append({"split": split_key(config, split), "rows": rows, "card_rows": card, "hub_rows": HUB_SPLIT_ROWS[(config, split)], "files": len(files)})
-    meta_files = []
-    for f in meta.files:
-        records, fields = meta_schema(source, f)
-        documented = set(DOCUMENTED_FIELDS.get(f.kind, ())) | (set(RESPONSE_MODELS) if f.kind == "model_answer" else set())
-        meta_files.append(
-            {
-                "path": f.relative,
-                "kind": f.kind,
-                "known": f.known,
-                "records": records,
-                "fields": fields,
-                "missing_fields": sorted(set(DOCUMENTED_FIELDS.get(f.kind, ())) - set(fields)) if f.known else [],
-                "unknown_fields": sorted(set(fields) - documented) if f.known and f.kind != "safety" else [],
-            }
-        )
     missing_files = {kind: meta.missing_type_files(kind) for kind in ("split", "model_answer")}
     if not meta.of_kind("split"):
         missing_files["split"] = ["meta_files/split/*.json"]
     if not meta.of_kind("model_answer"):
         missing_files["model_answer"] = ["meta_files/model_answer/*.json"]
     coverage, failures = {}, []
+    # coverage first: building provenance parses model_answer once and notes its fields for the listing
     for entry in split_labels(source, models=True):
         key = split_key(entry.config, entry.split)
         view = entry.view
@@ -158,6 +144,21 @@ def diagnose(source: str | os.PathLike | Source = "sample") -> DoctorReport:
                 failures.append(f"{key}: {join} covers {covered:,} of {view.num_rows:,} rows ({item.share:.1%} < {PROMISED_COVERAGE:.0%}); {needs}")
             entries.append(item)
         coverage[key] = entries
+    meta_files = []
+    for f in meta.files:
+        records, fields = meta_schema(source, f)
+        documented = set(DOCUMENTED_FIELDS.get(f.kind, ())) | (set(RESPONSE_MODELS) if f.kind == "model_answer" else set())
+        meta_files.append(
+            {
+                "path": f.relative,
+                "kind": f.kind,
+                "known": f.known,
+                "records": records,
+                "fields": fields,
+                "missing_fields": sorted(set(DOCUMENTED_FIELDS.get(f.kind, ())) - set(fields)) if f.known else [],
+                "unknown_fields": sorted(set(fields) - documented) if f.known and f.kind != "safety" else [],
+            }
+        )
     return DoctorReport(source.label, source.kind, splits, meta_files, coverage, failures)
 
 

@@ -298,19 +298,21 @@ def _cast(column: pa.ChunkedArray | pa.Array, kind: pa.DataType) -> pa.Array:
 
 
 def _unique_model(keys: pa.Array, models: pa.Array) -> pa.Table:
-    """``key`` → ``model`` for keys that one model alone has (first occurrence)."""
-    single = _distinct_per_group(keys, models) == 1
-    table = pa.table({KEY: keys, "model": models}).filter(pa.array(single))
-    return table.take(first_per_key(table.column(KEY)))
+    """``key`` → ``model`` for the keys that one model alone has (a hash aggregation in C++)."""
+    grouped = pa.table({KEY: keys, "model": models}).group_by(KEY, use_threads=False).aggregate(
+        [("model", "count_distinct"), ("model", "first")]
+    )
+    single = grouped.filter(pc.equal(grouped.column("model_count_distinct"), 1))
+    return pa.table({KEY: single.column(KEY), "model": single.column("model_first")})
 
 
 def _writers(records: pa.Table, answers: pa.Table) -> tuple[pa.Array, pa.Array]:
     """For each split record, the model key whose answer equals its chosen / rejected text.
 
-    Answers are laid out long (one row per record × model) and keyed by (question, image, answer),
-    then by (question, answer) for image fields that differ in form, then by whitespace-normalised
-    (question, answer) for the records still unmatched. A text that two models both gave is ambiguous
-    (null), as is one that no model gave.
+    Answers are laid out long (one row per record × model) and keyed by (question, answer); where two
+    models gave one answer to one question (on different images), by (question, image, answer); then
+    by whitespace-normalised (question, answer) for the records still unmatched. A text that two
+    models both gave is ambiguous (null), as is one that no model gave.
     """
     models = [m for m in RESPONSE_MODELS if m in answers.column_names]
     n = records.num_rows
@@ -318,19 +320,20 @@ def _writers(records: pa.Table, answers: pa.Table) -> tuple[pa.Array, pa.Array]:
         return pa.nulls(n, pa.string()), pa.nulls(n, pa.string())
     has_image = IMAGE in records.column_names and IMAGE in answers.column_names
     q_a = digests(answers.column(QUESTION))
-    i_a = digests(answers.column(IMAGE)) if has_image else None
-    answer_digests = [digests(_cast(answers.column(m), pa.string())) for m in models]
+    answer_digests = [digests(_cast(answers.column(m), pa.string()), halves=1) for m in models]
     names = pa.array(np.repeat(np.asarray(models, dtype=object), answers.num_rows), pa.string())
-    by_qi = _unique_model(pa.concat_arrays([combine([q_a, i_a, d]) for d in answer_digests]), names) if has_image else None
     by_q = _unique_model(pa.concat_arrays([combine([q_a, d]) for d in answer_digests]), names)
+    by_qi = None  # (question, image, answer): built only if (question, answer) leaves a record ambiguous
     q_r = digests(records.column(QUESTION))
-    i_r = digests(records.column(IMAGE)) if has_image else None
     out = []
     for column in (CHOSEN, REJECTED):
-        d = digests(records.column(column))
+        d = digests(records.column(column), halves=1)
         found = by_q.column("model").take(lookup(combine([q_r, d]), by_q.column(KEY))).combine_chunks()
-        if by_qi is not None:
-            found = pc.coalesce(by_qi.column("model").take(lookup(combine([q_r, i_r, d]), by_qi.column(KEY))).combine_chunks(), found)
+        if has_image and found.null_count:
+            if by_qi is None:
+                i_a, i_r = digests(answers.column(IMAGE)), digests(records.column(IMAGE))
+                by_qi = _unique_model(pa.concat_arrays([combine([q_a, i_a, a]) for a in answer_digests]), names)
+            found = pc.coalesce(found, by_qi.column("model").take(lookup(combine([q_r, i_r, d]), by_qi.column(KEY))).combine_chunks())
         missing = pc.indices_nonzero(pc.is_null(found)).to_numpy()
         if len(missing):
             found = _normalised_writers(records.take(missing), column, answers, models, found, missing)

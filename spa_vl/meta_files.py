@@ -27,7 +27,7 @@ from typing import Any, Sequence
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from .atomic import atomic_write
+from .atomic import atomic_write, atomic_write_text
 from .cache import cache_root
 from .errors import SpaVLError
 from .layout import META_DIR
@@ -39,6 +39,8 @@ _TYPE_SAMPLE = 1000  # records the struct type is inferred from before convertin
 #: Meta kinds with one file per question type.
 PER_TYPE_KINDS: tuple[str, ...] = ("split", "prefer", "model_answer", "safety")
 IMAGE_INFO_FILE = f"{META_DIR}/image_info/meta.json"
+#: Kinds whose parsed tables are kept as Parquet (read on every labelling run).
+CACHED_KINDS: tuple[str, ...] = ("image_info", "split")
 #: Fields the card documents for each kind (the doctor compares them with what the files hold).
 DOCUMENTED_FIELDS: dict[str, tuple[str, ...]] = {
     "image_info": ("image", "width", "height", "url", "md5", "caption_laion", "text_similarity", "text_count", "gemini_caption", "class1", "class2", "class3"),
@@ -138,6 +140,17 @@ def _to_table(records: list[dict], path: str) -> pa.Table:
     return pa.table(columns)
 
 
+def _load_records(source: Source, file: MetaFile) -> list[dict]:
+    import orjson
+
+    try:
+        with source.open(file.path, "rb") as f:
+            data = orjson.loads(f.read())
+    except orjson.JSONDecodeError as e:
+        raise SpaVLError(f"{file.relative}: not valid JSON ({str(e).splitlines()[0][:100]}): re-download the meta file") from e
+    return _records(data, file.relative)
+
+
 def parse_meta_file(source: Source, file: MetaFile) -> pa.Table:
     """Parse one meta file into an Arrow table (one row per record, one column per field).
 
@@ -146,25 +159,29 @@ def parse_meta_file(source: Source, file: MetaFile) -> pa.Table:
     SpaVLError
         The file is not valid JSON, or not a list/dict of objects (one line, naming the file).
     """
-    import orjson
-
-    try:
-        with source.open(file.path, "rb") as f:
-            data = orjson.loads(f.read())
-    except orjson.JSONDecodeError as e:
-        raise SpaVLError(f"{file.relative}: not valid JSON ({str(e).splitlines()[0][:100]}): re-download the meta file") from e
-    records = _records(data, file.relative)
-    del data
-    return _to_table(records, file.relative)
+    table = _to_table(_load_records(source, file), file.relative)
+    _write_summary(source, file, table.num_rows, table.column_names)
+    return table
 
 
-def _cache_path(source: Source, file: MetaFile) -> Path:
+def _cache_path(source: Source, file: MetaFile, suffix: str = ".parquet") -> Path:
     stamp = json.dumps([_PARSER_VERSION, source.stamp(file.path)])
-    return cache_root() / "meta" / f"{hashlib.sha256(stamp.encode()).hexdigest()[:24]}.parquet"
+    return cache_root() / "meta" / f"{hashlib.sha256(stamp.encode()).hexdigest()[:24]}{suffix}"
+
+
+def _write_summary(source: Source, file: MetaFile, records: int, fields: list[str]) -> None:
+    try:
+        atomic_write_text(_cache_path(source, file, ".fields.json"), json.dumps({"records": records, "fields": fields}))
+    except OSError:  # a read-only cache is not an error
+        pass
 
 
 def read_meta_table(source: Source, file: MetaFile, columns: Sequence[str] | None = None) -> pa.Table:
-    """A meta file's records as Arrow, parsed once per file content and then read from the cache.
+    """A meta file's records as Arrow.
+
+    Files read on every run (image_info, split: :data:`CACHED_KINDS`) are parsed once per file
+    content and then read from a Parquet cache; the large ones that only feed a derived, cached
+    table (model_answer, prefer) are parsed when that table is built and not kept.
 
     Parameters
     ----------
@@ -179,26 +196,36 @@ def read_meta_table(source: Source, file: MetaFile, columns: Sequence[str] | Non
         One row per record, in file order.
     """
     cached = _cache_path(source, file)
-    try:
-        parquet = pq.ParquetFile(cached)
-        present = None if columns is None else [c for c in columns if c in parquet.schema_arrow.names]
-        return parquet.read(columns=present)
-    except (OSError, pa.ArrowInvalid):
-        pass  # not cached yet, or a damaged cache file: parse again
+    if file.kind in CACHED_KINDS:
+        try:
+            parquet = pq.ParquetFile(cached)
+            present = None if columns is None else [c for c in columns if c in parquet.schema_arrow.names]
+            return parquet.read(columns=present)
+        except (OSError, pa.ArrowInvalid):
+            pass  # not cached yet, or a damaged cache file: parse again
     table = parse_meta_file(source, file)
-    try:
-        atomic_write(cached, lambda tmp: pq.write_table(table, tmp, compression="zstd"))
-    except OSError:  # a read-only cache is not an error: the file was parsed anyway
-        pass
+    if file.kind in CACHED_KINDS:
+        try:
+            atomic_write(cached, lambda tmp: pq.write_table(table, tmp, compression="zstd"))
+        except OSError:  # a read-only cache is not an error: the file was parsed anyway
+            pass
     return table if columns is None else table.select([c for c in columns if c in table.column_names])
 
 
 def meta_schema(source: Source, file: MetaFile) -> tuple[int, list[str]]:
-    """``(records, fields)`` of a meta file (from the cache's footer once it has been parsed)."""
-    cached = _cache_path(source, file)
+    """``(records, fields)`` of a meta file, from a small summary kept when it was first parsed.
+
+    A file never parsed before is read (records counted, fields collected) without building Arrow.
+    """
     try:
-        metadata = pq.read_metadata(cached)
-        return metadata.num_rows, list(metadata.schema.to_arrow_schema().names)
-    except (OSError, pa.ArrowInvalid):
+        summary = json.loads(_cache_path(source, file, ".fields.json").read_text(encoding="utf-8"))
+        return int(summary["records"]), list(summary["fields"])
+    except (OSError, ValueError, KeyError, TypeError):
+        pass
+    if file.kind in CACHED_KINDS:  # parsed and cached now, since labelling reads it anyway
         table = read_meta_table(source, file)
         return table.num_rows, table.column_names
+    records = _load_records(source, file)
+    fields = list(dict.fromkeys(k for r in records for k in r))
+    _write_summary(source, file, len(records), fields)
+    return len(records), fields
