@@ -18,7 +18,7 @@ from .sources import Source, resolve_source
 from .stats import compute_stats
 from .taxonomy import LABEL_COLUMNS, LEVELS, QUESTION_TYPES, LabelSpace, SpaVLWarning
 
-__version__ = "0.1.0"
+from ._version import __version__
 
 _LAZY = {"load_dataset": "loading", "load_builder": "loading", "SpaVL": "builder", "SpaVLConfig": "builder"}
 
