@@ -14,7 +14,7 @@ import tempfile
 from pathlib import Path
 from typing import Callable, Iterator
 
-from .errors import SpaVLError
+from .errors import SpaVLError, UsageError
 
 TEMP_PREFIX = ".spa-vl-tmp-"
 
@@ -63,7 +63,7 @@ def check_writable_dir(path: str | os.PathLike, *, overwrite: bool, what: str) -
     if path.exists() and not path.is_dir():
         raise SpaVLError(f"{path} exists and is not a folder: choose another output path for the {what}")
     if path.is_dir() and any(path.iterdir()) and not overwrite:
-        raise SpaVLError(f"{path} already holds files: pass --overwrite (overwrite=True) to replace the {what}")
+        raise UsageError(f"{path} already holds files: choose another folder, or pass {{option}} to replace the {what}", parameter="overwrite")
     return path
 
 

@@ -1,8 +1,65 @@
-"""The one exception users see: a one-line message naming the file, config or value and the fix."""
+"""The errors users see: one line naming the file, config or value at fault and the fix.
+
+A small hierarchy under :class:`SpaVLError`, so callers can catch what they can handle:
+
+* :class:`SourceError` — where the data should be: a missing folder or shard, not the hub layout,
+  the Hub unreachable or offline;
+* :class:`SchemaError` — what a file holds: unreadable Parquet or JSON, a missing column, a wrong type;
+* :class:`LabelError` — labels a strict source refuses (new names, rows without labels);
+* :class:`UsageError` — a parameter value that cannot work (sizes, names, an existing output folder).
+
+The library never names command-line flags. When the fix is a parameter, the message holds an
+``{option}`` placeholder and the error records the parameter: ``str(error)`` spells it as Python
+(``overwrite=True``), and the CLI as its flag (``--overwrite``) through :meth:`SpaVLError.render`.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+
+def python_option(parameter: str, value: Any) -> str:
+    """How a library caller passes a parameter: ``overwrite=True``, ``eval_from='train'``."""
+    return f"{parameter}={value!r}"
 
 
 class SpaVLError(Exception):
-    """A user-facing error. ``str(error)`` is one line: what is wrong, where, and what to do."""
+    """A user-facing error: ``str(error)`` is one line saying what is wrong, where, and what to do.
 
-    def __init__(self, message: str):
-        super().__init__(" ".join(message.split()))
+    Parameters
+    ----------
+    message : str
+        The line; may contain ``{option}`` where the fix names a parameter.
+    parameter : str, optional
+        The parameter the fix sets (``"overwrite"``, ``"allow_partial"``, ``"eval_from"``...).
+    value : object
+        The value the fix gives it (``True`` for a switch).
+    """
+
+    def __init__(self, message: str, *, parameter: str | None = None, value: Any = True):
+        self.template = " ".join(message.split())
+        self.parameter = parameter
+        self.value = value
+        super().__init__(self.render(python_option))
+
+    def render(self, option: Callable[[str, Any], str]) -> str:
+        """The message with the fix's parameter spelled by ``option(parameter, value)``."""
+        if self.parameter is None or "{option}" not in self.template:
+            return self.template
+        return self.template.replace("{option}", option(self.parameter, self.value))
+
+
+class SourceError(SpaVLError):
+    """The data is not where, or not all there, as the source says (folder, shards, the Hub)."""
+
+
+class SchemaError(SpaVLError):
+    """A file does not hold what SPA-VL's files hold (unreadable, a missing column, a wrong type)."""
+
+
+class LabelError(SpaVLError):
+    """Labels a strict source refuses: names beyond the reference, rows whose labels are unknown."""
+
+
+class UsageError(SpaVLError):
+    """A parameter value that cannot work: a size out of range, an unknown name, an existing folder."""

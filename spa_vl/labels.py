@@ -34,7 +34,7 @@ from .atomic import atomic_write
 from .cache import cache_root
 
 from .columns import CLASS_LABEL_COLUMNS, IMAGE_NAME, LABEL_COLUMNS, LEVELS, MODEL_COLUMNS, QUESTION_TYPE
-from .errors import SpaVLError
+from .errors import LabelError
 from .keys import lookup
 from .layout import HUB_COLUMNS, split_key
 from .meta import IMAGE, MetaIndex, read_meta_index
@@ -297,7 +297,7 @@ def source_label_space(source: Source, *, warn: bool = True) -> LabelSpace:
     """
     audit = audit_labels(source)
     if source.strict and audit.label_problems:
-        raise SpaVLError(f"{source.label}: {audit.label_problems[0]} (strict mode: fix the data or drop --strict)")
+        raise LabelError(f"{source.label}: {audit.label_problems[0]} (strict mode: fix the data, or leave {{option}} out)", parameter="strict")
     if warn:
         for message in (*audit.label_problems, *audit.meta_problems):
             warnings.warn(message, SpaVLWarning, stacklevel=2)

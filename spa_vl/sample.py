@@ -34,7 +34,7 @@ from . import sample_text
 from .atomic import staged_dir
 from .cache import cache_root
 from .card import card_metadata, dataset_info_entry
-from .errors import SpaVLError
+from .errors import UsageError
 from .features import HUB_COLUMNS, hub_features
 from .layout import CARD_FILE, CONFIGS, HUB_SPLIT_ROWS, HUB_TRAIN_SHARDS, META_DIR, hub_card_configs, render_card, shard_name, split_file_stem
 from .taxonomy import LEVELS, QUESTION_TYPES, RESPONSE_MODELS, reference_paths
@@ -51,7 +51,7 @@ def split_sizes(rows: int) -> dict[tuple[str, str], int]:
     """Rows per ``(config, split)`` in the hub's proportions, every split at least 10 rows."""
     total = sum(HUB_SPLIT_ROWS.values())
     if rows < MIN_SPLIT_ROWS * len(HUB_SPLIT_ROWS):
-        raise SpaVLError(f"--rows {rows} is too small: the sample needs at least {MIN_SPLIT_ROWS * len(HUB_SPLIT_ROWS)} rows")
+        raise UsageError(f"rows {rows} is too small: the sample needs at least {MIN_SPLIT_ROWS * len(HUB_SPLIT_ROWS)} rows ({{option}})", parameter="rows", value=MIN_SPLIT_ROWS * len(HUB_SPLIT_ROWS))
     # eval splits get one row per subcategory once the sample is large enough to afford it
     floor = {key: max(MIN_SPLIT_ROWS, min(len(reference_paths()), rows // 20)) if key[0] == "eval" else MIN_SPLIT_ROWS for key in HUB_SPLIT_ROWS}
     sizes = {key: max(floor[key], round(rows * n / total)) for key, n in HUB_SPLIT_ROWS.items() if key[0] != "train"}
@@ -196,9 +196,9 @@ def generate_sample(
         ``out``.
     """
     if image_size < 8:
-        raise SpaVLError(f"--image-size {image_size} is too small: use at least 8 pixels")
+        raise UsageError(f"image size {image_size} is too small: use at least 8 pixels ({{option}})", parameter="image_size", value=8)
     if image_name_style not in ("global", "path"):
-        raise SpaVLError(f"image_name_style {image_name_style!r} is not 'global' or 'path'")
+        raise UsageError(f"image_name_style {image_name_style!r} is not 'global' or 'path'")
     rng = np.random.default_rng(seed)
     data = _draw_rows(rows, rng)
     names = _image_names(data, image_name_style)

@@ -97,7 +97,7 @@ def test_second_report_run_encodes_nothing(sample_dir, tmp_path):
 
 
 def test_report_refuses_to_overwrite_unless_asked(report_dir, sample_dir):
-    with pytest.raises(SpaVLError, match="--overwrite"):
+    with pytest.raises(SpaVLError, match="overwrite=True"):
         build_report(sample_dir, report_dir, ReportSettings(diversity_sample=20), progress=False)
 
 

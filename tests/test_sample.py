@@ -18,7 +18,7 @@ def test_split_sizes_keep_hub_proportions():
     assert sum(small.values()) == 300
     assert min(small.values()) >= 10
     assert small[("validation", "validation")] == round(300 * 7000 / 100_788)
-    with pytest.raises(SpaVLError, match="at least 40 rows"):
+    with pytest.raises(SpaVLError, match=r"at least 40 rows \(rows=40\)"):
         split_sizes(39)
 
 
@@ -92,7 +92,7 @@ def test_same_seed_same_bytes_other_seed_other_rows(tmp_path):
 
 def test_sample_refuses_to_overwrite_unless_asked(tmp_path):
     out = generate_sample(tmp_path / "s", rows=60, seed=1)
-    with pytest.raises(SpaVLError, match="--overwrite"):
+    with pytest.raises(SpaVLError, match="overwrite=True"):
         generate_sample(out, rows=60, seed=2)
     generate_sample(out, rows=60, seed=2, overwrite=True)
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # no temp folder left
