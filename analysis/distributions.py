@@ -13,7 +13,8 @@ from typing import Mapping
 import numpy as np
 import pandas as pd
 
-from .frames import SPLIT
+from spa_vl.columns import SPLIT
+
 from .records import Record
 
 Counts = Mapping[str, int] | pd.Series

@@ -11,7 +11,7 @@ from typing import Sequence
 
 import pandas as pd
 
-from spa_vl.columns import LABEL_COLUMNS, MODEL_COLUMNS, TEXT_COLUMNS
+from spa_vl.columns import LABEL_COLUMNS, MODEL_COLUMNS, SPLIT, TEXT_COLUMNS
 from spa_vl.labels import LABEL_SOURCE_COLUMNS, label_batch
 from spa_vl.layout import split_key
 from spa_vl.meta import read_meta_index
@@ -19,7 +19,7 @@ from spa_vl.sources import Source, resolve_source
 from spa_vl.tables import available_splits, read_columns, split_files
 from spa_vl.taxonomy import UNKNOWN
 
-SPLIT = "split"
+__all__ = ["SPLIT", "empty_frame", "labelled_frame"]
 
 
 def labelled_frame(

@@ -14,13 +14,20 @@ from typing import Any
 
 from .errors import SpaVLError
 from .layout import CONFIGS, HUB_ID
-from .sources import Source, resolve_source
-from .stats import compute_stats
 from .taxonomy import LABEL_COLUMNS, LEVELS, QUESTION_TYPES, LabelSpace, SpaVLWarning
 
 from ._version import __version__
 
-_LAZY = {"load_dataset": "loading", "load_builder": "loading", "SpaVL": "builder", "SpaVLConfig": "builder"}
+_LAZY = {
+    "load_dataset": "loading",
+    "load_builder": "loading",
+    "SpaVL": "builder",
+    "SpaVLConfig": "builder",
+    "Source": "sources",
+    "resolve_source": "sources",
+    "compute_stats": "stats",
+    "diagnose": "doctor",
+}
 
 
 def __getattr__(name: str) -> Any:
@@ -42,6 +49,7 @@ __all__ = [
     "SpaVLError",
     "SpaVLWarning",
     "compute_stats",
+    "diagnose",
     "load_builder",
     "load_dataset",
     "resolve_source",

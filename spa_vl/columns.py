@@ -25,6 +25,8 @@ IMAGE_NAME = "image_name"
 QUESTION = "question"
 CHOSEN = "chosen"
 REJECTED = "rejected"
+#: The ``config/split`` key column of labelled frames (``train/train``, ``eval/harm``...).
+SPLIT = "split"
 #: Text columns we analyse, where a config has them.
 TEXT_COLUMNS: tuple[str, ...] = (QUESTION, CHOSEN, REJECTED)
 #: The text fields a row and a ``split/*.json`` record are matched on (those both sides have).
