@@ -212,7 +212,7 @@ def compute_report(
     settings = settings or ReportSettings()
     source = resolve_source(source)
     encoder = encoder or Encoder(settings.model, batch_size=settings.batch_size, device=settings.device, progress=progress)
-    report = Report(source=source.label, stats={}, settings=settings)
+    report = Report(source=source.description, stats={}, settings=settings)  # hub: label @ commit sha
     frame: pd.DataFrame = pd.DataFrame()
 
     def load() -> None:

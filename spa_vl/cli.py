@@ -29,11 +29,12 @@ EPILOG = """examples:
 def _source(args: argparse.Namespace):
     from .sources import resolve_source
 
-    return resolve_source(args.source, allow_partial=args.allow_partial, strict=args.strict)
+    return resolve_source(args.source, revision=args.revision, allow_partial=args.allow_partial, strict=args.strict)
 
 
 def _add_source(p: argparse.ArgumentParser) -> None:
-    p.add_argument("source", nargs="?", default="sample", help="'sample' (default), a mirror folder, or a hub id")
+    p.add_argument("source", nargs="?", default="sample", help="'sample' (default), a mirror folder, or a hub id (e.g. sqrti/SPA-VL)")
+    p.add_argument("--revision", help="hub sources: branch, tag or commit sha (default: the default branch); resolved to one commit for the whole command")
     p.add_argument("--allow-partial", action="store_true", help="read splits with missing shards (says how many rows are missing)")
     p.add_argument("--strict", action="store_true", help="new label names or unparseable image paths are errors")
 
@@ -52,13 +53,15 @@ def _cmd_stats(args: argparse.Namespace) -> int:
     from .atomic import atomic_write_text
     from .stats import compute_stats
 
-    stats = compute_stats(_source(args), [args.name] if args.name else None)
-    text = json.dumps(stats, indent=2, ensure_ascii=False)
+    source = _source(args)
+    stats = compute_stats(source, [args.name] if args.name else None)
+    pinned = {"_source": {"hub": source.label, "revision": source.revision}} if source.revision else {}
+    text = json.dumps({**pinned, **stats}, indent=2, ensure_ascii=False)
     if args.json:
         atomic_write_text(args.json, text + "\n")
         print(f"wrote {args.json}")
     else:
-        print(_stats_table(stats))
+        print((f"source: {source.description}\n" if source.revision else "") + _stats_table(stats))
     return 0
 
 
@@ -89,7 +92,21 @@ def _progress(args: argparse.Namespace) -> bool:
     return not args.quiet and sys.stderr.isatty()
 
 
+#: Modules of the ``analysis`` extra, checked before a command that needs them starts.
+ANALYSIS_MODULES: tuple[str, ...] = ("matplotlib", "seaborn", "sklearn", "sentence_transformers", "imagehash", "plotly", "markdown_it", "datasketch")
+
+
+def _require_analysis(what: str) -> None:
+    """One clear line when the ``analysis`` extra is not installed (instead of an ImportError mid-run)."""
+    import importlib.util
+
+    missing = [m for m in ANALYSIS_MODULES if importlib.util.find_spec(m) is None]
+    if missing:
+        raise SpaVLError(f"{what} needs the analysis extra ({', '.join(missing)} not installed): pip install 'spa-vl[analysis]'")
+
+
 def _cmd_report(args: argparse.Namespace) -> int:
+    _require_analysis("spa-vl report")
     from analysis.report import ReportSettings, build_report
 
     settings = ReportSettings(
@@ -120,23 +137,23 @@ def _int_list(text: str) -> list[int]:
         raise argparse.ArgumentTypeError(f"expected comma-separated whole numbers, got {text!r}")
 
 
-def _sampler(args: argparse.Namespace, pool):
-    from analysis import ablation, recipes
-
-    if args.recipe == "scale":
-        return ablation.ScaleLadder(sizes=args.sizes or ablation.DEFAULT_SIZES, random_state=args.seed)
-    if args.n is None:
-        raise SpaVLError(f"--recipe {args.recipe} needs --n (the rows in each subset; the pool has {len(pool)})")
-    if args.recipe == "question-type":
-        return recipes.QuestionTypeSubsets(args.n, random_state=args.seed)
-    if args.recipe == "taxonomy":
-        return recipes.TaxonomyCoverage(args.n, level=args.level, ks=args.k, random_state=args.seed)
-    if args.recipe == "response-models":
-        return recipes.ResponseModelSubsets(args.n, ms=args.models, random_state=args.seed, groups=_model_groups(args.model_group))
+def _question_embeddings(args: argparse.Namespace, pool):
     from analysis.embeddings import Encoder
 
-    vectors = Encoder(args.model, progress=_progress(args)).encode(pool["question"].tolist())
-    return recipes.EmbeddingDiversitySubsets(args.n, vectors, random_state=args.seed)
+    return Encoder(args.model, progress=_progress(args)).encode(pool["question"].tolist())
+
+
+#: Data a recipe's ``sample`` takes besides the pool (its class lists them in ``inputs``) → how the CLI computes it.
+SAMPLER_INPUTS: dict[str, Callable] = {"embeddings": _question_embeddings}
+
+
+def _sampler(args: argparse.Namespace, pool):
+    """The ``--recipe`` sampler (its class reads its own options) and the data its ``sample`` takes."""
+    from analysis.recipes import RECIPES
+
+    cls = RECIPES[args.recipe]
+    sampler = cls.from_cli(argparse.Namespace(**{**vars(args), "model_group": _model_groups(args.model_group)}))
+    return sampler, {name: SAMPLER_INPUTS[name](args, pool) for name in cls.inputs}
 
 
 ABLATE_EXAMPLES = """spa-vl ablate /data/SPA-VL --out subsets --recipe scale --sizes 30000,90000 --seed 0
@@ -181,14 +198,15 @@ def _cmd_ablate(args: argparse.Namespace) -> int:
 
     source = _source(args)
     pool = train_pool(source)
-    subsets = _sampler(args, pool).sample(pool)
+    sampler, inputs = _sampler(args, pool)
+    subsets = sampler.sample(pool, **inputs)
     formats = [f.strip() for f in args.format.split(",") if f.strip()]
     folders = export_subsets(
-        source, subsets, args.out, formats=formats, seed=args.seed, overwrite=args.overwrite, progress=_progress(args),
-        eval_from=args.eval_from, eval_size=args.eval_size,
+        source, subsets, args.out, pool=pool, formats=formats, seed=args.seed, overwrite=args.overwrite,
+        progress=_progress(args), eval_from=args.eval_from, eval_size=args.eval_size,
     )
     for subset, folder in zip(subsets, folders):
-        print(f"{folder}: {len(subset.rows)} rows")
+        print(f"{folder}: {len(subset)} rows")
     if set(formats) - {"parquet"}:
         print(f"training commands: {folders[0] / 'TRAIN.md'}" + (" (one per subset)" if len(folders) > 1 else ""))
     return 0
@@ -262,11 +280,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     p.add_argument("--overwrite", action="store_true", help="replace an existing report folder")
 
+    from analysis.recipes import RECIPES  # the recipe registry: --recipe's choices and help
+
     p = add("ablate", _cmd_ablate, "write ablation subsets (scale ladder or diversity recipes) for datasets, "
             "SPA-VL-RLHF, TRL and LLaMA-Factory", ABLATE_EXAMPLES)
     _add_source(p)
     p.add_argument("--out", help="folder that receives one subfolder per subset")
-    p.add_argument("--recipe", default="scale", choices=["scale", "question-type", "taxonomy", "response-models", "embedding"])
+    p.add_argument("--recipe", default="scale", choices=list(RECIPES),
+                   help="; ".join(f"{name}: {cls.description}" for name, cls in RECIPES.items()) + " (default scale)")
     p.add_argument("--sizes", type=_int_list, help="scale: comma-separated sizes (default 100,1000,5000,10000,30000,90000)")
     p.add_argument("--n", type=int, help="diversity recipes: rows in each subset")
     p.add_argument("--level", default="class1", choices=["class1", "class2"], help="taxonomy: level to cover")
@@ -310,11 +331,22 @@ def _system_allocator() -> None:
         pa.set_memory_pool(pa.system_memory_pool())
 
 
+def cli_option(parameter: str, value: object) -> str:
+    """A library parameter as its command-line flag: ``overwrite=True`` → ``--overwrite``."""
+    flag = "--" + parameter.replace("_", "-")
+    return flag if value is True else f"{flag} {value}"
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of ``spa-vl``; returns the exit code."""
     parser = build_parser()
     args = parser.parse_args(argv)
     _system_allocator()
+    if args.debug:  # hub retries and other progress notes of the library
+        import logging
+
+        logging.basicConfig(format="spa-vl: debug: %(message)s")
+        logging.getLogger("spa_vl").setLevel(logging.DEBUG)
     with warnings.catch_warnings():
         if args.quiet:
             warnings.simplefilter("ignore")
@@ -329,7 +361,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             # OSError: a path we cannot read or write (permissions, a full disk): still one line
             if args.debug:
                 raise
-            print(f"spa-vl: error: {e}", file=sys.stderr)
+            message = e.render(cli_option) if isinstance(e, SpaVLError) else str(e)
+            print(f"spa-vl: error: {message}", file=sys.stderr)
             return 1
         except KeyboardInterrupt:
             print("spa-vl: interrupted", file=sys.stderr)

@@ -125,14 +125,18 @@ _FRONT_MATTER = re.compile(r"\A---\s*\n(?P<yaml>.*?\n)---\s*\n?", re.DOTALL)
 
 def read_card(path: str | os.PathLike) -> tuple[dict[str, Any], str]:
     """``(yaml_metadata, body)`` of a card; an absent front matter gives ``({}, text)``."""
-    text = Path(path).read_text(encoding="utf-8")
+    return parse_card(Path(path).read_text(encoding="utf-8"), str(path))
+
+
+def parse_card(text: str, where: str) -> tuple[dict[str, Any], str]:
+    """``(yaml_metadata, body)`` of a card's text; ``where`` names it in errors."""
     match = _FRONT_MATTER.match(text)
     if not match:
         return {}, text
     try:
         metadata = yaml.safe_load(match["yaml"]) or {}
     except yaml.YAMLError as e:
-        raise SpaVLError(f"{path}: the YAML front matter does not parse ({e.__class__.__name__}); fix or delete it")
+        raise SpaVLError(f"{where}: the YAML front matter does not parse ({e.__class__.__name__}); fix or delete it")
     return metadata, text[match.end():]
 
 

@@ -5,18 +5,26 @@ from __future__ import annotations
 import os
 
 import datasets
+from datasets.exceptions import DatasetGenerationError
 
 from .builder import SpaVL
+from .errors import SpaVLError
 from .layout import resolve_split
 from .sources import Source, resolve_source
 
 
-def load_builder(source: str | os.PathLike | Source = "sample", name: str = "train", **kwargs) -> SpaVL:
-    """The :class:`~spa_vl.builder.SpaVL` builder of a config (aliases accepted), not yet prepared."""
-    resolved = resolve_source(source)
+def load_builder(
+    source: str | os.PathLike | Source = "sample", name: str = "train", *, revision: str | None = None, **kwargs
+) -> SpaVL:
+    """The :class:`~spa_vl.builder.SpaVL` builder of a config (aliases accepted), not yet prepared.
+
+    A hub source is resolved to a commit sha here and handed to the builder as ``owner/name@sha``,
+    so the builder, its cache id and every read use that one commit.
+    """
+    resolved = resolve_source(source, revision=revision)
     # flags left at their defaults stay out of the config, so its cache id stays plain
     kwargs = {k: v for k, v in kwargs.items() if v is not None and v is not False}
-    return SpaVL(config_name=name, data_dir=resolved.root if resolved.is_local else resolved.label, **kwargs)
+    return SpaVL(config_name=name, data_dir=resolved.root if resolved.is_local else resolved.pinned_id, **kwargs)
 
 
 def load_dataset(
@@ -24,6 +32,7 @@ def load_dataset(
     name: str = "train",
     split: str | None = None,
     *,
+    revision: str | None = None,
     cache_dir: str | None = None,
     streaming: bool = False,
     allow_partial: bool = False,
@@ -40,6 +49,8 @@ def load_dataset(
         ``sqrti/SPA-VL``, or a hub id (``"sqrti/SPA-VL"``).
     name : ``"train"`` (alias ``"default"``), ``"validation"`` or ``"eval"`` (alias ``"test"``).
     split : one split of the config (``"harm"``/``"help"`` for eval), or None for all of them.
+    revision : hub sources: a branch, tag or commit sha (default: the default branch), resolved to
+        one commit sha for the whole load (also accepted as ``"sqrti/SPA-VL@<revision>"``).
     cache_dir : the ``datasets`` cache folder; the cache is keyed by the source files' content.
     streaming : return an ``IterableDataset`` read straight from the Parquet files.
     allow_partial : load a split even when some of its shards are missing (with a warning).
@@ -54,11 +65,20 @@ def load_dataset(
     ``Dataset`` when ``split`` is given, else ``DatasetDict`` (iterable variants when streaming).
     """
     builder = load_builder(
-        source, name, cache_dir=cache_dir, allow_partial=allow_partial, strict=strict, image_info=image_info, reasons=reasons
+        source, name, revision=revision, cache_dir=cache_dir, allow_partial=allow_partial, strict=strict, image_info=image_info, reasons=reasons
     )
     if split is not None:
         resolve_split(builder.config.name, split)
     if streaming:
         return builder.as_streaming_dataset(split=split)
-    builder.download_and_prepare(num_proc=num_proc)
+    try:
+        builder.download_and_prepare(num_proc=num_proc)
+    except DatasetGenerationError as e:
+        # our one-line errors (a corrupt file, a refused or failed hub request) come wrapped by `datasets`
+        cause = e.__cause__
+        while cause is not None and not isinstance(cause, SpaVLError):
+            cause = cause.__cause__
+        if cause is None:
+            raise
+        raise cause from e
     return builder.as_dataset(split=split)

@@ -1,7 +1,9 @@
 """Where SPA-VL comes from: the hub, a local mirror folder, or the embedded sample.
 
 :func:`resolve_source` turns what a user typed into a :class:`Source`, failing with one clear
-line when the folder is missing, is not in the hub layout, or the hub cannot be reached.
+line when the folder is missing, is not in the hub layout, or the hub cannot be reached. A hub
+source is pinned to one commit (:mod:`spa_vl.hub`): every file it lists, stamps or opens is that
+commit's.
 """
 
 from __future__ import annotations
@@ -11,19 +13,20 @@ import hashlib
 import json
 import os
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cached_property
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import IO, Any
 
 import fsspec
 
 from .errors import SpaVLError
-from .layout import CARD_FILE, CONFIGS, HUB_ID, META_DIR, read_card
+from .hub import MIRROR_HINT, HubRepo, offline, resolve_repo
+from .layout import CARD_FILE, CONFIGS, HUB_ID, META_DIR, parse_card, read_card
 
 SAMPLE = "sample"
-_HUB_ID_RE = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
-_OFFLINE_HINT = "use a local mirror folder (e.g. source='/data/SPA-VL') or source='sample'"
+_HUB_ID_RE = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+(@[^\s@]+)?$")
+_OFFLINE_HINT = MIRROR_HINT
 
 
 @dataclass(frozen=True)
@@ -33,10 +36,12 @@ class Source:
     Attributes
     ----------
     kind : ``"sample"``, ``"mirror"`` or ``"hub"``.
-    root : absolute folder for local sources; ``datasets/<owner>/<name>[@rev]`` for the hub.
+    root : absolute folder for local sources; ``datasets/<owner>/<name>@<commit sha>`` for the hub.
     label : what the user passed, used in messages.
     allow_partial : read a split even when some of its shards are missing (with a warning).
     strict : make label problems (new names, unparseable image paths) errors instead of warnings.
+    revision : the commit sha every read of a hub source uses (None for local sources).
+    repo : the pinned hub repository (files, sizes, card) of a hub source.
     """
 
     kind: str
@@ -44,10 +49,22 @@ class Source:
     label: str
     allow_partial: bool = False
     strict: bool = False
+    revision: str | None = None
+    repo: HubRepo | None = field(default=None, compare=False, repr=False)
 
     @property
     def is_local(self) -> bool:
         return self.kind != "hub"
+
+    @property
+    def description(self) -> str:
+        """The label, with the commit sha for a hub source (what outputs record)."""
+        return f"{self.label} @ {self.revision}" if self.revision else self.label
+
+    @property
+    def pinned_id(self) -> str | None:
+        """``owner/name@sha`` of a hub source: resolving it again reads the same commit."""
+        return f"{self.repo.repo_id}@{self.repo.sha}" if self.repo is not None else None
 
     @cached_property
     def fs(self) -> fsspec.AbstractFileSystem:
@@ -55,7 +72,7 @@ class Source:
             return fsspec.filesystem("file")
         from huggingface_hub import HfFileSystem
 
-        return HfFileSystem()
+        return HfFileSystem(endpoint=self.repo.endpoint if self.repo else None)
 
     def path(self, relative: str) -> str:
         """Full path of a file given relative to the source root."""
@@ -67,17 +84,21 @@ class Source:
 
     def glob(self, pattern: str) -> list[str]:
         """Files matching ``pattern`` (relative to the root), sorted by name."""
-        try:
-            found = self.fs.glob(self.path(pattern))
-        except Exception as e:  # network errors surface here for hub sources
-            raise _hub_error(self, e) if not self.is_local else e
-        return sorted(p if self.is_local else str(p) for p in found if not _is_hidden(p))
+        if self.repo is not None:  # the commit's file list: no request
+            match = _glob_regex(pattern).match
+            return sorted(self.path(p) for p in self.repo.files if match(p) and not _is_hidden(p))
+        found = self.fs.glob(self.path(pattern))
+        return sorted(p for p in found if not _is_hidden(p))
 
     def exists(self, relative: str) -> bool:
+        if self.repo is not None:
+            return relative in self.repo.files
         return bool(self.fs.exists(self.path(relative)))
 
     def open(self, path: str, mode: str = "rb") -> IO[Any]:
-        """Open a full path (as returned by :meth:`glob`)."""
+        """Open a full path (as returned by :meth:`glob`); a hub file is read with exact range requests."""
+        if self.repo is not None:
+            return self.repo.open(self.relative(path))
         return self.fs.open(path, mode)
 
     def card_rows(self, hub_config: str, split: str) -> int | None:
@@ -91,13 +112,17 @@ class Source:
 
     def card(self) -> tuple[dict[str, Any], str]:
         """The source's README YAML metadata and body (empty when there is no card)."""
-        if not self.is_local:
-            return {}, ""
+        if self.repo is not None:
+            return parse_card(self.repo.card, f"{self.repo.describe(CARD_FILE)}") if self.repo.card else ({}, "")
         card = Path(self.root, CARD_FILE)
         return read_card(card) if card.is_file() else ({}, "")
 
     def stamp(self, path: str) -> list:
-        """``[relative path, size, modification or blob id]``: what every content-keyed cache keys a file by."""
+        """``[relative path, size, modification or content id]``: what every content-keyed cache keys a file by."""
+        if self.repo is not None:
+            relative = self.relative(path)
+            size, content = self.repo.files[relative]
+            return [relative, size, content]
         info = self.fs.info(path)
         changed = info.get("mtime") or info.get("blob_id") or info.get("lfs") or info.get("last_commit")
         return [self.relative(path), info.get("size"), str(changed)]
@@ -116,20 +141,13 @@ class Source:
 
 
 def _is_hidden(path: str) -> bool:
-    return Path(path).name.startswith(".")
+    return PurePosixPath(path).name.startswith(".")
 
 
-def _hub_error(source: Source, error: BaseException) -> SpaVLError:
-    return SpaVLError(
-        f"cannot reach the Hugging Face Hub for {source.label!r} ({error.__class__.__name__}): {_OFFLINE_HINT}"
-    )
-
-
-def _hub_offline() -> bool:
-    from huggingface_hub import constants
-
-    flag = os.environ.get("HF_HUB_OFFLINE", "")
-    return bool(constants.HF_HUB_OFFLINE) or flag.strip().lower() in {"1", "true", "yes", "on"}
+def _glob_regex(pattern: str) -> re.Pattern:
+    """fsspec's glob semantics on repo paths: ``*`` and ``?`` never cross a ``/``."""
+    parts = ("[^/]*" if c == "*" else "[^/]" if c == "?" else re.escape(c) for c in pattern)
+    return re.compile("".join(parts) + r"\Z")
 
 
 def _check_mirror(path: Path, label: str) -> None:
@@ -158,9 +176,23 @@ def resolve_source(
 ) -> Source:
     """Resolve ``"sample"``, a local mirror folder, or a hub id such as ``"sqrti/SPA-VL"``.
 
-    A string naming an existing folder is a mirror; ``owner/name`` otherwise is a hub id.
-    Offline (``HF_HUB_OFFLINE=1`` or no network) a hub id fails with one line suggesting a mirror.
-    ``allow_partial`` and ``strict`` set the :class:`Source` flags (None keeps a Source's own).
+    Parameters
+    ----------
+    source : str, path or Source
+        A string naming an existing folder is a mirror; ``owner/name`` (optionally
+        ``owner/name@revision``) otherwise is a hub id.
+    revision : str, optional
+        Hub sources: a branch, tag or commit sha (default: the default branch). It is resolved to
+        a commit sha once, here; every later read of the returned source uses that commit.
+    allow_partial, strict : bool, optional
+        Set the :class:`Source` flags (None keeps a Source's own).
+
+    Returns
+    -------
+    Source
+        Offline (``HF_HUB_OFFLINE=1``), a hub id resolves to the commit an earlier run read, or to
+        a ``snapshot_download`` folder of the Hugging Face cache (read as a mirror); else one line
+        suggesting a mirror.
     """
     flags = {k: v for k, v in (("allow_partial", allow_partial), ("strict", strict)) if v is not None}
     if isinstance(source, Source):
@@ -174,13 +206,16 @@ def resolve_source(
     if path.exists() or not _HUB_ID_RE.match(label) or label.startswith((".", "/", "~")):
         _check_mirror(path, label)
         return Source(kind="mirror", root=str(path.resolve()), label=label, **flags)
-    hub = Source(kind="hub", root=f"datasets/{label}" + (f"@{revision}" if revision else ""), label=label, **flags)
-    if _hub_offline():
-        raise SpaVLError(f"the Hugging Face Hub is offline (HF_HUB_OFFLINE) so {label!r} cannot be read: {_OFFLINE_HINT}")
-    try:
-        hub.fs.ls(hub.root, detail=False)
-    except FileNotFoundError:
-        raise SpaVLError(f"no dataset {label!r} on the Hugging Face Hub: check the id (e.g. {HUB_ID!r})")
-    except Exception as e:
-        raise _hub_error(hub, e) from e
-    return hub
+    repo_id, _, at = label.partition("@")
+    if revision and at and revision != at:
+        raise SpaVLError(f"{label!r} names revision {at!r} but --revision is {revision!r}: give one of them")
+    pinned = resolve_repo(repo_id, revision or at or None)
+    if isinstance(pinned, Path):  # offline, from a snapshot_download in the Hugging Face cache
+        _check_mirror(pinned, label)
+        return Source(kind="mirror", root=str(pinned), label=label, **flags)
+    return Source(kind="hub", root=f"datasets/{repo_id}@{pinned.sha}", label=label, revision=pinned.sha, repo=pinned, **flags)
+
+
+def hub_offline() -> bool:
+    """Whether ``HF_HUB_OFFLINE`` is on."""
+    return offline()

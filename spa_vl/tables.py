@@ -14,6 +14,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from .errors import SpaVLError
+from .hub import open_parquet as open_hub_parquet
 from .layout import HUB_COLUMNS, canonical_config, config_split_keys, missing_shards, resolve_split
 from .sources import Source
 from .columns import CLASS_LABEL_COLUMNS
@@ -61,10 +62,17 @@ def split_files(source: Source, config: str, split: str) -> list[str]:
     return files
 
 
-def open_parquet(source: Source, path: str) -> pq.ParquetFile:
-    """Open one Parquet file; a truncated or corrupt file is an error naming it."""
+def open_parquet(source: Source, path: str, *, pre_buffer: bool = False) -> pq.ParquetFile:
+    """Open one Parquet file; a truncated or corrupt file is an error naming it.
+
+    A hub file is read over HTTP without read-ahead: its footer once per content (cached), then
+    only the column chunks a read asks for (``pre_buffer`` merges a row group's neighbouring
+    chunks into one request). Network failures are :class:`~spa_vl.hub.HubError`, never "corrupt".
+    """
+    if source.repo is not None:
+        return open_hub_parquet(source.repo, source.relative(path), pre_buffer=pre_buffer)
     try:
-        return pq.ParquetFile(path if source.is_local else source.open(path), memory_map=source.is_local)
+        return pq.ParquetFile(path, memory_map=True)
     except (pa.ArrowInvalid, pa.ArrowIOError, OSError) as e:
         raise SpaVLError(
             f"{path}: not a readable Parquet file ({str(e).splitlines()[0][:120]}): the file is truncated "
@@ -113,13 +121,13 @@ def read_columns(
     wanted = list(dict.fromkeys(columns))
     tables = []
     for path in files if files is not None else split_files(source, config, split):
-        parquet = open_parquet(source, path)
+        parquet = open_parquet(source, path, pre_buffer=True)
         check_schema(parquet.schema_arrow, config, path)
         present = [c for c in wanted if c in parquet.schema_arrow.names]
         try:
             tables.append(parquet.read(columns=present))
         except (pa.ArrowInvalid, OSError) as e:
-            raise SpaVLError(f"{path}: reading failed ({str(e).splitlines()[0][:120]}): re-download it") from e
+            raise _read_failed(source, path, e) from e
     return pa.concat_tables(tables, promote_options="permissive") if len(tables) > 1 else tables[0]
 
 
@@ -130,7 +138,17 @@ def iter_batches(source: Source, config: str, path: str, batch_size: int = 1000)
     try:
         yield from parquet.iter_batches(batch_size=batch_size)
     except (pa.ArrowInvalid, OSError) as e:
-        raise SpaVLError(f"{path}: reading failed ({str(e).splitlines()[0][:120]}): re-download it") from e
+        raise _read_failed(source, path, e) from e
+
+
+def _read_failed(source: Source, path: str, error: BaseException) -> SpaVLError:
+    why = str(error).splitlines()[0][:120] if str(error) else error.__class__.__name__
+    if source.repo is not None:  # the bytes arrived (network errors are HubError): the commit's file is bad
+        return SpaVLError(
+            f"{source.repo.describe(source.relative(path))}: reading failed ({why}): the bytes the Hub holds at this "
+            "commit are corrupt; try another --revision, or a local mirror"
+        )
+    return SpaVLError(f"{path}: reading failed ({why}): re-download it")
 
 
 def available_splits(source: Source, configs: list[str] | None = None) -> list[tuple[str, str]]:

@@ -1,0 +1,459 @@
+"""Reading ``sqrti/SPA-VL`` straight from the Hub: one pinned commit, projected byte ranges, honest errors.
+
+* :func:`resolve_repo` turns ``owner/name`` and a revision into a :class:`HubRepo`: the commit sha
+  (asked once; every later read uses it, so a push in the middle of a command cannot mix two
+  versions), the files with their sizes and content ids, and the card. The answer is also kept
+  under ``$SPA_VL_CACHE/hub/`` so that, with ``HF_HUB_OFFLINE=1``, a source read once resolves
+  again without the network.
+* :class:`HubFile` is a seekable file over HTTP ``Range`` requests without read-ahead: each
+  ``read(n)`` fetches exactly ``n`` bytes. pyarrow reads only the column chunks a projection needs
+  (``pre_buffer`` merges neighbouring chunks into one request), so label and text reads never
+  touch the image pages.
+* :func:`read_metadata` fetches a Parquet footer once (two small requests) and keeps it under
+  ``$SPA_VL_CACHE/hub/footers/`` by the file's content id, so no command fetches it again.
+* Files already in the Hugging Face cache (``hf_hub_download``/``snapshot_download`` at that
+  commit) are read from disk instead.
+
+Requests go through ``huggingface_hub``'s shared HTTP session (its proxies, token and headers)
+with a bounded retry of our own (:data:`RETRIES`; logged on the ``spa_vl.hub`` logger, which
+``spa-vl --debug`` shows), and failures become one-line :class:`HubError` messages with the HTTP
+status, the file's URL, ``HF_ENDPOINT`` when set, and what to do.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+import os
+import re
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Mapping
+from urllib.parse import quote
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from .atomic import atomic_write, atomic_write_text
+from .cache import cache_root
+from .errors import SpaVLError
+
+logger = logging.getLogger("spa_vl.hub")
+
+#: What to do when the Hub cannot be used.
+MIRROR_HINT = "use a local mirror folder (e.g. source='/data/SPA-VL') or source='sample'"
+#: Retries after a failed request (connection error, timeout, 408/429/5xx); waits 0.5 s, 1 s, 2 s ...
+RETRIES = int(os.environ.get("SPA_VL_HUB_RETRIES", "2"))
+_FIRST_WAIT_S, _MAX_WAIT_S = 0.5, 4.0
+_RETRY_STATUS = frozenset({408, 429, 500, 502, 503, 504})
+_SHA_RE = re.compile(r"^[0-9a-f]{40}$")
+_RECORD_VERSION = 1
+
+
+class HubError(SpaVLError):
+    """A Hub request failed: the message names the status, the URL and the fix."""
+
+
+def endpoint() -> str:
+    """The Hub's URL: ``$HF_ENDPOINT`` read now (so it can be set after import), else huggingface_hub's."""
+    from huggingface_hub import constants
+
+    return (os.environ.get("HF_ENDPOINT") or constants.ENDPOINT).rstrip("/")
+
+
+def offline() -> bool:
+    """Whether ``HF_HUB_OFFLINE`` is on (the variable read now wins over the value read at import)."""
+    flag = os.environ.get("HF_HUB_OFFLINE")
+    if flag is not None:
+        return flag.strip().lower() in {"1", "true", "yes", "on"}
+    from huggingface_hub import constants
+
+    return bool(constants.HF_HUB_OFFLINE)
+
+
+def _where(url: str) -> str:
+    shown = f"{url}" + (f"; HF_ENDPOINT={os.environ['HF_ENDPOINT']}" if os.environ.get("HF_ENDPOINT") else "")
+    return f"({shown})"
+
+
+def _status_error(status: int, reason: str, what: str, url: str, attempts: int) -> HubError:
+    if status in (401, 403):
+        fix = ("the dataset is gated or private, or your token lacks access: accept its terms on the Hub page and "
+               f"log in (`hf auth login` or HF_TOKEN), or {MIRROR_HINT}")
+    elif status == 404:
+        fix = f"check the id and --revision (the file is not in that commit), or {MIRROR_HINT}"
+    elif status in _RETRY_STATUS:
+        fix = f"the Hub is unavailable or rate-limiting; retry later, or {MIRROR_HINT}"
+    else:
+        fix = f"retry later, or {MIRROR_HINT}"
+    tried = f" after {attempts} attempts" if attempts > 1 else ""
+    return HubError(f"HTTP {status} {reason} reading {what}{tried} {_where(url)}: {fix}")
+
+
+def _transport_error(error: BaseException, what: str, url: str, attempts: int) -> HubError:
+    detail = str(error).splitlines()[0][:120] if str(error) else error.__class__.__name__
+    tried = f" after {attempts} attempts" if attempts > 1 else ""
+    return HubError(
+        f"cannot reach the Hugging Face Hub reading {what}{tried} ({error.__class__.__name__}: {detail}) {_where(url)}: "
+        f"check the network and HF_ENDPOINT, retry later, or {MIRROR_HINT}"
+    )
+
+
+def _offline_error(what: str) -> HubError:
+    return HubError(f"the Hugging Face Hub is offline (HF_HUB_OFFLINE) and {what} is not cached here: {MIRROR_HINT}")
+
+
+def describe(error: BaseException, what: str, url: str) -> SpaVLError:
+    """A one-line :class:`HubError` for an exception raised by a ``huggingface_hub`` call."""
+    from huggingface_hub.errors import HfHubHTTPError, OfflineModeIsEnabled
+
+    if isinstance(error, SpaVLError):
+        return error
+    if isinstance(error, OfflineModeIsEnabled):
+        return _offline_error(what)
+    if isinstance(error, HfHubHTTPError) and error.response is not None:
+        return _status_error(error.response.status_code, error.response.reason_phrase, what, str(error.response.url), 1)
+    import httpx2
+
+    if isinstance(error, httpx2.TransportError):
+        return _transport_error(error, what, url, 1)
+    detail = str(error).splitlines()[0][:120] if str(error) else ""
+    return HubError(
+        f"the Hub's answer about {what} could not be read ({error.__class__.__name__}: {detail}) {_where(url)}: "
+        f"check HF_ENDPOINT points at the Hugging Face Hub, retry later, or {MIRROR_HINT}"
+    )
+
+
+def get(url: str, what: str, byte_range: tuple[int, int] | None = None) -> bytes:
+    """GET ``url`` (``byte_range`` = ``(start, end)``, end exclusive) with bounded retries.
+
+    Raises
+    ------
+    HubError
+        One line: the status (or the connection error), ``what`` and ``url``, and the fix.
+    """
+    import httpx2
+    from huggingface_hub import constants
+    from huggingface_hub.errors import OfflineModeIsEnabled
+    from huggingface_hub.utils import build_hf_headers, get_session
+
+    headers = build_hf_headers()
+    if byte_range is not None:
+        headers["Range"] = f"bytes={byte_range[0]}-{byte_range[1] - 1}"
+    wait = _FIRST_WAIT_S
+    for attempt in range(1, RETRIES + 2):
+        try:
+            response = get_session().get(url, headers=headers, timeout=constants.HF_HUB_DOWNLOAD_TIMEOUT)
+        except OfflineModeIsEnabled:
+            raise _offline_error(what) from None
+        except httpx2.TransportError as e:
+            failure: BaseException | int = e
+            if attempt > RETRIES:
+                raise _transport_error(e, what, url, attempt) from e
+        else:
+            status = response.status_code
+            if status < 400:
+                data = response.content
+                if byte_range is None:
+                    return data
+                start, end = byte_range
+                if status == 200:  # a server that ignores Range sends the whole file
+                    data = data[start:end]
+                if len(data) != end - start:
+                    raise HubError(
+                        f"the Hub sent {len(data)} bytes for bytes {start}-{end - 1} of {what} {_where(url)}: "
+                        "the file changed or the transfer was cut; retry, or use a local mirror"
+                    )
+                return data
+            if status not in _RETRY_STATUS or attempt > RETRIES:
+                raise _status_error(status, response.reason_phrase, what, url, attempt)
+            failure = status
+        logger.debug("retry %d/%d of %s in %.1f s after %s", attempt, RETRIES, url, wait, failure)
+        time.sleep(wait)
+        wait = min(_MAX_WAIT_S, wait * 2)
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+@dataclass(frozen=True, eq=False)
+class HubRepo:
+    """One dataset repository at one commit.
+
+    Attributes
+    ----------
+    repo_id : str
+        ``owner/name``.
+    sha : str
+        The commit every read uses (40 hex digits).
+    endpoint : str
+        The Hub URL it was resolved against.
+    files : mapping of str to (int, str)
+        Every file: path in the repo → (size in bytes, content id: the LFS sha256, else the git blob id).
+    card : str
+        ``README.md`` text ("" when the repo has none).
+    """
+
+    repo_id: str
+    sha: str
+    endpoint: str
+    files: Mapping[str, tuple[int, str]]
+    card: str = ""
+
+    def url(self, path: str) -> str:
+        """The ``resolve`` URL of a file at this commit."""
+        return f"{self.endpoint}/datasets/{self.repo_id}/resolve/{self.sha}/{quote(path)}"
+
+    def describe(self, path: str) -> str:
+        return f"{path} of {self.repo_id}@{self.sha[:12]}"
+
+    def size(self, path: str) -> int:
+        return self.files[path][0]
+
+    def local_copy(self, path: str) -> str | None:
+        """The file in the Hugging Face cache at this commit (``hf_hub_download``), if it is there."""
+        from huggingface_hub import try_to_load_from_cache
+
+        found = try_to_load_from_cache(
+            self.repo_id, path, cache_dir=os.environ.get("HF_HUB_CACHE"), revision=self.sha, repo_type="dataset"
+        )
+        return found if isinstance(found, str) and os.path.getsize(found) == self.size(path) else None
+
+    def fetch(self, path: str, start: int | None = None, end: int | None = None) -> bytes:
+        """Bytes ``start:end`` of a file (all of it by default); from the HF cache when it holds the file."""
+        local = self.local_copy(path)
+        if local is not None:
+            with open(local, "rb") as f:
+                f.seek(start or 0)
+                return f.read(-1 if end is None else end - (start or 0))
+        if offline():
+            raise _offline_error(self.describe(path))
+        whole = start is None and end is None
+        return get(self.url(path), self.describe(path), None if whole else (start or 0, self.size(path) if end is None else end))
+
+    def open(self, path: str) -> HubFile:
+        """A seekable binary file over the file's bytes (see :class:`HubFile`)."""
+        return HubFile(self, path)
+
+
+class HubFile(io.RawIOBase):
+    """A read-only, seekable file at one commit; each ``read(n)`` is one ``Range`` request of n bytes.
+
+    No read-ahead and no cache: the reader asks for exactly the bytes it needs (pyarrow: the
+    column chunks of a projection). ``read()`` with no size fetches the rest in one request.
+    """
+
+    def __init__(self, repo: HubRepo, path: str):
+        super().__init__()
+        self.repo, self.path = repo, path
+        self._size, self._pos = repo.size(path), 0
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def tell(self) -> int:
+        return self._pos
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        base = {io.SEEK_SET: 0, io.SEEK_CUR: self._pos, io.SEEK_END: self._size}[whence]
+        self._pos = max(0, base + offset)
+        return self._pos
+
+    def read(self, size: int | None = -1) -> bytes:
+        end = self._size if size is None or size < 0 else min(self._size, self._pos + size)
+        if end <= self._pos:
+            return b""
+        data = self.repo.fetch(self.path, self._pos, end)
+        self._pos = end
+        return data
+
+    def readall(self) -> bytes:
+        return self.read(-1)
+
+    def readinto(self, buffer) -> int:
+        data = self.read(len(buffer))
+        buffer[: len(data)] = data
+        return len(data)
+
+
+# --- footers -------------------------------------------------------------------------------------
+
+_FOOTERS: dict[tuple[str, int], pq.FileMetaData] = {}
+
+
+def _corrupt(repo: HubRepo, path: str, why: str) -> HubError:
+    return HubError(
+        f"{repo.describe(path)} is not a readable Parquet file ({why}) {_where(repo.url(path))}: the bytes the Hub "
+        "holds at this commit are corrupt; try another --revision, or a local mirror"
+    )
+
+
+def read_metadata(repo: HubRepo, path: str) -> pq.FileMetaData:
+    """A Parquet file's footer: fetched once (its last 8 bytes, then the footer), then kept by content id."""
+    size, content = repo.files[path]
+    key = (content, size)
+    if key in _FOOTERS:
+        return _FOOTERS[key]
+    cached = cache_root() / "hub" / "footers" / f"{re.sub(r'[^0-9A-Za-z]', '', content)}-{size}.parquet"
+    try:
+        metadata = pq.read_metadata(cached)
+    except (OSError, pa.ArrowInvalid):
+        if size < 12:
+            raise _corrupt(repo, path, f"{size} bytes")
+        tail = repo.fetch(path, size - 8, size)
+        length = int.from_bytes(tail[:4], "little")
+        if tail[4:] != b"PAR1" or length + 12 > size:
+            raise _corrupt(repo, path, "no Parquet footer at the end")
+        footer = repo.fetch(path, size - 8 - length, size - 8)
+        try:
+            metadata = pq.read_metadata(pa.BufferReader(b"PAR1" + footer + tail))
+        except (pa.ArrowInvalid, OSError) as e:
+            raise _corrupt(repo, path, str(e).splitlines()[0][:100]) from e
+        try:
+            atomic_write(cached, lambda tmp: metadata.write_metadata_file(str(tmp)))
+        except OSError:  # a read-only cache is not an error
+            pass
+    _FOOTERS[key] = metadata
+    return metadata
+
+
+def open_parquet(repo: HubRepo, path: str, *, pre_buffer: bool) -> pq.ParquetFile:
+    """A ParquetFile over HTTP that fetches only the column chunks it is asked to read.
+
+    ``pre_buffer`` lets pyarrow merge a row group's neighbouring chunks into one request (for
+    projected reads); without it each column chunk is one request (streaming every column).
+    """
+    local = repo.local_copy(path)
+    if local is not None:
+        return pq.ParquetFile(local, memory_map=True)
+    metadata = read_metadata(repo, path)
+    return pq.ParquetFile(pa.PythonFile(repo.open(path), mode="r"), metadata=metadata, pre_buffer=pre_buffer)
+
+
+# --- resolution ----------------------------------------------------------------------------------
+
+_RESOLVED: dict[tuple[str, str, str], HubRepo] = {}
+
+
+def _record_dir(base: str, repo_id: str) -> Path:
+    host = re.sub(r"[^0-9A-Za-z.-]+", "_", base.split("://", 1)[-1])
+    return cache_root() / "hub" / host / repo_id.replace("/", "--")
+
+
+def _ref_file(base: str, repo_id: str, revision: str | None) -> Path:
+    return _record_dir(base, repo_id) / "refs" / quote(revision or "@default", safe="")
+
+
+def _load_record(base: str, repo_id: str, sha: str) -> HubRepo | None:
+    try:
+        data = json.loads((_record_dir(base, repo_id) / f"{sha}.json").read_text(encoding="utf-8"))
+        if data.get("version") != _RECORD_VERSION:
+            return None
+        files = {p: (int(s), str(c)) for p, (s, c) in data["files"].items()}
+        return HubRepo(repo_id, sha, base, files, data.get("card", ""))
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def _save_record(repo: HubRepo, revision: str | None) -> None:
+    folder = _record_dir(repo.endpoint, repo.repo_id)
+    data = {"version": _RECORD_VERSION, "repo": repo.repo_id, "sha": repo.sha, "files": {p: list(v) for p, v in repo.files.items()}, "card": repo.card}
+    try:
+        atomic_write_text(folder / f"{repo.sha}.json", json.dumps(data, sort_keys=True))
+        atomic_write_text(_ref_file(repo.endpoint, repo.repo_id, revision), repo.sha)
+    except OSError:  # a read-only cache only costs offline reuse
+        pass
+
+
+def _hf_snapshot(repo_id: str, revision: str | None) -> Path | None:
+    """A ``snapshot_download`` folder of the repo in the Hugging Face cache, if there is one."""
+    from huggingface_hub import snapshot_download
+
+    try:
+        folder = snapshot_download(
+            repo_id, repo_type="dataset", revision=revision, local_files_only=True, cache_dir=os.environ.get("HF_HUB_CACHE")
+        )
+    except Exception:  # LocalEntryNotFoundError and friends: nothing cached
+        return None
+    return Path(folder)
+
+
+def resolve_repo(repo_id: str, revision: str | None = None) -> HubRepo | Path:
+    """Pin ``repo_id`` at ``revision`` (branch, tag or sha; None = the default branch).
+
+    Online, one request for the commit and its file list (and one for the card the first time a
+    commit is seen). Offline (``HF_HUB_OFFLINE``), the commit recorded by an earlier run; failing
+    that, a snapshot in the Hugging Face cache, returned as a folder to read like a mirror.
+
+    Raises
+    ------
+    SpaVLError
+        The repo or revision does not exist, access is refused, the Hub cannot be reached, or
+        (offline) the source was never read here.
+    """
+    base = endpoint()
+    if revision and _SHA_RE.match(revision) and (base, repo_id, revision) in _RESOLVED:
+        return _RESOLVED[(base, repo_id, revision)]
+    if offline():
+        sha = revision if revision and _SHA_RE.match(revision) else None
+        try:
+            sha = sha or _ref_file(base, repo_id, revision).read_text(encoding="utf-8").strip()
+        except OSError:
+            pass
+        record = _load_record(base, repo_id, sha) if sha else None
+        if record is not None:
+            return _RESOLVED.setdefault((base, repo_id, record.sha), record)
+        snapshot = _hf_snapshot(repo_id, revision)
+        if snapshot is not None:
+            return snapshot
+        at = f"@{revision}" if revision else ""
+        raise SpaVLError(
+            f"the Hugging Face Hub is offline (HF_HUB_OFFLINE) and {repo_id + at!r} was never read here: {MIRROR_HINT}"
+        )
+    return _resolve_online(base, repo_id, revision)
+
+
+def _resolve_online(base: str, repo_id: str, revision: str | None) -> HubRepo:
+    from huggingface_hub import HfApi, constants
+    from huggingface_hub.errors import GatedRepoError, RepositoryNotFoundError, RevisionNotFoundError
+
+    api = HfApi(endpoint=base)
+    url = f"{base}/api/datasets/{repo_id}" + (f"/revision/{quote(revision, safe='')}" if revision else "")
+    try:
+        info = api.dataset_info(repo_id, revision=revision, files_metadata=True, timeout=constants.HF_HUB_ETAG_TIMEOUT)
+    except GatedRepoError as e:
+        raise describe(e, f"dataset {repo_id!r}", url) from e
+    except RevisionNotFoundError:
+        raise SpaVLError(f"revision {revision!r} of {repo_id!r} does not exist on the Hub {_where(url)}: check --revision (a branch, tag or commit sha)") from None
+    except RepositoryNotFoundError:
+        raise SpaVLError(
+            f"no dataset {repo_id!r} on the Hugging Face Hub {_where(url)}: check the id (e.g. 'sqrti/SPA-VL'), "
+            "or log in if it is private"
+        ) from None
+    except Exception as e:
+        raise describe(e, f"dataset {repo_id!r}", url) from e
+    if not info.sha:
+        raise HubError(f"the Hub gave no commit sha for {repo_id!r} {_where(url)}: retry later, or {MIRROR_HINT}")
+    known = _load_record(base, repo_id, info.sha)
+    if known is None:
+        files = {s.rfilename: (int(s.size or 0), s.lfs.sha256 if s.lfs else (s.blob_id or "")) for s in info.siblings or []}
+        if info.siblings is None or any(s.size is None for s in info.siblings):
+            files = _list_files(api, repo_id, info.sha, url)
+        pinned = HubRepo(repo_id, info.sha, base, files)
+        card = pinned.fetch("README.md").decode("utf-8", errors="replace") if "README.md" in files else ""
+        known = HubRepo(repo_id, info.sha, base, files, card)
+    _save_record(known, revision)
+    return _RESOLVED.setdefault((base, repo_id, known.sha), known)
+
+
+def _list_files(api, repo_id: str, sha: str, url: str) -> dict[str, tuple[int, str]]:
+    from huggingface_hub.hf_api import RepoFile
+
+    try:
+        entries = api.list_repo_tree(repo_id, revision=sha, repo_type="dataset", recursive=True)
+        return {e.path: (e.size, e.lfs.sha256 if e.lfs else e.blob_id) for e in entries if isinstance(e, RepoFile)}
+    except Exception as e:
+        raise describe(e, f"the file list of {repo_id!r}", url) from e
