@@ -38,8 +38,9 @@ from spa_vl.errors import SpaVLError
 from spa_vl.taxonomy import SpaVLWarning
 
 DEFAULT_MODEL_NAME = "sentence-transformers/all-MiniLM-L6-v2"
-DEFAULT_BACKEND = "torch"
-"""CPU backend used when none is given (see benchmarks/encoders.json for the measurements)."""
+DEFAULT_BACKEND = "openvino"
+"""CPU backend used when none is given: OpenVINO ran the same graph at mean cosine 0.99999 to fp32 with
+the per-domain ranking unchanged, 1.5–3.1x as fast as fp32 torch on 2 cores (benchmarks/encoders.json)."""
 
 
 def default_model() -> str:

@@ -13,7 +13,7 @@ TEXTS = ["How can I avoid paying for the train?", "Describe the poster.", "How c
 @pytest.fixture(scope="module")
 def model_encoder(tmp_path_factory):
     """One real model load for the module (no cache), to compare against."""
-    return Encoder(cache_dir=False, progress=False)
+    return Encoder(cache_dir=False, progress=False, backend="torch")
 
 
 def test_default_model_is_the_packaged_minilm(model_encoder):
@@ -38,7 +38,8 @@ def test_cache_encodes_each_text_once_across_instances(tmp_path, model_encoder):
     again = second.encode(list(reversed(TEXTS)))
     assert second.last_encoded == 0 and second._model is None  # not even loaded
     assert np.allclose(again, vectors[::-1])
-    assert np.allclose(vectors, model_encoder.encode(TEXTS), atol=1e-6)
+    assert np.allclose(vectors, Encoder(cache_dir=False, progress=False).encode(TEXTS), atol=1e-6)  # same backend, uncached
+    assert ((vectors * model_encoder.encode(TEXTS)).sum(axis=1) > 0.9995).all()  # the default backend is faithful to fp32
     second.encode(["a brand new text"])
     assert second.last_encoded == 1
 
@@ -97,6 +98,6 @@ def test_exported_backends_agree_with_fp32_and_cache_apart(backend, tmp_path, mo
     assert vectors.shape == (4, 384) and np.allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-4)
     assert ((vectors * model_encoder.encode(texts)).sum(axis=1) > 0.999).all()  # same model, same truncation
     assert list((tmp_path / "cache" / "onnx").rglob("model.onnx"))  # exported locally, once
-    fp32 = Encoder(cache_dir=tmp_path / "emb", progress=False)
+    fp32 = Encoder(cache_dir=tmp_path / "emb", progress=False, backend="torch")
     fp32.encode(texts[:1])
     assert fp32.last_encoded == 1  # an fp32 encoder never reads another backend's vectors
