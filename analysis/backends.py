@@ -50,6 +50,12 @@ def resolve_device(device: str) -> str:
     return name
 
 
+def backend_available(backend: str) -> bool:
+    """Whether ``backend`` is known and its runtime (the ``spa-vl[encoders]`` extra) is installed."""
+    package = _PACKAGES.get(backend)
+    return backend in BACKENDS and (package is None or importlib.util.find_spec(package) is not None)
+
+
 def check_backend(backend: str) -> str:
     """The backend name, after checking it is known and its runtime is installed."""
     if backend not in BACKENDS:

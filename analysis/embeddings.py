@@ -141,8 +141,9 @@ class Encoder:
     batch_size : texts per forward pass.
     cache_dir : cache folder; default ``$SPA_VL_CACHE/embeddings``. ``False`` disables the cache.
     device : ``"cpu"``, ``"cuda"`` or ``"auto"`` (a GPU when torch sees one).
-    backend : one of :data:`analysis.backends.BACKENDS`; None = :data:`DEFAULT_BACKEND` on CPU,
-        ``"torch"`` on a GPU. Backends other than torch run on the CPU only.
+    backend : one of :data:`analysis.backends.BACKENDS`; None = :data:`DEFAULT_BACKEND` on CPU when
+        its runtime is installed (``spa-vl[encoders]``), else ``"torch"``; ``"torch"`` on a GPU.
+        Backends other than torch run on the CPU only.
     progress : show a progress bar while encoding.
 
     Attributes
@@ -161,13 +162,14 @@ class Encoder:
         backend: str | None = None,
         progress: bool = True,
     ):
-        from .backends import check_backend, resolve_device
+        from .backends import backend_available, check_backend, resolve_device
 
         self.model = model or default_model()
         self.model_id = DEFAULT_MODEL_NAME if model is None else str(model)
         self.batch_size, self.device, self.progress = batch_size, resolve_device(device), progress
         on_gpu = self.device.startswith("cuda")
-        self.backend = check_backend(backend or ("torch" if on_gpu else DEFAULT_BACKEND))
+        default = "torch" if on_gpu or not backend_available(DEFAULT_BACKEND) else DEFAULT_BACKEND  # without the encoders extra: torch
+        self.backend = check_backend(backend or default)
         if on_gpu and self.backend != "torch":
             raise SpaVLError(f"encoder backend {self.backend!r} runs on the CPU only: use device 'cpu', or backend 'torch' on {self.device}")
         self._encode_fn = None
