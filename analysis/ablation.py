@@ -1,58 +1,69 @@
-"""Ablation subsets of the train config: nested scale ladders and diversity recipes.
+"""Ablation subsets of the train config: the pool, the sampler interface and registry, the scale ladder.
 
 The pool (:func:`train_pool`) has one row per train item with a stable, content-derived
-``row_id``, its labels, and its place in the source (``file``, ``position``). Samplers follow the
-scikit-learn habit: constructor parameters (with ``random_state``), then ``sample(pool)`` returning
-:class:`Subset` objects. Randomness is drawn over the pool sorted by ``row_id``, so the same seed
-picks the same rows whatever order the shards were read in.
+``row_id``, its labels, and its place in the source (``file``, ``position``).
 
-Stratified allocations use :func:`nested_allocations` (Balinski and Young's quota method): every
-stratum's count is within one row of proportional at every size, and counts never decrease as the
-size grows, so a ladder's subsets are nested. (Largest-remainder rounding alone is not nested: the
-Alabama paradox.)
+Samplers follow scikit-learn: the constructor only stores its parameters (with ``random_state``);
+they are checked when :meth:`Sampler.sample` runs, which takes the data (the pool, and for some
+recipes more, such as embeddings) and returns :class:`~analysis.sampling.Subset` objects (row ids
+plus parameters). Every random draw goes through :func:`analysis.sampling.rank` over the rows'
+ids, so the same seed picks the same rows whatever order the shards were read in, and the report's
+stratified sample agrees with a recipe over the same rows. Each sampler class is registered by its
+``name`` (:data:`SAMPLERS`), which drives ``spa-vl ablate --recipe``.
+
+The scale ladder's allocations use :func:`~analysis.sampling.nested_allocations` (Balinski and
+Young's quota method): every stratum's count is within one row of proportional at every size, and
+counts never decrease as the size grows, so a ladder's subsets are nested.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import os
-from dataclasses import dataclass, field
-from typing import Any, Sequence
+from dataclasses import dataclass
+from typing import Any, ClassVar, Sequence
 
 import numpy as np
 import pandas as pd
 
-from spa_vl.errors import SpaVLError
 from spa_vl.columns import MODEL_COLUMNS
+from spa_vl.errors import UsageError
 from spa_vl.labels import label_batch
 from spa_vl.meta import read_meta_index
 from spa_vl.sources import Source, resolve_source
 from spa_vl.tables import check_schema, open_parquet, split_files
 from spa_vl.taxonomy import LABEL_COLUMNS, QUESTION_TYPE, UNKNOWN
 
-from .sampling import proportional_allocation
+from .sampling import (  # noqa: F401 (row_ids, Subset, check_sizes, stratified_take: public names of this module too)
+    ID_COLUMNS,
+    Subset,
+    check_sizes,
+    nested_allocations,
+    rank,
+    row_ids,
+    strata_codes,
+    stratified_take,
+    within_stratum_rank,
+)
 
 DEFAULT_SIZES: tuple[int, ...] = (100, 1_000, 5_000, 10_000, 30_000, 90_000)
 DEFAULT_STRATA: tuple[str, ...] = ("class1", QUESTION_TYPE)
-ID_COLUMNS: tuple[str, ...] = ("image_name", "question", "chosen", "rejected")
-
-
-def row_ids(frame: pd.DataFrame) -> pd.Series:
-    """Stable ids from row content (``image_name``, ``question``, ``chosen``, ``rejected``).
-
-    A keyed 64-bit hash (pandas' fixed default key, independent of ``PYTHONHASHSEED``) as 16 hex
-    digits; rows with identical content get ``-1``, ``-2`` ... suffixes in source order.
-    """
-    columns = [c for c in ID_COLUMNS if c in frame]
-    hashes = pd.util.hash_pandas_object(frame[columns].fillna(""), index=False).to_numpy()
-    ids = pd.Series([format(h, "016x") for h in hashes.tolist()], index=frame.index)
-    repeat = ids.groupby(ids).cumcount()
-    return ids.where(repeat == 0, ids + "-" + repeat.astype(str))
 
 
 def train_pool(source: str | os.PathLike | Source = "sample") -> pd.DataFrame:
-    """Every train row: ``row_id``, ``file``, ``position``, labels (``unknown`` where unknown),
-    ``chosen_model``/``rejected_model`` (None where the meta files do not say) and ``question``;
-    sorted by ``row_id``. Images are not read.
+    """Every train row, as the samplers draw from it; images are not read.
+
+    Parameters
+    ----------
+    source : str, os.PathLike or Source
+        ``"sample"``, a mirror folder, or a hub id.
+
+    Returns
+    -------
+    pandas.DataFrame, shape (n, 10)
+        ``row_id`` (:func:`~analysis.sampling.row_ids`), ``file``, ``position``, the label columns
+        (``unknown`` where unknown), ``chosen_model``/``rejected_model`` (None where the meta files
+        do not say) and ``question``; sorted by ``row_id``.
     """
     source = resolve_source(source)
     meta = read_meta_index(source)
@@ -73,100 +84,159 @@ def train_pool(source: str | os.PathLike | Source = "sample") -> pd.DataFrame:
     return pool[keep].sort_values("row_id", kind="stable").reset_index(drop=True)
 
 
-@dataclass
-class Subset:
-    """One ablation subset: which pool rows, how it was drawn, and what it holds."""
-
-    name: str
-    recipe: str
-    parameters: dict[str, Any]
-    rows: pd.DataFrame  # pool rows, in source order (file, position)
-    metrics: dict[str, Any] = field(default_factory=dict)
-
-    @property
-    def row_ids(self) -> list[str]:
-        return self.rows["row_id"].tolist()
-
-    def strata_counts(self, strata: Sequence[str] = DEFAULT_STRATA) -> dict[str, int]:
-        """Rows per stratum, keyed ``"<class1>|<question_type>"``."""
-        counts = self.rows.groupby(list(strata)).size()
-        return {"|".join(map(str, k if isinstance(k, tuple) else (k,))): int(v) for k, v in counts.items()}
+#: Registry name → sampler class (filled by :func:`register_sampler`; complete once
+#: :mod:`analysis.recipes` is imported, see :data:`analysis.recipes.RECIPES`).
+SAMPLERS: dict[str, type["Sampler"]] = {}
 
 
-def nested_allocations(stratum_sizes: Sequence[int], sizes: Sequence[int]) -> dict[int, np.ndarray]:
-    """Rows per stratum for each total size: within one row of proportional, and nested.
+def register_sampler(cls: type["Sampler"]) -> type["Sampler"]:
+    """Class decorator: make ``cls`` available under ``cls.name`` (``spa-vl ablate --recipe``).
 
-    The quota method adds one row at a time to the stratum with the highest ``share/(count+1)``
-    among those still under their upper quota at the new size.
+    Parameters
+    ----------
+    cls : type of Sampler
+        A class with a unique ``name`` and a one-line ``description``.
+
+    Returns
+    -------
+    type of Sampler
+        ``cls`` itself.
     """
-    capacity = np.asarray(stratum_sizes, dtype=np.int64)
-    share = capacity / capacity.sum()
-    targets, counts, out = set(sizes), np.zeros(len(capacity), np.int64), {}
-    for h in range(1, max(sizes) + 1):
-        eligible = (counts + 1 <= np.ceil(h * share - 1e-9)) & (counts < capacity)
-        counts[np.argmax(np.where(eligible, share / (counts + 1), -1.0))] += 1
-        if h in targets:
-            out[h] = counts.copy()
-    return out
+    if not cls.name or not cls.description:
+        raise ValueError(f"sampler {cls.__name__} needs a name and a one-line description")
+    if cls.name in SAMPLERS and SAMPLERS[cls.name] is not cls:
+        raise ValueError(f"two samplers named {cls.name!r}: {SAMPLERS[cls.name].__name__} and {cls.__name__}")
+    SAMPLERS[cls.name] = cls
+    return cls
 
 
-def check_sizes(sizes: Sequence[int], pool_size: int, what: str = "pool") -> list[int]:
-    """Sizes sorted; error on a size <= 0, a duplicate, or one larger than the pool."""
-    bad = [s for s in sizes if s <= 0 or s > pool_size]
-    if bad or not sizes:
-        raise SpaVLError(f"size {bad[0] if bad else 'list'} is invalid: the {what} has {pool_size} rows, so sizes must be 1..{pool_size}")
-    if len(set(sizes)) != len(sizes):
-        dupes = sorted({s for s in sizes if list(sizes).count(s) > 1})
-        raise SpaVLError(f"duplicate size(s) {dupes}: give each size once; the {what} has {pool_size} rows (valid range 1..{pool_size})")
-    return sorted(sizes)
+class Sampler:
+    """A recipe that draws ablation subsets from a pool (the scikit-learn idiom).
+
+    Subclasses are dataclasses whose fields are the parameters; ``__init__`` stores them unchecked
+    and :meth:`sample` validates them (raising :class:`~spa_vl.errors.UsageError`) before drawing.
+
+    Class attributes
+    ----------------
+    name : str
+        Registry and ``--recipe`` name; also the subsets' ``recipe``.
+    description : str
+        One line for ``--help``.
+    cli_parameters : dict of str to str
+        Constructor parameter → ``argparse`` destination (:meth:`from_cli`).
+    inputs : tuple of str
+        Keyword data :meth:`sample` needs besides the pool (e.g. ``("embeddings",)``).
+    """
+
+    name: ClassVar[str] = ""
+    description: ClassVar[str] = ""
+    cli_parameters: ClassVar[dict[str, str]] = {}
+    inputs: ClassVar[tuple[str, ...]] = ()
+
+    def get_params(self) -> dict[str, Any]:
+        """The constructor parameters and their values.
+
+        Returns
+        -------
+        dict of str to object
+        """
+        return {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}  # type: ignore[arg-type]
+
+    @classmethod
+    def from_cli(cls, args: Any) -> "Sampler":
+        """The sampler the command line asks for: :attr:`cli_parameters` read from ``args``.
+
+        Options left unset (``None``) keep the constructor's default.
+
+        Parameters
+        ----------
+        args : argparse.Namespace
+            Parsed ``spa-vl ablate`` arguments.
+
+        Returns
+        -------
+        Sampler
+        """
+        values = {param: getattr(args, dest, None) for param, dest in cls.cli_parameters.items()}
+        return cls(**{param: value for param, value in values.items() if value is not None})
+
+    def sample(self, pool: pd.DataFrame, **inputs: Any) -> list[Subset]:
+        """Draw the subsets.
+
+        Parameters
+        ----------
+        pool : pandas.DataFrame, shape (n, ...)
+            :func:`train_pool` rows (``row_id``, ``file``, ``position``, labels).
+        **inputs
+            The data named by :attr:`inputs`.
+
+        Returns
+        -------
+        list of Subset
+        """
+        raise NotImplementedError
+
+    def _check_random_state(self) -> int:
+        seed = getattr(self, "random_state", 0)
+        if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+            raise UsageError(f"random_state={seed!r} is invalid for the {self.name} recipe: give a whole number >= 0")
+        return int(seed)
+
+    def _check_n(self, pool: pd.DataFrame) -> int:
+        n = getattr(self, "n", None)
+        if n is None:
+            raise UsageError(
+                f"the {self.name} recipe needs the rows in each subset: set {{option}} (the pool has {len(pool)} rows)",
+                parameter="n", value=min(1000, len(pool)),
+            )
+        check_sizes([n], len(pool))
+        return int(n)
 
 
-def _priority(pool: pd.DataFrame, random_state: int) -> np.ndarray:
-    # a seeded permutation over the pool in row_id order: independent of shard order
-    order = np.argsort(pool["row_id"].to_numpy(), kind="stable")
-    priority = np.empty(len(pool), np.int64)
-    priority[order] = np.random.default_rng(random_state).permutation(len(pool))
-    return priority
-
-
-def _ranked(pool: pd.DataFrame, strata: Sequence[str], random_state: int) -> pd.DataFrame:
-    ranked = pool.assign(_priority=_priority(pool, random_state)).sort_values([*strata, "_priority"], kind="stable")
-    ranked["_rank"] = ranked.groupby(list(strata), sort=False).cumcount()
-    return ranked
-
-
-def _in_source_order(rows: pd.DataFrame) -> pd.DataFrame:
-    return rows.drop(columns=["_priority", "_rank"], errors="ignore").sort_values(["file", "position"]).reset_index(drop=True)
-
-
-def stratified_take(pool: pd.DataFrame, n: int, strata: Sequence[str], random_state: int, what: str = "pool") -> pd.DataFrame:
-    """``n`` pool rows, proportional over ``strata`` (largest remainder), seeded."""
-    check_sizes([n], len(pool), what)
-    ranked = _ranked(pool, strata, random_state)
-    sizes = ranked.groupby(list(strata), sort=True).size()
-    quota = proportional_allocation(sizes, n)
-    limit = ranked.set_index(list(strata)).index.map(quota.to_dict())
-    return _in_source_order(ranked[ranked["_rank"].to_numpy() < np.asarray(limit)])
-
-
+@register_sampler
 @dataclass
-class ScaleLadder:
-    """Nested subsets of increasing size, stratified by ``strata`` (proportional allocation)."""
+class ScaleLadder(Sampler):
+    """Nested subsets of increasing size, stratified by ``strata`` with the quota method.
+
+    Parameters
+    ----------
+    sizes : sequence of int
+        Subset sizes, each in ``1..len(pool)``, given once (any order).
+    strata : sequence of str
+        Pool columns whose combination is a stratum.
+    random_state : int
+        Seed of the rank order inside each stratum.
+    """
+
+    name: ClassVar[str] = "scale"
+    description: ClassVar[str] = "nested subsets of each size (default 100, 1K, 5K, 10K, 30K, 90K), stratified by class1 x question type"
+    cli_parameters: ClassVar[dict[str, str]] = {"sizes": "sizes", "random_state": "seed"}
 
     sizes: Sequence[int] = DEFAULT_SIZES
     strata: Sequence[str] = DEFAULT_STRATA
     random_state: int = 0
 
     def sample(self, pool: pd.DataFrame) -> list[Subset]:
+        """One subset per size, each contained in the next.
+
+        Parameters
+        ----------
+        pool : pandas.DataFrame, shape (n, ...)
+            :func:`train_pool` rows.
+
+        Returns
+        -------
+        list of Subset
+            ``scale-<size>`` in increasing size.
+        """
+        seed = self._check_random_state()
         sizes = check_sizes(list(self.sizes), len(pool))
-        ranked = _ranked(pool, self.strata, self.random_state)
-        strata_sizes = ranked.groupby(list(self.strata), sort=True).size()
-        allocations = nested_allocations(strata_sizes.to_numpy(), sizes)
-        keys = ranked.set_index(list(self.strata)).index
+        codes = strata_codes(pool, self.strata)
+        allocations = nested_allocations(np.bincount(codes), sizes)
+        place = within_stratum_rank(codes, rank(pool["row_id"], seed))
         subsets = []
         for n in sizes:
-            limit = np.asarray(keys.map(dict(zip(strata_sizes.index, allocations[n].tolist()))))
-            rows = _in_source_order(ranked[ranked["_rank"].to_numpy() < limit])
-            params = {"size": n, "sizes": sizes, "strata": list(self.strata), "seed": self.random_state}
-            subsets.append(Subset(f"scale-{n}", "scale", params, rows))
+            rows = pool[place < allocations[n][codes]]
+            params = {"size": n, "sizes": sizes, "strata": list(self.strata), "seed": seed}
+            subsets.append(Subset.of_rows(f"scale-{n}", self.name, params, rows))
         return subsets

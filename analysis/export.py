@@ -45,7 +45,8 @@ from spa_vl.tables import open_parquet, split_files
 from spa_vl.taxonomy import QUESTION_TYPE, QUESTION_TYPES, UNKNOWN, LabelSpace
 
 from . import writer_parquet, writer_rlhf, writer_trl, writer_llamafactory  # noqa: F401,I001 (registers the formats, in this order)
-from .ablation import Subset, row_ids, stratified_take
+from .ablation import train_pool
+from .sampling import Subset, row_ids, stratified_take
 from .writer import WRITERS, ImageStore, SubsetContext, SubsetWriter, dumps_json, label_rows, writer_classes
 from .writer_rlhf import MIN_ROWS, RLHF_DIR, RLHF_KEY  # noqa: F401 (public names of this module)
 
@@ -123,6 +124,7 @@ def export_subsets(
     subsets: Sequence[Subset],
     out: str | os.PathLike,
     *,
+    pool: pd.DataFrame | None = None,
     formats: Sequence[str] = DEFAULT_FORMATS,
     seed: int | None = None,
     overwrite: bool = False,
@@ -137,9 +139,12 @@ def export_subsets(
     source : str, os.PathLike or Source
         ``"sample"``, a mirror folder, or a hub id.
     subsets : sequence of Subset
-        From a sampler's ``sample(pool)``.
+        From a sampler's ``sample(pool)``: row ids, resolved against ``pool``.
     out : str or os.PathLike
         Folder receiving one subfolder per subset.
+    pool : pandas.DataFrame, shape (n, ...), optional
+        The :func:`~analysis.ablation.train_pool` of ``source`` the subsets were drawn from (read
+        again from ``source`` when None).
     formats : sequence of str
         Names from :data:`FORMATS`.
     seed : int or None
@@ -162,8 +167,8 @@ def export_subsets(
     Raises
     ------
     SpaVLError
-        Unknown format, a subset a format cannot hold, an existing folder without ``overwrite``,
-        too few held-out rows; nothing is written then.
+        Unknown format, a subset a format cannot hold, row ids not in the pool, an existing folder
+        without ``overwrite``, too few held-out rows; nothing is written then.
     """
     classes = writer_classes(list(formats))
     if eval_from not in EVAL_SOURCES:
@@ -174,29 +179,29 @@ def export_subsets(
     targets = [Path(out).resolve() / s.name for s in subsets]
     for target in targets:  # refuse before any work is done
         check_writable_dir(target, overwrite=overwrite, what="subset")
+    pool = train_pool(source) if pool is None else pool
+    rows = [subset.rows_in(pool) for subset in subsets]
     for cls in classes:
-        for subset in subsets:
-            cls.check(subset)
+        for subset, subset_rows in zip(subsets, rows):
+            cls.check(subset, subset_rows)
     meta, space = read_meta_index(source), source_label_space(source, warn=False)
     features = export_features(space)
     needs_eval = any(cls.needs_eval for cls in classes)
     eval_seed = 0 if seed is None else seed
     train_eval = None
     if needs_eval and eval_from == "train":
-        from .ablation import train_pool
-
-        pool = train_pool(source)
-        used = {rid.split("-")[0] for s in subsets for rid in s.row_ids}
+        # a repeat (-k) of a subset row has the same content: hold every copy out
+        used = pd.Series(np.concatenate([np.asarray(s.row_ids, dtype=object) for s in subsets] or [np.zeros(0, object)])).str.split("-").str[0]
         held_out = pool[~pool["row_id"].str.split("-").str[0].isin(used)]
         train_eval = _choose_eval(held_out, eval_size, eval_seed, "train")
-    needed = set().union(*(set(s.rows["file"].unique().tolist()) for s in subsets)) if subsets else set()
+    needed = set().union(*(set(r["file"].unique().tolist()) for r in rows)) if subsets else set()
     if train_eval is not None:
         needed |= set(train_eval["file"].unique().tolist())
     with contextlib.ExitStack() as stack:
         groups = []
-        for subset, target in zip(subsets, targets):
+        for subset, subset_rows, target in zip(subsets, rows, targets):
             folder = stack.enter_context(staged_dir(target, overwrite=overwrite, what="subset"))
-            context = SubsetContext(subset, folder, target, features, space, seed, ImageStore(folder))
+            context = SubsetContext(subset, subset_rows, folder, target, features, space, seed, ImageStore(folder))
             groups.append((context, [cls(context) for cls in classes]))
         exported_keys, eval_parts = [], []
         files = split_files(source, "train", "train")
@@ -205,19 +210,18 @@ def export_subsets(
                 continue
             view = label_rows(open_parquet(source, path).read(), meta)
             for context, writers in groups:
-                rows = context.subset.rows
-                rows = rows[rows["file"] == file_index]
-                if rows.empty:
+                shard_rows = context.rows[context.rows["file"] == file_index]
+                if shard_rows.empty:
                     continue
-                taken = _take(view, rows)
+                taken = _take(view, shard_rows)
                 for writer in writers:
                     writer.add(file_index, taken)
                 if needs_eval and eval_from == "validation":
                     exported_keys.append(text_keys(taken))
             if train_eval is not None:
-                rows = train_eval[train_eval["file"] == file_index]
-                if not rows.empty:
-                    eval_parts.append(_take(view, rows))
+                eval_rows = train_eval[train_eval["file"] == file_index]
+                if not eval_rows.empty:
+                    eval_parts.append(_take(view, eval_rows))
         eval_table, eval_ids = None, []
         if needs_eval and eval_from == "validation":
             exclude = np.concatenate(exported_keys) if exported_keys else np.zeros(0, np.uint64)
@@ -268,10 +272,10 @@ def _finish_subset(context: SubsetContext, sections: dict[str, dict], source: So
         "parameters": s.parameters,
         "seed": seed,
         "source": {"label": source.label, "kind": source.kind, "fingerprint": source.fingerprint, "revision": source.revision},
-        "rows": len(s.rows),
+        "rows": len(s),
         "row_id": "16 hex digits of a keyed 64-bit hash of image_name, question, chosen, rejected (-k for repeats)",
-        "row_ids": s.row_ids,
-        "strata": s.strata_counts(),
+        "row_ids": list(s.row_ids),
+        "strata": s.strata_counts(context.rows),
         "metrics": s.metrics,
         "location": str(location),
         "located_files": located,

@@ -4,83 +4,177 @@
 * :class:`TaxonomyCoverage` — drawing from k of the class1 (or class2) categories, k = 1..all;
 * :class:`ResponseModelSubsets` — chosen and rejected both written by one of m response models;
 * :class:`EmbeddingDiversitySubsets` — max-diversity (farthest point), random, min-diversity
-  (one dense region) on question embeddings, with their Vendi scores.
+  (one dense region) on question embeddings, given to ``sample``, with their Vendi scores.
+
+Every recipe is a :class:`~analysis.ablation.Sampler` registered by name (:data:`RECIPES`), and
+draws through the shared ranker and allocation of :mod:`analysis.sampling`.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Sequence
+from dataclasses import dataclass
+from typing import ClassVar, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
 
-from spa_vl.errors import SpaVLError
-from spa_vl.taxonomy import QUESTION_TYPE, QUESTION_TYPES, RESPONSE_MODELS, UNKNOWN
+from spa_vl.errors import SpaVLError, UsageError
+from spa_vl.taxonomy import LEVELS, QUESTION_TYPE, QUESTION_TYPES, RESPONSE_MODELS, UNKNOWN
 
-from .ablation import DEFAULT_STRATA, Subset, _in_source_order, _priority, check_sizes, stratified_take
+from .ablation import DEFAULT_STRATA, SAMPLERS, Sampler, ScaleLadder, register_sampler
 from .diversity import max_similarity, normalize_rows, vendi_score
+from .sampling import Subset, rank, stratified_take
 
 
+@register_sampler
 @dataclass
-class QuestionTypeSubsets:
-    """``n`` rows of each question type alone (stratified by class1), and ``n`` mixed rows."""
+class QuestionTypeSubsets(Sampler):
+    """``n`` rows of each question type alone (stratified by class1), and ``n`` mixed rows.
 
-    n: int
+    Parameters
+    ----------
+    n : int
+        Rows in each subset (at most the rows of the rarest question type).
+    random_state : int
+        Seed of the shared ranker.
+    """
+
+    name: ClassVar[str] = "question-type"
+    description: ClassVar[str] = "n rows of each question type alone (easy, hardq, hards) and n mixed"
+    cli_parameters: ClassVar[dict[str, str]] = {"n": "n", "random_state": "seed"}
+
+    n: int | None = None
     random_state: int = 0
 
     def sample(self, pool: pd.DataFrame) -> list[Subset]:
+        """The subsets ``qtype-easy``, ``qtype-hardq``, ``qtype-hards``, ``qtype-mixed``.
+
+        Parameters
+        ----------
+        pool : pandas.DataFrame, shape (m, ...)
+            :func:`~analysis.ablation.train_pool` rows.
+
+        Returns
+        -------
+        list of Subset
+            Four subsets of ``n`` rows each.
+        """
+        seed, n = self._check_random_state(), self._check_n(pool)
         subsets = []
         for qtype in QUESTION_TYPES:
             rows = pool[pool[QUESTION_TYPE] == qtype]
-            taken = stratified_take(rows, self.n, ["class1"], self.random_state, what=f"{qtype} pool")
-            subsets.append(Subset(f"qtype-{qtype}", "question-type", {"n": self.n, "question_type": qtype}, taken))
+            taken = stratified_take(rows, n, ["class1"], seed, what=f"{qtype} pool")
+            subsets.append(Subset.of_rows(f"qtype-{qtype}", self.name, {"n": n, "question_type": qtype}, taken))
         known = pool[pool[QUESTION_TYPE].isin(QUESTION_TYPES)]
-        mixed = stratified_take(known, self.n, list(DEFAULT_STRATA), self.random_state, what="pool of typed rows")
-        subsets.append(Subset("qtype-mixed", "question-type", {"n": self.n, "question_type": "mixed"}, mixed))
+        mixed = stratified_take(known, n, list(DEFAULT_STRATA), seed, what="pool of typed rows")
+        subsets.append(Subset.of_rows("qtype-mixed", self.name, {"n": n, "question_type": "mixed"}, mixed))
         return subsets
 
 
+@register_sampler
 @dataclass
-class TaxonomyCoverage:
-    """``n`` rows drawn from the k largest categories of ``level``, for each k in ``ks`` (default all)."""
+class TaxonomyCoverage(Sampler):
+    """``n`` rows drawn from the k largest categories of ``level``, for each k in ``ks``.
 
-    n: int
+    Parameters
+    ----------
+    n : int
+        Rows in each subset.
+    level : {"class1", "class2", "class3"}
+        Taxonomy level whose categories are covered.
+    ks : sequence of int, optional
+        Numbers of categories (default 1..all).
+    random_state : int
+        Seed of the shared ranker.
+    """
+
+    name: ClassVar[str] = "taxonomy"
+    description: ClassVar[str] = "n rows from the k largest categories of a taxonomy level, for each k (default 1..all)"
+    cli_parameters: ClassVar[dict[str, str]] = {"n": "n", "level": "level", "ks": "k", "random_state": "seed"}
+
+    n: int | None = None
     level: str = "class1"
     ks: Sequence[int] | None = None
     random_state: int = 0
 
     def sample(self, pool: pd.DataFrame) -> list[Subset]:
+        """One subset ``<level>-k<k>`` per k.
+
+        Parameters
+        ----------
+        pool : pandas.DataFrame, shape (m, ...)
+            :func:`~analysis.ablation.train_pool` rows.
+
+        Returns
+        -------
+        list of Subset
+        """
+        seed, n = self._check_random_state(), self._check_n(pool)
+        if self.level not in LEVELS:
+            raise UsageError(f"level={self.level!r} is not a taxonomy level: choose from {', '.join(LEVELS)}")
         sizes = pool.loc[pool[self.level] != UNKNOWN, self.level].value_counts()
         categories = sorted(sizes.index, key=lambda c: (-sizes[c], c))  # largest first, ties by name
         ks = list(self.ks or range(1, len(categories) + 1))
         if any(k < 1 or k > len(categories) for k in ks):
-            raise SpaVLError(f"k must be 1..{len(categories)} (the {self.level} categories in the pool), got {ks}")
+            raise UsageError(f"k must be 1..{len(categories)} (the {self.level} categories in the pool), got {ks}")
         subsets = []
         for k in ks:
             chosen = categories[:k]
             rows = pool[pool[self.level].isin(chosen)]
-            taken = stratified_take(rows, self.n, [self.level, QUESTION_TYPE], self.random_state, what=f"pool of the {k} largest {self.level} categories")
-            params = {"n": self.n, "level": self.level, "k": k, "categories": chosen}
-            subsets.append(Subset(f"{self.level}-k{k}", "taxonomy", params, taken))
+            taken = stratified_take(rows, n, [self.level, QUESTION_TYPE], seed, what=f"pool of the {k} largest {self.level} categories")
+            params = {"n": n, "level": self.level, "k": k, "categories": chosen}
+            subsets.append(Subset.of_rows(f"{self.level}-k{k}", self.name, params, taken))
         return subsets
 
 
+@register_sampler
 @dataclass
-class ResponseModelSubsets:
+class ResponseModelSubsets(Sampler):
     """``n`` rows whose chosen and rejected responses both come from a set of response models.
 
     Without ``groups``: one subset per m in ``ms``, the m models that wrote the most responses.
     With ``groups`` (name → model keys, e.g. the paper's safer models): one subset per group and
     one over all models (``models-all``), the paper's response-diversity contrast.
+
+    Parameters
+    ----------
+    n : int
+        Rows in each subset.
+    ms : sequence of int, optional
+        Numbers of models (default those of 2, 4, 8, 12 the meta files name).
+    random_state : int
+        Seed of the shared ranker.
+    groups : mapping of str to sequence of str, or sequence of (str, sequence of str), optional
+        Named groups of model keys (:data:`spa_vl.taxonomy.RESPONSE_MODELS`).
     """
 
-    n: int
+    name: ClassVar[str] = "response-models"
+    description: ClassVar[str] = "n rows whose responses all come from the m most frequent models, or from a named model group vs all"
+    cli_parameters: ClassVar[dict[str, str]] = {"n": "n", "ms": "models", "random_state": "seed", "groups": "model_group"}
+
+    n: int | None = None
     ms: Sequence[int] | None = None
     random_state: int = 0
-    groups: dict[str, Sequence[str]] | None = None
+    groups: Mapping[str, Sequence[str]] | Sequence[tuple[str, Sequence[str]]] | None = None
 
     def sample(self, pool: pd.DataFrame) -> list[Subset]:
+        """``models-m<m>`` per m, or ``models-<group>`` per group and ``models-all``.
+
+        Parameters
+        ----------
+        pool : pandas.DataFrame, shape (m, ...)
+            :func:`~analysis.ablation.train_pool` rows with ``chosen_model``/``rejected_model``.
+
+        Returns
+        -------
+        list of Subset
+        """
+        seed, n = self._check_random_state(), self._check_n(pool)
+        groups = dict(self.groups or {})
+        for group, members in groups.items():
+            unknown = sorted(set(members) - set(RESPONSE_MODELS))
+            if unknown:
+                raise UsageError(f"model group {group!r} names unknown model(s) {', '.join(unknown)}: use keys of {', '.join(RESPONSE_MODELS)}")
         known = pool.dropna(subset=["chosen_model", "rejected_model"])
         if known.empty:
             raise SpaVLError(
@@ -88,36 +182,47 @@ class ResponseModelSubsets:
                 "or no answer equals the rows' texts; `spa-vl doctor` shows the coverage): the response-model recipe "
                 "cannot run on this source"
             )
-        if self.groups:
-            return self._by_group(known)
+        if groups:
+            return self._by_group(known, groups, n, seed)
         frequency = pd.concat([known["chosen_model"], known["rejected_model"]]).value_counts()
         models = sorted(frequency.index, key=lambda m: (-frequency[m], m))
         ms = list(self.ms or [m for m in (2, 4, 8, 12) if m <= len(models)] or [len(models)])
         if any(m < 1 or m > len(models) for m in ms):
-            raise SpaVLError(f"m must be 1..{len(models)} (response models named in the meta files), got {ms}")
+            raise UsageError(f"m must be 1..{len(models)} (response models named in the meta files), got {ms}")
         subsets = []
         for m in ms:
             allowed = models[:m]
             rows = known[known["chosen_model"].isin(allowed) & known["rejected_model"].isin(allowed)]
-            taken = stratified_take(rows, self.n, list(DEFAULT_STRATA), self.random_state, what=f"pool with responses from {m} models")
-            subsets.append(Subset(f"models-m{m}", "response-models", {"n": self.n, "m": m, "models": allowed}, taken))
+            taken = stratified_take(rows, n, list(DEFAULT_STRATA), seed, what=f"pool with responses from {m} models")
+            subsets.append(Subset.of_rows(f"models-m{m}", self.name, {"n": n, "m": m, "models": allowed}, taken))
         return subsets
 
-    def _by_group(self, known: pd.DataFrame) -> list[Subset]:
-        groups = {**self.groups, "all": list(RESPONSE_MODELS)}  # type: ignore[dict-item]
+    def _by_group(self, known: pd.DataFrame, groups: dict[str, Sequence[str]], n: int, seed: int) -> list[Subset]:
         subsets = []
-        for name, members in groups.items():
-            unknown = sorted(set(members) - set(RESPONSE_MODELS))
-            if unknown:
-                raise SpaVLError(f"model group {name!r} names unknown model(s) {', '.join(unknown)}: use keys of {', '.join(RESPONSE_MODELS)}")
+        for group, members in {**groups, "all": list(RESPONSE_MODELS)}.items():
             rows = known[known["chosen_model"].isin(members) & known["rejected_model"].isin(members)]
-            taken = stratified_take(rows, self.n, list(DEFAULT_STRATA), self.random_state, what=f"pool with responses from group {name!r}")
-            subsets.append(Subset(f"models-{name}", "response-models", {"n": self.n, "group": name, "models": list(members)}, taken))
+            taken = stratified_take(rows, n, list(DEFAULT_STRATA), seed, what=f"pool with responses from group {group!r}")
+            subsets.append(Subset.of_rows(f"models-{group}", self.name, {"n": n, "group": group, "models": list(members)}, taken))
         return subsets
 
 
 def farthest_point_order(x: np.ndarray, n: int, start: int) -> np.ndarray:
-    """Greedy k-center: ``n`` row indices, each the farthest (cosine) from those already taken."""
+    """Greedy k-center: ``n`` row indices, each the farthest (cosine) from those already taken.
+
+    Parameters
+    ----------
+    x : numpy.ndarray, shape (m, d)
+        Row vectors (normalised here).
+    n : int
+        Rows to pick, ``1 <= n <= m``.
+    start : int
+        The first row.
+
+    Returns
+    -------
+    numpy.ndarray of int, shape (n,)
+        Row indices in the order picked.
+    """
     x = normalize_rows(x).astype(np.float32)
     picked = [start]
     nearest = 1.0 - x @ x[start]  # distance of every row to the picked set
@@ -130,32 +235,73 @@ def farthest_point_order(x: np.ndarray, n: int, start: int) -> np.ndarray:
     return np.asarray(picked)
 
 
+@register_sampler
 @dataclass
-class EmbeddingDiversitySubsets:
+class EmbeddingDiversitySubsets(Sampler):
     """Max-diversity, random and min-diversity subsets of ``n`` rows by question embedding.
 
-    ``embeddings`` are aligned with the pool rows. Min-diversity takes the ``n`` nearest neighbours
-    of the row closest to the pool's mean direction (one dense region).
+    Max-diversity is farthest-point (greedy k-center) from the row ranked first; random takes the
+    ``n`` rows ranked first (the shared ranker, unstratified); min-diversity takes the ``n``
+    nearest neighbours of the row closest to the pool's mean direction (one dense region).
+
+    Parameters
+    ----------
+    n : int
+        Rows in each subset.
+    random_state : int
+        Seed of the shared ranker.
     """
 
-    n: int
-    embeddings: np.ndarray = field(repr=False, default=None)
+    name: ClassVar[str] = "embedding"
+    description: ClassVar[str] = "max / random / min diversity subsets of n rows by question embedding, with Vendi scores"
+    cli_parameters: ClassVar[dict[str, str]] = {"n": "n", "random_state": "seed"}
+    inputs: ClassVar[tuple[str, ...]] = ("embeddings",)
+
+    n: int | None = None
     random_state: int = 0
 
-    def sample(self, pool: pd.DataFrame) -> list[Subset]:
-        if self.embeddings is None or len(self.embeddings) != len(pool):
-            raise SpaVLError("EmbeddingDiversitySubsets needs one question embedding per pool row")
-        check_sizes([self.n], len(pool))
-        x = normalize_rows(self.embeddings)
-        priority = _priority(pool, self.random_state)
-        random_rows = np.argsort(priority)[: self.n]
+    def sample(self, pool: pd.DataFrame, embeddings: np.ndarray | None = None) -> list[Subset]:
+        """``embedding-max``, ``embedding-random``, ``embedding-min`` with ``vendi_score`` metrics.
+
+        Parameters
+        ----------
+        pool : pandas.DataFrame, shape (m, ...)
+            :func:`~analysis.ablation.train_pool` rows.
+        embeddings : numpy.ndarray, shape (m, d)
+            One question embedding per pool row, in pool order.
+
+        Returns
+        -------
+        list of Subset
+        """
+        seed, n = self._check_random_state(), self._check_n(pool)
+        if embeddings is None or np.ndim(embeddings) != 2 or len(embeddings) != len(pool):
+            got = "none" if embeddings is None else f"shape {np.shape(embeddings)}"
+            raise UsageError(f"the embedding recipe needs one question embedding per pool row, shape ({len(pool)}, d), got {got}: pass embeddings=")
+        x = normalize_rows(np.asarray(embeddings))
+        priority = rank(pool["row_id"], seed)
+        random_rows = np.argsort(priority)[:n]
         start = int(np.argmin(priority))
-        max_rows = farthest_point_order(x, self.n, start)
+        max_rows = farthest_point_order(x, n, start)
         centre = int(np.argmax(x @ x.mean(axis=0)))
         similarity = max_similarity(x, x[[centre]])  # each row's similarity to the centre
-        min_rows = np.argsort(-similarity, kind="stable")[: self.n]
+        min_rows = np.argsort(-similarity, kind="stable")[:n]
         subsets = []
         for kind, rows in (("max", max_rows), ("random", random_rows), ("min", min_rows)):
-            params = {"n": self.n, "selection": kind}
-            subsets.append(Subset(f"embedding-{kind}", "embedding", params, _in_source_order(pool.iloc[np.sort(rows)]), {"vendi_score": vendi_score(x[rows])}))
+            params = {"n": n, "selection": kind}
+            subsets.append(Subset.of_rows(f"embedding-{kind}", self.name, params, pool.iloc[np.sort(rows)], {"vendi_score": vendi_score(x[rows])}))
         return subsets
+
+
+#: Every recipe of ``spa-vl ablate --recipe``: registry name → sampler class, in registration order.
+RECIPES: dict[str, type[Sampler]] = SAMPLERS
+
+__all__ = [
+    "EmbeddingDiversitySubsets",
+    "QuestionTypeSubsets",
+    "RECIPES",
+    "ResponseModelSubsets",
+    "ScaleLadder",
+    "TaxonomyCoverage",
+    "farthest_point_order",
+]

@@ -35,7 +35,7 @@ from spa_vl.errors import SpaVLError
 from spa_vl.labels import encode_view, label_batch
 from spa_vl.taxonomy import LEVELS, LabelSpace
 
-from .ablation import Subset
+from .sampling import Subset
 
 #: name → writer class, filled by :func:`register` when a writer module is imported.
 WRITERS: dict[str, type["SubsetWriter"]] = {}
@@ -187,7 +187,10 @@ class SubsetContext:
     Attributes
     ----------
     subset : Subset
-        The rows (pool rows in source order) and how they were drawn.
+        Which rows (ids) and how they were drawn.
+    rows : pandas.DataFrame, shape (n, ...)
+        The subset's pool rows (:meth:`Subset.rows_in`), in source order: ``row_id``, ``file``,
+        ``position`` and the labels.
     folder : Path
         The temp folder the subset is built in (renamed into place when every writer is done).
     location : Path
@@ -203,6 +206,7 @@ class SubsetContext:
     """
 
     subset: Subset
+    rows: pd.DataFrame
     folder: Path
     location: Path
     features: datasets.Features
@@ -232,8 +236,15 @@ class SubsetWriter:
         self.context = context
 
     @classmethod
-    def check(cls, subset: Subset) -> None:
-        """Raise :class:`SpaVLError` if this format cannot hold ``subset`` (called before any work)."""
+    def check(cls, subset: Subset, rows: pd.DataFrame) -> None:
+        """Raise :class:`SpaVLError` if this format cannot hold ``subset`` (called before any work).
+
+        Parameters
+        ----------
+        subset : Subset
+        rows : pandas.DataFrame, shape (n, ...)
+            The subset's pool rows (labels, ``file``, ``position``).
+        """
 
     def add(self, file_index: int, rows: pa.Table) -> None:
         """Take the subset's rows of source shard ``file_index``: a labelled view (labels as

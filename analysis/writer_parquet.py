@@ -26,7 +26,7 @@ class ParquetWriter(SubsetWriter):
 
     def __init__(self, context: SubsetContext):
         super().__init__(context)
-        self.files = sorted(context.subset.rows["file"].unique().tolist())
+        self.files = sorted(context.rows["file"].unique().tolist())
         self.features = None  # the typed features of the columns the labelled rows have
         self.rows = 0
         self.bytes = 0
@@ -53,7 +53,7 @@ class ParquetWriter(SubsetWriter):
     def _card_body(self) -> str:
         s = self.context.subset
         return (
-            f"\n# SPA-VL subset `{s.name}`\n\nRecipe `{s.recipe}`, {len(s.rows):,} rows of the SPA-VL train config, "
+            f"\n# SPA-VL subset `{s.name}`\n\nRecipe `{s.recipe}`, {len(s):,} rows of the SPA-VL train config, "
             f"written by `spa-vl ablate`. `manifest.json` lists the parameters, the seed, the source and the row ids.\n\n"
             "```python\nimport datasets\nds = datasets.load_dataset(\"path/to/this/folder\", split=\"train\")\n```\n"
         )

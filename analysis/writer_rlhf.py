@@ -23,12 +23,13 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
 import pyarrow as pa
 
 from spa_vl.errors import SpaVLError
 from spa_vl.taxonomy import QUESTION_TYPE, QUESTION_TYPE_ALIASES, QUESTION_TYPES
 
-from .ablation import Subset
+from .sampling import Subset
 from .writer import IMAGES_DIR, SubsetContext, SubsetWriter, dumps_json, register, training_ids
 
 RLHF_DIR = "rlhf"
@@ -47,9 +48,19 @@ def _keys() -> list[str]:
     return [k for k in KEY_ORDER if k in present] + sorted(present - set(KEY_ORDER))
 
 
-def known_type_rows(subset: Subset) -> int:
-    """Rows of ``subset`` with a known question type (the only ones the training code can take)."""
-    return int(subset.rows[QUESTION_TYPE].isin(QUESTION_TYPES).sum())
+def known_type_rows(rows: pd.DataFrame) -> int:
+    """Rows with a known question type (the only ones the training code can take).
+
+    Parameters
+    ----------
+    rows : pandas.DataFrame, shape (n, ...)
+        A subset's pool rows (:meth:`analysis.sampling.Subset.rows_in`).
+
+    Returns
+    -------
+    int
+    """
+    return int(rows[QUESTION_TYPE].isin(QUESTION_TYPES).sum())
 
 
 @register
@@ -66,8 +77,8 @@ class RlhfWriter(SubsetWriter):
         self.skipped = 0
 
     @classmethod
-    def check(cls, subset: Subset) -> None:
-        n = known_type_rows(subset)
+    def check(cls, subset: Subset, rows: pd.DataFrame) -> None:
+        n = known_type_rows(rows)
         if n < MIN_ROWS:
             raise SpaVLError(
                 f"subset {subset.name}: {n} row(s) with a known question type, but the SPA-VL-RLHF format needs at least "

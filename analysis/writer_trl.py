@@ -97,7 +97,7 @@ class TrlWriter(SubsetWriter):
     def __init__(self, context: SubsetContext):
         super().__init__(context)
         self.features: datasets.Features | None = None  # fixed by the first shard's columns
-        self.files = sorted(context.subset.rows["file"].unique().tolist())
+        self.files = sorted(context.rows["file"].unique().tolist())
         self.sizes = {"train": [0, 0]}
 
     def _write(self, split: str, table: pa.Table, index: int, count: int) -> None:

@@ -123,23 +123,23 @@ def _int_list(text: str) -> list[int]:
         raise argparse.ArgumentTypeError(f"expected comma-separated whole numbers, got {text!r}")
 
 
-def _sampler(args: argparse.Namespace, pool):
-    from analysis import ablation, recipes
-
-    if args.recipe == "scale":
-        return ablation.ScaleLadder(sizes=args.sizes or ablation.DEFAULT_SIZES, random_state=args.seed)
-    if args.n is None:
-        raise SpaVLError(f"--recipe {args.recipe} needs --n (the rows in each subset; the pool has {len(pool)})")
-    if args.recipe == "question-type":
-        return recipes.QuestionTypeSubsets(args.n, random_state=args.seed)
-    if args.recipe == "taxonomy":
-        return recipes.TaxonomyCoverage(args.n, level=args.level, ks=args.k, random_state=args.seed)
-    if args.recipe == "response-models":
-        return recipes.ResponseModelSubsets(args.n, ms=args.models, random_state=args.seed, groups=_model_groups(args.model_group))
+def _question_embeddings(args: argparse.Namespace, pool):
     from analysis.embeddings import Encoder
 
-    vectors = Encoder(args.model, progress=_progress(args)).encode(pool["question"].tolist())
-    return recipes.EmbeddingDiversitySubsets(args.n, vectors, random_state=args.seed)
+    return Encoder(args.model, progress=_progress(args)).encode(pool["question"].tolist())
+
+
+#: Data a recipe's ``sample`` takes besides the pool (its class lists them in ``inputs``) → how the CLI computes it.
+SAMPLER_INPUTS: dict[str, Callable] = {"embeddings": _question_embeddings}
+
+
+def _sampler(args: argparse.Namespace, pool):
+    """The ``--recipe`` sampler (its class reads its own options) and the data its ``sample`` takes."""
+    from analysis.recipes import RECIPES
+
+    cls = RECIPES[args.recipe]
+    sampler = cls.from_cli(argparse.Namespace(**{**vars(args), "model_group": _model_groups(args.model_group)}))
+    return sampler, {name: SAMPLER_INPUTS[name](args, pool) for name in cls.inputs}
 
 
 ABLATE_EXAMPLES = """spa-vl ablate /data/SPA-VL --out subsets --recipe scale --sizes 30000,90000 --seed 0
@@ -184,14 +184,15 @@ def _cmd_ablate(args: argparse.Namespace) -> int:
 
     source = _source(args)
     pool = train_pool(source)
-    subsets = _sampler(args, pool).sample(pool)
+    sampler, inputs = _sampler(args, pool)
+    subsets = sampler.sample(pool, **inputs)
     formats = [f.strip() for f in args.format.split(",") if f.strip()]
     folders = export_subsets(
-        source, subsets, args.out, formats=formats, seed=args.seed, overwrite=args.overwrite, progress=_progress(args),
-        eval_from=args.eval_from, eval_size=args.eval_size,
+        source, subsets, args.out, pool=pool, formats=formats, seed=args.seed, overwrite=args.overwrite,
+        progress=_progress(args), eval_from=args.eval_from, eval_size=args.eval_size,
     )
     for subset, folder in zip(subsets, folders):
-        print(f"{folder}: {len(subset.rows)} rows")
+        print(f"{folder}: {len(subset)} rows")
     if set(formats) - {"parquet"}:
         print(f"training commands: {folders[0] / 'TRAIN.md'}" + (" (one per subset)" if len(folders) > 1 else ""))
     return 0
@@ -265,11 +266,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     p.add_argument("--overwrite", action="store_true", help="replace an existing report folder")
 
+    from analysis.recipes import RECIPES  # the recipe registry: --recipe's choices and help
+
     p = add("ablate", _cmd_ablate, "write ablation subsets (scale ladder or diversity recipes) for datasets, "
             "SPA-VL-RLHF, TRL and LLaMA-Factory", ABLATE_EXAMPLES)
     _add_source(p)
     p.add_argument("--out", help="folder that receives one subfolder per subset")
-    p.add_argument("--recipe", default="scale", choices=["scale", "question-type", "taxonomy", "response-models", "embedding"])
+    p.add_argument("--recipe", default="scale", choices=list(RECIPES),
+                   help="; ".join(f"{name}: {cls.description}" for name, cls in RECIPES.items()) + " (default scale)")
     p.add_argument("--sizes", type=_int_list, help="scale: comma-separated sizes (default 100,1000,5000,10000,30000,90000)")
     p.add_argument("--n", type=int, help="diversity recipes: rows in each subset")
     p.add_argument("--level", default="class1", choices=["class1", "class2"], help="taxonomy: level to cover")

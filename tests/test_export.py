@@ -71,7 +71,7 @@ def test_verify_detects_a_modified_file(exported, tmp_path, capsys):
 
 
 def test_refuses_to_overwrite_then_replaces(exported, sample_dir):
-    with pytest.raises(SpaVLError, match="--overwrite"):
+    with pytest.raises(SpaVLError, match="overwrite=True"):
         pool = train_pool(sample_dir)
         export_subsets(sample_dir, ScaleLadder(sizes=[40]).sample(pool), exported, progress=False)
     assert main(["--quiet", "ablate", str(sample_dir), "--out", str(exported), "--sizes", "40", "--seed", "3", "--overwrite"]) == 0
@@ -176,3 +176,19 @@ def test_one_writer_class_per_format_chosen_by_name(sample_dir, tmp_path):
     finally:
         del writer.WRITERS["row-ids"]
     importlib.import_module("analysis.export")
+
+
+def test_export_resolves_row_ids_against_the_pool(sample_dir, tmp_path):
+    from analysis.sampling import Subset
+
+    pool = train_pool(sample_dir)
+    subset = ScaleLadder(sizes=[12], random_state=2).sample(pool)[0]
+    stray = Subset("stray", "scale", {}, ["0000000000000000", *subset.row_ids[1:]])
+    with pytest.raises(SpaVLError, match=r"subset stray: 1 of 12 row id\(s\) \(first 0000000000000000\) are not in the pool"):
+        export_subsets(sample_dir, [stray], tmp_path / "x", pool=pool, formats=["parquet"], progress=False)
+    assert not (tmp_path / "x").exists()
+    (folder,) = export_subsets(sample_dir, [subset], tmp_path / "y", pool=pool, formats=["parquet"], progress=False)
+    manifest = json.loads((folder / "manifest.json").read_text())
+    assert manifest["row_ids"] == subset.row_ids and manifest["rows"] == len(subset) == 12
+    assert manifest["strata"] == subset.strata_counts(pool) and sum(manifest["strata"].values()) == 12
+    assert pq.read_table(folder / "data").column("row_id").to_pylist() == subset.row_ids  # source order

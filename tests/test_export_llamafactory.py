@@ -55,19 +55,19 @@ def check_example(example: dict, attr: dict, media_dir: Path) -> None:
 
 def test_dataset_info_entries_and_examples_follow_the_documented_schema(all_formats, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)  # image paths must not depend on the working directory
-    for subset, folder in zip(all_formats["subsets"], all_formats["folders"]):
+    for subset, rows, folder in zip(all_formats["subsets"], all_formats["rows"], all_formats["folders"]):
         manifest = json.loads((folder / "manifest.json").read_text(encoding="ascii"))
         dataset_dir = folder / "llamafactory"
         names = list(json.loads((dataset_dir / "dataset_info.json").read_text(encoding="ascii")))
         assert names == [f"spa_vl_{subset.name}", f"spa_vl_{subset.name}_eval"]
         attr, train = load_like_llamafactory(dataset_dir, names[0], tmp_path / "cache")
         _, evals = load_like_llamafactory(dataset_dir, names[1], tmp_path / "cache")
-        assert train.num_rows == len(subset.rows) and evals.num_rows == manifest["eval"]["rows"] >= 3
+        assert train.num_rows == len(rows) and evals.num_rows == manifest["eval"]["rows"] >= 3
         for example in [*train, *evals]:
             check_example(example, attr, media_dir=dataset_dir)
         assert train["row_id"] == manifest["row_ids"] and sorted(evals["row_id"]) == sorted(manifest["eval"]["row_ids"])
         for column in ("class1", "class2", "class3", "question_type"):
-            assert [v or "unknown" for v in train[column]] == subset.rows[column].tolist()
+            assert [v or "unknown" for v in train[column]] == rows[column].tolist()
         assert not set(evals["row_id"]) & set(train["row_id"])
 
 

@@ -80,7 +80,7 @@ def replay(configs: list[str], keywords: list[str], image_folder: str, cwd: Path
 
 
 def test_dpo_ppo_rm_commands_read_every_file_from_an_unrelated_folder_in_a_c_locale(all_formats, tmp_path):
-    for subset, folder in zip(all_formats["subsets"], all_formats["folders"]):
+    for subset, subset_rows, folder in zip(all_formats["subsets"], all_formats["rows"], all_formats["folders"]):
         commands = train_md_commands(folder)
         assert {"train_dpo.py", "train_ppo.py", "train_rm.py", "infer_json.py"} <= set(commands)
         for script in ("train_dpo.py", "train_ppo.py", "train_rm.py"):
@@ -93,7 +93,7 @@ def test_dpo_ppo_rm_commands_read_every_file_from_an_unrelated_folder_in_a_c_loc
         assert "utf" not in read["encoding"].lower()  # the subprocess really reads as ASCII
         train, test = ({"items": read["items"][c]} for c in configs)
         # every row of the subset with a known question type, under its own keyword
-        rows = subset.rows.set_index("row_id")
+        rows = subset_rows.set_index("row_id")
         typed = rows[rows["question_type"].isin(["easy", "hardq", "hards"])]
         assert sorted(i["row_id"] for i in train["items"]) == sorted(typed.index)
         expected_key = typed["question_type"].replace({"hards": "hardd"})

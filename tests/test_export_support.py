@@ -74,8 +74,8 @@ def all_formats(unicode_mirror, unicode_pool, tmp_path_factory):
     n = len(unicode_pool)
     subsets = ScaleLadder(sizes=[max(n // 10, 5), max(n // 3, 10)], random_state=5).sample(unicode_pool)
     out = tmp_path_factory.mktemp("all-formats") / "subsets"
-    folders = export_subsets(unicode_mirror, subsets, out, formats=FORMATS, seed=5, progress=False)
-    return {"out": out, "folders": folders, "subsets": subsets}
+    folders = export_subsets(unicode_mirror, subsets, out, pool=unicode_pool, formats=FORMATS, seed=5, progress=False)
+    return {"out": out, "folders": folders, "subsets": subsets, "rows": [s.rows_in(unicode_pool) for s in subsets]}
 
 
 def c_locale_python(code: str, *, cwd: Path) -> subprocess.CompletedProcess:

@@ -50,16 +50,16 @@ def loaded(all_formats, tmp_path_factory):
 
 
 def test_loads_with_plain_datasets_with_rows_labels_and_held_out_test_split(all_formats, loaded):
-    for subset, folder, ds in zip(all_formats["subsets"], all_formats["folders"], loaded):
+    for rows, folder, ds in zip(all_formats["rows"], all_formats["folders"], loaded):
         manifest = json.loads((folder / "manifest.json").read_text(encoding="ascii"))
         train, test = ds["train"], ds["test"]
-        assert train.num_rows == len(subset.rows) and test.num_rows == manifest["eval"]["rows"] >= 3
+        assert train.num_rows == len(rows) and test.num_rows == manifest["eval"]["rows"] >= 3
         assert train["row_id"] == manifest["row_ids"] and test["row_id"] == manifest["eval"]["row_ids"]
         assert isinstance(train.features["images"], datasets.List) and isinstance(train.features["images"].feature, datasets.Image)
         for column in ("class1", "class2", "class3", "question_type"):
             feature = train.features[column]
             assert isinstance(feature, datasets.ClassLabel)
-            assert [feature.int2str(i) if i >= 0 else "unknown" for i in train[column]] == subset.rows[column].tolist()
+            assert [feature.int2str(i) if i >= 0 else "unknown" for i in train[column]] == rows[column].tolist()
         assert not set(test["row_id"]) & set(train["row_id"])
 
 

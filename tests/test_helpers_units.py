@@ -10,7 +10,7 @@ import pytest
 
 from analysis.recipes import farthest_point_order
 from analysis.render import format_number, jsonable, markdown_table
-from analysis.sampling import proportional_allocation, stratified_sample
+from analysis.sampling import proportional_allocation, row_ids, stratified_sample, within_stratum_rank
 from spa_vl.atomic import atomic_write_text, check_writable_dir, staged_dir
 from spa_vl.errors import SpaVLError
 from spa_vl.layout import missing_shards, read_card, render_card, shard_name, split_file_stem
@@ -33,17 +33,38 @@ def test_proportional_allocation_largest_remainder():
     assert proportional_allocation(pd.Series([1, 1, 1]), 2).tolist() == [1, 1, 0]  # ties by order
     got = proportional_allocation(pd.Series([7, 13, 29, 1]), 17)
     assert got.sum() == 17 and np.all(np.abs(got - 17 * np.array([7, 13, 29, 1]) / 50) < 1)
-    with pytest.raises(ValueError, match="pool of 3"):
+    with pytest.raises(SpaVLError, match="pool of 3: choose a size in 0..3"):
         proportional_allocation(pd.Series([1, 2]), 4)
 
 
 def test_stratified_sample_is_seeded_and_proportional():
-    frame = pd.DataFrame({"g": ["a"] * 60 + ["b"] * 30 + ["c"] * 10})
+    frame = pd.DataFrame({"g": ["a"] * 60 + ["b"] * 30 + ["c"] * 10, "question": [f"q{i}" for i in range(100)]})
     picked = stratified_sample(frame, 20, "g", random_state=3)
     assert frame.loc[picked, "g"].value_counts().to_dict() == {"a": 12, "b": 6, "c": 2}
     assert list(picked) == list(stratified_sample(frame, 20, "g", random_state=3))
     assert list(picked) != list(stratified_sample(frame, 20, "g", random_state=4))
     assert len(stratified_sample(frame, 500, "g")) == 100
+    # ranked by content, not position: the same rows of a reordered frame
+    reordered = frame.iloc[::-1].reset_index(drop=True)
+    again = stratified_sample(reordered, 20, "g", random_state=3)
+    assert set(reordered.loc[again, "question"]) == set(frame.loc[picked, "question"])
+    with pytest.raises(SpaVLError, match="row_id column or one of image_name"):
+        stratified_sample(frame[["g"]], 20, "g")
+
+
+def test_row_ids_are_the_hash_in_hex_with_repeat_suffixes():
+    frame = pd.DataFrame({"question": ["a", "b", "a", "a"], "chosen": ["x", "y", "x", "x"]})
+    hashes = pd.util.hash_pandas_object(frame, index=False).to_numpy()
+    ids = row_ids(frame)
+    assert ids.iloc[1] == format(int(hashes[1]), "016x") and len(ids.iloc[1]) == 16
+    assert ids.tolist()[2:] == [ids.iloc[0] + "-1", ids.iloc[0] + "-2"]
+    assert row_ids(frame.iloc[[1, 0]]).tolist() == [ids.iloc[1], ids.iloc[0]]
+
+
+def test_within_stratum_rank_counts_from_zero_in_each_stratum():
+    codes = np.array([1, 0, 1, 0, 1])
+    priority = np.array([4, 3, 0, 1, 2])
+    assert within_stratum_rank(codes, priority).tolist() == [2, 1, 0, 0, 1]
 
 
 def test_first_per_key_and_label_counts():
