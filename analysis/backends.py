@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import importlib.util
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Any, Callable, Sequence
 
 import numpy as np
 
@@ -73,7 +73,7 @@ def _check_mean_pooling(model) -> None:
         raise SpaVLError(f"encoder backends other than 'torch' support Transformer + mean Pooling models; this one is {' + '.join(names)}: use backend 'torch'")
 
 
-def _graph(model) -> "torch.nn.Module":
+def _graph(model: Any) -> Any:
     import torch
 
     class MeanPooled(torch.nn.Module):

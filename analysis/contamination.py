@@ -150,7 +150,8 @@ def shingle_hashes(normalized: Sequence[str] | np.ndarray, words: int = SHINGLE_
     flat = tokens.flatten()
     # Arrow keeps the empty strings around leading/trailing separators ("" splits into [""]): drop them
     n = len(tokens)
-    owner = np.repeat(np.arange(n), np.diff(np.asarray(tokens.offsets.to_numpy(), dtype=np.int64)))
+    counts: np.ndarray = np.diff(np.asarray(tokens.offsets.to_numpy(), dtype=np.int64))
+    owner = np.repeat(np.arange(n), counts)
     nonempty = np.asarray(pc.greater(pc.utf8_length(flat), 0).to_numpy(zero_copy_only=False), dtype=bool)
     flat = pc.dictionary_encode(flat.filter(pa.array(nonempty)))
     offsets = np.concatenate([[0], np.cumsum(np.bincount(owner[nonempty], minlength=n))]).astype(np.int64)
@@ -329,6 +330,8 @@ class ContaminationIndex:
 
     def _train_vectors(self) -> np.ndarray:
         if self._vectors is None:
+            if self.encoder is None:
+                raise SpaVLError("the embedding pass needs an encoder: pass encoder=Encoder(...)")
             self._vectors = self.encoder.encode(self.texts.tolist())
         return self._vectors
 

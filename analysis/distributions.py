@@ -8,7 +8,7 @@ divergence between two distributions. Unknown labels are a category of their own
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Mapping
+from typing import Mapping, TypeAlias
 
 import numpy as np
 import pandas as pd
@@ -17,7 +17,7 @@ from spa_vl.columns import SPLIT
 
 from .records import Record
 
-Counts = Mapping[str, int] | pd.Series
+Counts: TypeAlias = "Mapping[str, int] | pd.Series"
 
 
 def _positive(counts: Counts) -> np.ndarray:

@@ -77,7 +77,7 @@ def vendi_score(x: np.ndarray) -> float:
         u = normalize_rows(x)
         return _exp_entropy(np.linalg.eigvalsh(u @ u.T / len(u)))
     n, _, gram, _ = _moments(x)
-    if n == 0:
+    if n == 0 or gram is None:
         return 0.0
     return _exp_entropy(np.linalg.eigvalsh(gram / n))
 
@@ -172,14 +172,14 @@ def group_diversity(
     ``n_resamples`` > 0, each group also gets the bootstrap intervals of :func:`bootstrap_diversity`
     (``<metric>_ci_low``, ``<metric>_ci_high``), computed on the same ``n`` rows.
     """
-    groups = pd.Series(list(groups))
-    sizes = groups.value_counts()
+    labels = pd.Series(list(groups))
+    sizes = labels.value_counts()
     if n is None:
         n = max(2, int(sizes.min())) if len(sizes) else 2
     rng = np.random.default_rng(random_state)
     rows = {}
     for group in sorted(sizes.index, key=str):
-        members = np.flatnonzero((groups == group).to_numpy())
+        members = np.flatnonzero((labels == group).to_numpy())
         if len(members) < n:
             rows[group] = {**{k: np.nan for k in Diversity.__dataclass_fields__}, "n": len(members), "too_small": True}
             continue

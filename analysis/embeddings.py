@@ -204,7 +204,7 @@ class Encoder:
     @property
     def cache(self) -> EmbeddingCache | None:
         if self._cache is None and self._cache_dir is not False:
-            root = Path(self._cache_dir) if self._cache_dir else cache_root() / "embeddings"
+            root = Path(self._cache_dir) if self._cache_dir and self._cache_dir is not True else cache_root() / "embeddings"
             # The model is loaded only to learn its max length when its files cannot tell us.
             fingerprint = _model_fingerprint(self.model, self._declared_max_length(), self.backend)
             self._cache = EmbeddingCache(root, self.model_id, fingerprint)
@@ -245,6 +245,7 @@ class Encoder:
                 return out[codes]
             cache.store(keys[missing], new)
             rows = cache.lookup(keys)
+        assert cache is not None  # the early return above handles no cache
         return cache.vectors()[rows][codes]
 
     def _backend_encode(self):

@@ -75,9 +75,9 @@ def thumbnail(data: bytes | None, px: int = THUMB_PX, quality: int = 70) -> str:
     if not data:
         return ""
     try:
-        with Image.open(io.BytesIO(data)) as image:
-            image.draft("RGB", (px, px))
-            image = image.convert("RGB")
+        with Image.open(io.BytesIO(data)) as opened:
+            opened.draft("RGB", (px, px))
+            image = opened.convert("RGB")
             image.thumbnail((px, px))
             buffer = io.BytesIO()
             image.save(buffer, format="JPEG", quality=quality, optimize=True)

@@ -206,10 +206,11 @@ def image_table(
                 sizes = [len(b) if b is not None else 0 for b in payloads]
                 todo: dict[bytes, bytes] = {}
                 for digest, data in zip(digests, payloads):
-                    if digest is not None and digest not in cache.entries and digest not in todo:
+                    if digest is not None and data is not None and digest not in cache.entries and digest not in todo:
                         todo[digest] = data
                 # a content repeated in a batch still in flight is hashed twice at worst: same result
                 missing, blobs = list(todo), list(todo.values())
+                results: list  # futures of the worker pool, or the rows themselves
                 if use_pool and blobs:
                     pool = pool or ProcessPoolExecutor(n_jobs)
                     step = -(-len(blobs) // n_jobs)
@@ -275,17 +276,17 @@ def _near_pairs(a: np.ndarray, b: np.ndarray | None, threshold: int, keep: int, 
     closest : int array (k, 3) of (i, j, distance), the ``keep`` closest pairs (ties by i, j).
     """
     within = b is None
-    b = a if within else b
-    has_a, has_b = np.zeros(len(a), bool), np.zeros(len(b), bool)
+    other: np.ndarray = a if b is None else b
+    has_a, has_b = np.zeros(len(a), dtype=np.bool_), np.zeros(len(other), dtype=np.bool_)
     n_pairs, best = 0, np.zeros((0, 3), np.int64)
     for start in range(0, len(a), chunk):
         block = a[start:start + chunk]
         # within a: compare the block with itself and everything after it only
         lo = start if within else 0
-        dist = np.bitwise_count(block[:, None] ^ b[None, lo:])
+        dist = np.bitwise_count(block[:, None] ^ other[None, lo:])
         hit = dist <= threshold
         if within:
-            hit &= np.arange(lo, len(b))[None, :] > np.arange(start, start + len(block))[:, None]
+            hit &= np.arange(lo, len(other))[None, :] > np.arange(start, start + len(block))[:, None]
         if not hit.any():
             continue
         i, j = np.nonzero(hit)

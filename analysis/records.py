@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict
+from dataclasses import asdict, is_dataclass
+from typing import Any
 
 
 class Record:
     """Mixin for result dataclasses: ``to_dict()`` gives plain JSON-ready values."""
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
+        """The dataclass's fields as a dict (nested dataclasses too)."""
+        if not is_dataclass(self) or isinstance(self, type):
+            raise TypeError(f"{type(self).__name__} mixes in Record but is not a dataclass")
         return asdict(self)

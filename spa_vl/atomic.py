@@ -30,7 +30,7 @@ def _cleanup_stale(parent: Path, name: str) -> None:
         shutil.rmtree(stale, ignore_errors=True) if stale.is_dir() else stale.unlink(missing_ok=True)
 
 
-def atomic_write(path: str | os.PathLike, write: Callable[[Path], None]) -> Path:
+def atomic_write(path: str | os.PathLike, write: Callable[[Path], object]) -> Path:
     """Call ``write(tmp_path)`` then rename ``tmp_path`` to ``path`` (same folder, so same device)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)

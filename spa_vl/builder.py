@@ -95,8 +95,9 @@ class SpaVL(datasets.ArrowBasedBuilder):
         if config_name is not None:
             config_name = canonical_config(config_name).name
         # Resolved before super().__init__, which calls _info(); the cache is keyed by the data's content.
-        flags = {k: bool(kwargs.get(k, False)) for k in ("allow_partial", "strict")}
-        self.source: Source = resolve_source(data_dir or HUB_ID, **flags)
+        self.source: Source = resolve_source(
+            data_dir or HUB_ID, allow_partial=bool(kwargs.get("allow_partial", False)), strict=bool(kwargs.get("strict", False))
+        )
         kwargs.setdefault("hash", f"{self.source.fingerprint}-{labelling_fingerprint()}")
         kwargs.setdefault("dataset_name", "spa_vl")
         super().__init__(*args, config_name=config_name, data_dir=data_dir, **kwargs)

@@ -102,18 +102,18 @@ def _draw_rows(rows: int, rng: np.random.Generator) -> _Rows:
         path_index.append(image_paths[local])
         qtypes.append(types)
         offset += n_images
-    image_id, path_index = np.concatenate(image_ids), np.concatenate(path_index)
-    qtypes = np.concatenate(qtypes)
-    topics = np.asarray([p[2] for p in paths], dtype=object)[path_index]
+    image_id, row_paths = np.concatenate(image_ids), np.concatenate(path_index)
+    row_types = np.concatenate(qtypes)
+    topics = np.asarray([p[2] for p in paths], dtype=object)[row_paths]
     return _Rows(
         config=np.concatenate(configs),
         split=np.concatenate(splits),
         paths=paths,
-        path_index=path_index,
+        path_index=row_paths,
         image_id=image_id,
-        image_number=_number_within_folder(image_id, path_index, offset),
-        question_type=qtypes,
-        text=sample_text.texts(rng, topics, np.where(qtypes == None, "easy", qtypes)),  # noqa: E711 (eval: any template)
+        image_number=_number_within_folder(image_id, row_paths, offset),
+        question_type=row_types,
+        text=sample_text.texts(rng, topics, np.where(row_types == None, "easy", row_types)),  # noqa: E711 (eval: any template)
     )
 
 
