@@ -22,8 +22,9 @@ when its mean cosine to fp32 is >= 0.995 and the per-domain diversity ranking is
 from __future__ import annotations
 
 import importlib.util
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any
 
 import numpy as np
 

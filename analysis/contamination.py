@@ -28,8 +28,9 @@ and its "affine32" scheme (MurmurHash3 finaliser, then ``a·h + b mod 2³²``), 
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -116,9 +117,10 @@ class Shingles:
         return len(self.offsets) - 1
 
     def of(self, i: int) -> np.ndarray:
+        """The token hashes of text ``i``, shape (its tokens,)."""
         return self.hashes[self.offsets[i] : self.offsets[i + 1]]
 
-    def jaccard(self, other: "Shingles", i: int, j: int) -> float:
+    def jaccard(self, other: Shingles, i: int, j: int) -> float:
         """Exact Jaccard similarity of this set's text ``i`` and ``other``'s text ``j`` (0 if both empty)."""
         a, b = self.of(i), other.of(j)
         union = len(a) + len(b)
@@ -288,7 +290,7 @@ class ContaminationIndex:
         jaccard_threshold: float = JACCARD_THRESHOLD,
         cosine_threshold: float = COSINE_THRESHOLD,
         max_matches: int = MAX_MATCHES,
-        encoder: "Encoder | None" = None,
+        encoder: Encoder | None = None,
         shingle_words: int = SHINGLE_WORDS,
         num_perm: int = NUM_PERM,
         seed: int = MINHASH_SEED,
@@ -302,7 +304,7 @@ class ContaminationIndex:
         self.encoder, self.shingle_words, self.num_perm, self.seed = encoder, shingle_words, num_perm, seed
         self.seconds: dict[str, float] = {}
 
-    def fit(self, train_questions: Sequence[str | None] | pd.Series) -> "ContaminationIndex":
+    def fit(self, train_questions: Sequence[str | None] | pd.Series) -> ContaminationIndex:
         """Group the train questions by normalised text and build the exact and lexical indexes."""
         from datasketch import LeanMinHash, MinHashLSH
 
@@ -364,7 +366,7 @@ class ContaminationIndex:
             if shingles.offsets[i + 1] == shingles.offsets[i]:
                 continue
             candidates = self.lsh.query(LeanMinHash(seed=self.seed, hashvalues=signatures[i], scheme="affine32"))
-            scored = sorted(((-shingles.jaccard(self.shingles, i, j), j) for j in candidates))
+            scored = sorted((-shingles.jaccard(self.shingles, i, j), j) for j in candidates)
             kept = [j for s, j in scored if -s >= self.jaccard_threshold][: self.max_matches]
             lexical_hit[i] = bool(kept)
             found.update({(i, j): None for j in kept})
@@ -429,6 +431,7 @@ class ContaminationIndex:
 
     @property
     def settings(self) -> dict[str, Any]:
+        """The thresholds and shingling this index was built with (recorded in the report)."""
         return {
             "train_rows": self.train_rows_total,
             "train_distinct": len(self.normalized),
@@ -446,7 +449,7 @@ def find_contamination(
     train_questions: Sequence[str | None] | pd.Series,
     eval_questions: Mapping[str, Sequence[str | None] | pd.Series],
     *,
-    encoder: "Encoder | None" = None,
+    encoder: Encoder | None = None,
     **kwargs,
 ) -> Contamination:
     """Every eval split's questions against every train question, in the three passes.

@@ -7,8 +7,9 @@ divergence between two distributions. Unknown labels are a category of their own
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Mapping, TypeAlias
+from typing import TypeAlias
 
 import numpy as np
 import pandas as pd

@@ -15,8 +15,8 @@ Groups are compared at equal n, since Vendi grows with n. :func:`bootstrap_inter
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from typing import Callable, Iterable, Sequence
 
 import numpy as np
 import pandas as pd
@@ -272,7 +272,7 @@ def bootstrap_diversity(
 
 
 def intervals_overlap(table: pd.DataFrame, metric: str) -> pd.DataFrame:
-    """Every pair of rows (groups) of a table with ``<metric>_ci_low/high``: do their intervals overlap?
+    """Whether the intervals of every pair of rows (groups) of a table overlap.
 
     Returns
     -------

@@ -28,8 +28,8 @@ import os
 import re
 import shutil
 import warnings
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 import pandas as pd
@@ -89,7 +89,7 @@ class EmbeddingCache:
             except (OSError, ValueError):
                 recorded = {}
             if recorded.get("fingerprint") != self.fingerprint:
-                warnings.warn(f"{self.dir}: embedding cache is not from model {self.model_id}; rebuilding it", SpaVLWarning)
+                warnings.warn(f"{self.dir}: embedding cache is not from model {self.model_id}; rebuilding it", SpaVLWarning, stacklevel=2)
                 shutil.rmtree(self.dir)
         self.dir.mkdir(parents=True, exist_ok=True)
         if not manifest.is_file():
@@ -102,7 +102,7 @@ class EmbeddingCache:
                 with np.load(io.BytesIO(data)) as arrays:
                     keys, vectors = arrays["keys"], arrays["vectors"]
             except Exception as e:  # any unreadable chunk is dropped, its texts re-encoded
-                warnings.warn(f"{chunk}: corrupt embedding cache file ({e}); it is removed and rebuilt", SpaVLWarning)
+                warnings.warn(f"{chunk}: corrupt embedding cache file ({e}); it is removed and rebuilt", SpaVLWarning, stacklevel=2)
                 chunk.unlink(missing_ok=True)
                 continue
             self._add(keys, vectors)
@@ -120,6 +120,7 @@ class EmbeddingCache:
         return np.array([self._index.get(k, -1) for k in keys.tolist()], dtype=np.int64)
 
     def vectors(self) -> np.ndarray:
+        """Every cached vector, shape (cached texts, d), in the order of :meth:`lookup`'s rows."""
         if len(self._vectors) > 1:
             self._vectors = [np.concatenate(self._vectors)]
         return self._vectors[0] if self._vectors else np.zeros((0, 0), np.float32)
@@ -182,7 +183,6 @@ class Encoder:
     def _load_model(self):
         if self._model is None:
             from sentence_transformers import SentenceTransformer
-
             from transformers.utils import logging as hf_logging
 
             quiet = not self.progress and hf_logging.is_progress_bar_enabled()
@@ -203,6 +203,7 @@ class Encoder:
 
     @property
     def cache(self) -> EmbeddingCache | None:
+        """The on-disk cache of this model's vectors (None when caching is off)."""
         if self._cache is None and self._cache_dir is not False:
             root = Path(self._cache_dir) if self._cache_dir and self._cache_dir is not True else cache_root() / "embeddings"
             # The model is loaded only to learn its max length when its files cannot tell us.

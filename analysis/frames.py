@@ -7,7 +7,7 @@ images are never read, and unknown labels are the string ``"unknown"`` so they s
 from __future__ import annotations
 
 import os
-from typing import Sequence
+from collections.abc import Sequence
 
 import pandas as pd
 

@@ -19,9 +19,9 @@ from __future__ import annotations
 import hashlib
 import io
 import os
+from collections.abc import Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
-from typing import Iterator, Sequence
 
 import imagehash
 import numpy as np
@@ -86,7 +86,7 @@ class _ContentCache:
     added: int = 0
 
     @classmethod
-    def load(cls, hash_size: int) -> "_ContentCache":
+    def load(cls, hash_size: int) -> _ContentCache:
         cache = cls(hash_size)
         path = _cache_path(hash_size)
         if path.is_file():

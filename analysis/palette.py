@@ -9,7 +9,7 @@ sha256, so it too is stable across figures and runs.
 from __future__ import annotations
 
 import hashlib
-from typing import Iterable
+from collections.abc import Iterable
 
 from spa_vl.taxonomy import QUESTION_TYPES, UNKNOWN, reference_names
 

@@ -33,7 +33,7 @@ TARGET_SECONDS = 60.0
 
 
 def synthetic_questions(n: int, rng: np.random.Generator, vocabulary: np.ndarray) -> list[str]:
-    """n questions: lognormal word counts (mean ~27, 3..180), Zipf words, real-data whitespace quirks."""
+    """N questions: lognormal word counts (mean ~27, 3..180), Zipf words, real-data whitespace quirks."""
     lengths = np.clip(np.round(rng.lognormal(np.log(23), 0.55, n)), 3, 180).astype(int)
     ranks = np.minimum(rng.zipf(1.3, lengths.sum()) - 1, len(vocabulary) - 1)
     words = vocabulary[ranks]
@@ -48,7 +48,7 @@ def synthetic_questions(n: int, rng: np.random.Generator, vocabulary: np.ndarray
 
 
 def planted_eval(train: list[str], n: int, rng: np.random.Generator, vocabulary: np.ndarray) -> tuple[list[str], dict]:
-    """n eval questions: a quarter exact copies, a quarter with one changed word, the rest new."""
+    """N eval questions: a quarter exact copies, a quarter with one changed word, the rest new."""
     new = synthetic_questions(n, rng, vocabulary)
     picks = rng.choice(len(train), size=n // 2, replace=False)
     exact, near = picks[: n // 4], picks[n // 4 :]

@@ -12,11 +12,10 @@ column-only paths stay light (pyarrow only).
 from importlib import import_module
 from typing import Any
 
+from ._version import __version__ as __version__
 from .errors import SpaVLError
 from .layout import CONFIGS, HUB_ID
 from .taxonomy import LABEL_COLUMNS, LEVELS, QUESTION_TYPES, LabelSpace, SpaVLWarning
-
-from ._version import __version__
 
 _LAZY = {
     "load_dataset": "loading",

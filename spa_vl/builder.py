@@ -29,6 +29,7 @@ try:  # datasets >= 4.1 names table keys; older versions take any hashable
     from datasets.builder import Key
 except ImportError:  # pragma: no cover - depends on the installed datasets
     def Key(shard: int, batch: int) -> str:  # noqa: N802
+        """A table key of older ``datasets``."""
         return f"{shard}_{batch}"
 
 VERSION = datasets.Version("2.0.0")

@@ -8,8 +8,9 @@ label columns typed over the folder's :class:`~spa_vl.taxonomy.LabelSpace`.
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 import datasets
 

@@ -1,4 +1,4 @@
-"""``spa-vl doctor``: what a first real user runs — is this source what the layout promises?
+"""``spa-vl doctor``: what a first real user runs, to learn whether a source is what the layout promises.
 
 It lists the configs with their row counts against the card, every meta file with its record
 count and fields (documented, missing, unknown), and for each config/split how many rows each
@@ -58,10 +58,12 @@ class Coverage:
 
     @property
     def share(self) -> float:
+        """Covered rows over all rows (1.0 for an empty split)."""
         return self.covered / self.rows if self.rows else 1.0
 
     @property
     def failed(self) -> bool:
+        """A promised join that covers less than :data:`PROMISED_COVERAGE`."""
         return self.promised and self.share < PROMISED_COVERAGE
 
 

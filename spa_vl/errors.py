@@ -15,7 +15,8 @@ The library never names command-line flags. When the fix is a parameter, the mes
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 
 def python_option(parameter: str, value: Any) -> str:

@@ -12,9 +12,20 @@ from __future__ import annotations
 import datasets
 import pyarrow as pa
 
-from .columns import CHOSEN, CLASS_LABEL_COLUMNS, IMAGE_INFO_FIELDS, IMAGE_NAME, LABEL_COLUMNS, LEVELS, MODEL_COLUMNS, PREFER_FIELDS, REJECTED
+from .columns import (
+    CHOSEN,
+    CLASS_LABEL_COLUMNS,
+    IMAGE_INFO_FIELDS,
+    IMAGE_NAME,
+    LABEL_COLUMNS,
+    LEVELS,
+    MODEL_COLUMNS,
+    PREFER_FIELDS,
+    REJECTED,
+)
 from .layout import HUB_COLUMNS, TEXT_COLUMNS, canonical_config  # noqa: F401 (re-exported)
 from .taxonomy import LabelSpace
+
 
 def _hub_feature(column: str) -> datasets.Image | datasets.Value:
     return datasets.Image() if column == "image" else datasets.Value("string")

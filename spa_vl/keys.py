@@ -9,7 +9,7 @@ long texts: two independent SipHash-2-4 digests (pandas' hashing, fixed keys, in
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 import pyarrow as pa
@@ -28,7 +28,7 @@ def _as_array(values: pa.Array | pa.ChunkedArray) -> pa.Array:
 
 
 def normalise_whitespace(values: pa.Array | pa.ChunkedArray) -> pa.Array:
-    """Trim each text and collapse every run of whitespace to one space (nulls stay null).
+    r"""Trim each text and collapse every run of whitespace to one space (nulls stay null).
 
     The real questions start with a space, ``"\\n\\n"`` or ``" \\n"``; this is the fallback
     form used only when exact text finds no match.

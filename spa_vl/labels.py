@@ -21,10 +21,10 @@ from __future__ import annotations
 import hashlib
 import json
 import warnings
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import Sequence
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -32,7 +32,6 @@ import pyarrow.parquet as pq
 
 from .atomic import atomic_write
 from .cache import cache_root
-
 from .columns import CLASS_LABEL_COLUMNS, IMAGE_NAME, LABEL_COLUMNS, LEVELS, MODEL_COLUMNS, QUESTION_TYPE
 from .errors import LabelError
 from .keys import lookup

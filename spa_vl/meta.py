@@ -19,9 +19,9 @@ from __future__ import annotations
 import hashlib
 import json
 import warnings
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import cached_property, lru_cache
-from typing import Callable, Sequence
 
 import numpy as np
 import pyarrow as pa
@@ -30,7 +30,19 @@ import pyarrow.parquet as pq
 
 from .atomic import atomic_write
 from .cache import cache_root
-from .columns import CHOSEN, CHOSEN_MODEL, IMAGE, IMAGE_INFO_FIELDS, LEVELS, MATCH_FIELDS, PREFER_FIELDS, QUESTION, QUESTION_TYPE, REJECTED, REJECTED_MODEL
+from .columns import (
+    CHOSEN,
+    CHOSEN_MODEL,
+    IMAGE,
+    IMAGE_INFO_FIELDS,
+    LEVELS,
+    MATCH_FIELDS,
+    PREFER_FIELDS,
+    QUESTION,
+    QUESTION_TYPE,
+    REJECTED,
+    REJECTED_MODEL,
+)
 from .keys import KEY_TYPE, combine, content_keys, digests, lookup
 from .meta_files import IMAGE_INFO_FILE, MetaFile, files_of, list_meta_files, meta_schema, read_meta_table
 from .sources import Source
@@ -89,6 +101,7 @@ class MetaIndex:
 
     @property
     def image_info_file(self) -> MetaFile | None:
+        """``meta_files/image_info/meta.json`` when the source has it."""
         return next((f for f in self.files if f.relative == IMAGE_INFO_FILE), None)
 
     def missing_type_files(self, kind: str = "split") -> list[str]:

@@ -36,7 +36,17 @@ from .cache import cache_root
 from .card import card_metadata, dataset_info_entry
 from .errors import UsageError
 from .features import HUB_COLUMNS, hub_features
-from .layout import CARD_FILE, CONFIGS, HUB_SPLIT_ROWS, HUB_TRAIN_SHARDS, META_DIR, hub_card_configs, render_card, shard_name, split_file_stem
+from .layout import (
+    CARD_FILE,
+    CONFIGS,
+    HUB_SPLIT_ROWS,
+    HUB_TRAIN_SHARDS,
+    META_DIR,
+    hub_card_configs,
+    render_card,
+    shard_name,
+    split_file_stem,
+)
 from .taxonomy import LEVELS, QUESTION_TYPES, RESPONSE_MODELS, reference_paths
 
 DEFAULT_ROWS = 1200
@@ -143,8 +153,11 @@ def _jpeg(rng: np.random.Generator, size: int, hue: int, shape: int) -> bytes:
 
 
 def _image_names(rows: _Rows, style: str) -> list[str]:
-    """Per row: ``global`` (the hub's train image_name, ``19902.jpg``), ``folder`` (the meta files'
-    per-folder ``170.jpg``) or ``path`` (``<class1>/<class2>/<class3>/170.jpg``, the training repo's)."""
+    """Each row's image name in one of three styles.
+
+    ``global`` (the hub's train image_name, ``19902.jpg``), ``folder`` (the meta files' per-folder
+    ``170.jpg``) or ``path`` (``<class1>/<class2>/<class3>/170.jpg``, the training repo's).
+    """
     if style == "global":
         return [f"{i}.jpg" for i in rows.image_id]
     if style == "folder":

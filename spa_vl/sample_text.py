@@ -1,4 +1,4 @@
-"""Templated questions and responses for the synthetic sample.
+r"""Templated questions and responses for the synthetic sample.
 
 Varied enough for embedding diversity and clustering to mean something: the topic (the
 subcategory) dominates a text's meaning, the template and fill-ins vary its surface. Chosen

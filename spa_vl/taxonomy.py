@@ -15,10 +15,10 @@ from __future__ import annotations
 
 import json
 import warnings
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from functools import lru_cache
 from importlib import resources
-from typing import Iterable, Mapping
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -135,7 +135,7 @@ class LabelSpace:
     new: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
 
     @classmethod
-    def reference(cls) -> "LabelSpace":
+    def reference(cls) -> LabelSpace:
         """The reference names only (no data read)."""
         names = {level: tuple(reference_names(level)) for level in LEVELS}
         names[QUESTION_TYPE] = QUESTION_TYPES
@@ -143,7 +143,7 @@ class LabelSpace:
         return cls(names=names, new={})
 
     @classmethod
-    def from_observed(cls, observed: Mapping[str, Iterable[str]], *, warn: bool = True) -> "LabelSpace":
+    def from_observed(cls, observed: Mapping[str, Iterable[str]], *, warn: bool = True) -> LabelSpace:
         """Reference names followed by the sorted new names seen in ``observed`` (per column).
 
         Question types and response models are closed sets: they come from file stems and the

@@ -1,14 +1,13 @@
 import importlib.util
-import shutil
 import sys
 import warnings
 
 import datasets
 import pyarrow.parquet as pq
 import pytest
+from helpers import REPO, rewrite_parquet, set_column
 from PIL import Image
 
-from helpers import REPO, rewrite_parquet, set_column
 from spa_vl import SpaVLWarning, load_dataset
 from spa_vl.sample import generate_sample, split_sizes
 from spa_vl.taxonomy import reference_names

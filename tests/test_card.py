@@ -1,7 +1,7 @@
 import datasets
 import pyarrow.parquet as pq
-
 from helpers import rewrite_parquet, set_column
+
 from spa_vl.card import write_card
 from spa_vl.cli import main
 from spa_vl.layout import read_card

@@ -4,8 +4,8 @@ import re
 import datasets
 import pyarrow.parquet as pq
 import pytest
-
 from helpers import tree_digest
+
 from spa_vl.errors import SpaVLError
 from spa_vl.layout import HUB_SPLIT_ROWS, read_card
 from spa_vl.sample import generate_sample, split_sizes

@@ -1,6 +1,5 @@
 import json
 
-import pandas as pd
 import pytest
 
 from spa_vl import compute_stats, load_dataset
@@ -27,7 +26,7 @@ def test_stats_equal_counts_from_the_typed_dataset(sample_dir, config):
         frame = ds.select_columns(["class1", "class2", "class3", "question_type"]).to_pandas()
         for column in frame:
             names = ds.features[column].names
-            expected = frame[column].map(lambda i: "unknown" if i < 0 else names[i]).value_counts().to_dict()
+            expected = frame[column].map(lambda i, names=names: "unknown" if i < 0 else names[i]).value_counts().to_dict()
             assert stats[f"{config}/{split}"][column] == expected
 
 

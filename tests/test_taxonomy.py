@@ -3,17 +3,17 @@ import warnings
 
 import pyarrow as pa
 import pytest
-
 from helpers import REPO
+
 from spa_vl.taxonomy import (
     LEVELS,
     QUESTION_TYPES,
+    RESPONSE_MODELS,
     LabelSpace,
     SpaVLWarning,
     canonical_question_type,
-    parse_image_paths,
-    RESPONSE_MODELS,
     parent_of,
+    parse_image_paths,
     reference_names,
     reference_paths,
     reference_tree,
