@@ -48,7 +48,22 @@ JOIN_FILES: dict[str, str] = {
 
 @dataclass
 class Coverage:
-    """One join on one split: rows covered, the share, whether it is promised, two misses."""
+    """One join on one split: rows covered, the share, whether it is promised, two misses.
+
+    Attributes
+    ----------
+    join : str
+        ``"classes"``, ``"question_type"`` or ``"models"``.
+    covered : int
+        Rows of the split the join labels.
+    rows : int
+        Rows of the split.
+    promised : bool
+        Whether the layout promises this join on this config (see :data:`PROMISED`).
+    examples : list of dict of str to str
+        Up to two rows the join misses: ``"row"`` (index in the split) and, where the split has
+        them, the first 80 characters of ``"question"`` and ``"image_name"``.
+    """
 
     join: str
     covered: int
@@ -69,7 +84,25 @@ class Coverage:
 
 @dataclass
 class DoctorReport:
-    """Everything ``spa-vl doctor`` prints (also written as JSON by ``--json``)."""
+    """Everything ``spa-vl doctor`` prints (also written as JSON by ``--json``).
+
+    Attributes
+    ----------
+    source : str
+        The source's label (a folder, ``sample`` or a hub id).
+    kind : str
+        The source's kind (local folder, sample, hub).
+    splits : list of dict
+        One per config/split present: ``split`` (``config/split`` key), ``rows``, ``card_rows``
+        (``None`` when the card does not say), ``hub_rows`` and ``files`` (shard count).
+    meta_files : list of dict
+        One per meta file: ``path``, ``kind``, ``known``, ``records``, ``fields``,
+        ``missing_fields`` (documented but absent) and ``unknown_fields`` (present, undocumented).
+    coverage : dict of str to list of Coverage
+        The joins of each ``config/split`` key.
+    failures : list of str
+        One line per promised join covering less than :data:`PROMISED_COVERAGE`.
+    """
 
     source: str
     kind: str
@@ -79,7 +112,14 @@ class DoctorReport:
     failures: list[str]
 
     def to_dict(self) -> dict[str, Any]:
-        """A JSON-ready dict (coverage shares included)."""
+        """A JSON-ready dict (coverage shares included).
+
+        Returns
+        -------
+        dict
+            The fields as by :func:`dataclasses.asdict`, each coverage entry with its ``share``
+            added (rounded to 6 places).
+        """
         out = asdict(self)
         for key, joins in self.coverage.items():
             for entry, data in zip(joins, out["coverage"][key]):
@@ -103,11 +143,21 @@ def _examples(view: pa.Table, texts: pa.Table, missing: pa.Array) -> list[dict[s
 def diagnose(source: str | os.PathLike | Source = "sample") -> DoctorReport:
     """Check a source against the hub layout (see the module docstring).
 
+    Parameters
+    ----------
+    source : str or os.PathLike or Source, default "sample"
+        A local mirror, ``"sample"``, a hub id, or a resolved source.
+
     Returns
     -------
     DoctorReport
         ``failures`` lists every promised join under :data:`PROMISED_COVERAGE`, naming the split,
         the share and the meta files it needs (missing ones first).
+
+    Raises
+    ------
+    SpaVLError
+        If the source cannot be resolved or one of its files cannot be read.
     """
     source = resolve_source(source)
     meta = read_meta_index(source)
@@ -128,7 +178,7 @@ def diagnose(source: str | os.PathLike | Source = "sample") -> DoctorReport:
     for entry in split_labels(source, models=True):
         key = split_key(entry.config, entry.split)
         view = entry.view
-        texts = read_columns(source, entry.config, entry.split, ["question", IMAGE_NAME])
+        texts: pa.Table | None = None  # read only to show examples of unmatched rows
         joins = [("classes", pc.is_valid(view.column("class1")))]
         responses = MODEL_COLUMNS[0] in view.column_names and entry.config != "eval"
         if responses:
@@ -139,6 +189,8 @@ def diagnose(source: str | os.PathLike | Source = "sample") -> DoctorReport:
             covered = pc.sum(ok).as_py() or 0
             item = Coverage(join, covered, view.num_rows, (entry.config, join) in PROMISED)
             if covered < view.num_rows:
+                if texts is None:
+                    texts = read_columns(source, entry.config, entry.split, ["question", IMAGE_NAME])
                 item.examples = _examples(view, texts, pc.invert(ok))
             if item.failed:
                 absent = {"classes": [] if meta.image_info_file else [JOIN_FILES["classes"]], "question_type": missing_files["split"], "models": missing_files["model_answer"]}[join]
@@ -161,11 +213,24 @@ def diagnose(source: str | os.PathLike | Source = "sample") -> DoctorReport:
                 "unknown_fields": sorted(set(fields) - documented) if f.known and f.kind != "safety" else [],
             }
         )
-    return DoctorReport(source.label, source.kind, splits, meta_files, coverage, failures)
+    return DoctorReport(source.description, source.kind, splits, meta_files, coverage, failures)
 
 
 def render_doctor(report: DoctorReport) -> str:
-    """The doctor's text output."""
+    """The doctor's text output.
+
+    Parameters
+    ----------
+    report : DoctorReport
+        What :func:`diagnose` found.
+
+    Returns
+    -------
+    str
+        Lines for the configs, the meta files, the label coverage (``*`` marks promised joins,
+        with unmatched examples) and the failures, or a line saying there are none; no trailing
+        newline.
+    """
     lines = [f"source: {report.source} ({report.kind})", "", "configs (rows; card; hub):"]
     for s in report.splits:
         card = f"{s['card_rows']:,}" if s["card_rows"] is not None else "-"
