@@ -31,7 +31,24 @@ def _cleanup_stale(parent: Path, name: str) -> None:
 
 
 def atomic_write(path: str | os.PathLike, write: Callable[[Path], object]) -> Path:
-    """Call ``write(tmp_path)`` then rename ``tmp_path`` to ``path`` (same folder, so same device)."""
+    """Call ``write(tmp_path)`` then rename ``tmp_path`` to ``path`` (same folder, so same device).
+
+    The parent folder is created if needed, and stale temp files of an earlier killed write of the
+    same name are removed first. The temp file gets the permissions ``open()`` would give (umask
+    applied); on any error it is deleted and ``path`` keeps its old content.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The final file path.
+    write : callable of (pathlib.Path) -> object
+        Writes the whole content to the temp path it is given; its return value is ignored.
+
+    Returns
+    -------
+    pathlib.Path
+        ``path``, as a ``Path``.
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     _cleanup_stale(path.parent, path.name)
@@ -48,17 +65,65 @@ def atomic_write(path: str | os.PathLike, write: Callable[[Path], object]) -> Pa
 
 
 def atomic_write_text(path: str | os.PathLike, text: str) -> Path:
-    r"""Write UTF-8 text atomically (``\n`` line ends on every platform)."""
+    r"""Write UTF-8 text atomically (``\n`` line ends on every platform).
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The final file path.
+    text : str
+        The whole content.
+
+    Returns
+    -------
+    pathlib.Path
+        ``path``, as a ``Path``.
+    """
     return atomic_write(path, lambda tmp: tmp.write_text(text, encoding="utf-8", newline="\n"))
 
 
 def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
-    """Write bytes atomically."""
+    """Write bytes atomically.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The final file path.
+    data : bytes
+        The whole content.
+
+    Returns
+    -------
+    pathlib.Path
+        ``path``, as a ``Path``.
+    """
     return atomic_write(path, lambda tmp: tmp.write_bytes(data))
 
 
 def check_writable_dir(path: str | os.PathLike, *, overwrite: bool, what: str) -> Path:
-    """Refuse an existing non-empty ``path`` unless ``overwrite``; ``what`` names it in the error."""
+    """Refuse an existing non-empty ``path`` unless ``overwrite``; ``what`` names it in the error.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The output folder; it may not exist yet.
+    overwrite : bool
+        Accept a folder that already holds files.
+    what : str
+        What the folder is for (e.g. ``"report"``), used in the error messages.
+
+    Returns
+    -------
+    pathlib.Path
+        ``path``, as a ``Path``.
+
+    Raises
+    ------
+    SpaVLError
+        If ``path`` exists and is not a folder.
+    UsageError
+        If ``path`` is a non-empty folder and ``overwrite`` is false (its parameter is ``overwrite``).
+    """
     path = Path(path)
     if path.exists() and not path.is_dir():
         raise SpaVLError(f"{path} exists and is not a folder: choose another output path for the {what}")
@@ -72,7 +137,27 @@ def staged_dir(path: str | os.PathLike, *, overwrite: bool = False, what: str = 
     """Yield a temp folder beside ``path``; on success it replaces ``path`` in one rename.
 
     On error (or a kill) the final path keeps its old content; the temp folder is removed here,
-    or by the next call after a kill.
+    or by the next call after a kill. Used as a context manager.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The final folder; checked with :func:`check_writable_dir`.
+    overwrite : bool, default False
+        Replace a folder that already holds files.
+    what : str, default "output"
+        What the folder is for, used in error messages.
+
+    Yields
+    ------
+    pathlib.Path
+        The empty temp folder to fill; it becomes ``path`` when the ``with`` block exits cleanly.
+
+    Raises
+    ------
+    SpaVLError
+        If ``path`` exists and is not a folder, or (``UsageError``) is a non-empty folder and
+        ``overwrite`` is false.
     """
     path = check_writable_dir(path, overwrite=overwrite, what=what)
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -29,7 +29,20 @@ try:  # datasets >= 4.1 names table keys; older versions take any hashable
     from datasets.builder import Key
 except ImportError:  # pragma: no cover - depends on the installed datasets
     def Key(shard: int, batch: int) -> str:  # noqa: N802
-        """A table key of older ``datasets``."""
+        """A table key of older ``datasets``.
+
+        Parameters
+        ----------
+        shard : int
+            Index of the shard (file) the table comes from.
+        batch : int
+            Index of the record batch within the shard.
+
+        Returns
+        -------
+        str
+            ``"{shard}_{batch}"``.
+        """
         return f"{shard}_{batch}"
 
 VERSION = datasets.Version("2.0.0")
@@ -39,13 +52,22 @@ VERSION = datasets.Version("2.0.0")
 class SpaVLConfig(datasets.BuilderConfig):
     """A SPA-VL config (``train``, ``validation``, ``eval``).
 
-    Args:
-        batch_size: rows per Arrow record batch read from the Parquet shards.
-        allow_partial: load a split even when some of its shards are missing (with a warning).
-        strict: make label problems (new names, unparseable image paths) errors, not warnings.
-        image_info: add the ``meta_files/image_info/meta.json`` fields (width, height,
-            text_similarity, text_count, url, md5, caption_laion, gemini_caption) to train.
-        reasons: add prefer's ``reason1`` and ``reason2`` to configs with responses.
+    Besides these fields it has those of :class:`datasets.BuilderConfig` (``name``, ``version``,
+    ``data_dir``, ``data_files``, ``description``).
+
+    Attributes
+    ----------
+    batch_size : int, default 1000
+        Rows per Arrow record batch read from the Parquet shards.
+    allow_partial : bool, default False
+        Load a split even when some of its shards are missing (with a warning).
+    strict : bool, default False
+        Make label problems (new names, unparseable image paths) errors, not warnings.
+    image_info : bool, default False
+        Add the ``meta_files/image_info/meta.json`` fields (width, height, text_similarity,
+        text_count, url, md5, caption_laion, gemini_caption) to train.
+    reasons : bool, default False
+        Add prefer's ``reason1`` and ``reason2`` to configs with responses.
     """
 
     batch_size: int = 1000
@@ -83,6 +105,26 @@ class SpaVL(datasets.ArrowBasedBuilder):
     ``data_dir`` is a local mirror of ``sqrti/SPA-VL`` (the classic ``load_dataset(script, name,
     data_dir=...)`` convention), the embedded ``"sample"``, or a hub id; without it the hub is read.
     Config aliases ``default`` (= ``train``) and ``test`` (= ``eval``) are accepted.
+
+    Parameters
+    ----------
+    *args
+        Passed to :class:`datasets.ArrowBasedBuilder`.
+    config_name : str, optional
+        ``train``, ``validation``, ``eval`` or an alias; canonicalised before the builder sees it.
+    data_dir : str, optional
+        Where the data is read from (see above); resolved to a :class:`~spa_vl.sources.Source`
+        (``self.source``) before ``datasets`` computes the cache key.
+    **kwargs
+        Passed to :class:`datasets.ArrowBasedBuilder`, including the :class:`SpaVLConfig` fields
+        (``allow_partial`` and ``strict`` also apply to resolving the source). ``hash`` defaults to
+        the source's content fingerprint plus the labelling fingerprint, ``dataset_name`` to
+        ``"spa_vl"``.
+
+    Raises
+    ------
+    SpaVLError
+        If the config name is unknown or the source cannot be resolved.
     """
 
     BUILDER_CONFIG_CLASS = SpaVLConfig

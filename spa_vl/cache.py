@@ -11,5 +11,11 @@ from pathlib import Path
 
 
 def cache_root() -> Path:
-    """The cache folder: ``$SPA_VL_CACHE``, else ``~/.cache/spa-vl``."""
+    """The cache folder: ``$SPA_VL_CACHE``, else ``~/.cache/spa-vl``.
+
+    Returns
+    -------
+    pathlib.Path
+        The folder, ``~`` expanded; it is not created here.
+    """
     return Path(os.environ.get("SPA_VL_CACHE") or Path.home() / ".cache" / "spa-vl").expanduser()

@@ -36,14 +36,42 @@ CITATION = """@article{zhang2024spavl,
 
 
 def features_yaml(features: datasets.Features) -> list[dict[str, Any]]:
-    """The ``features`` list of a card's ``dataset_info`` entry."""
+    """The ``features`` list of a card's ``dataset_info`` entry.
+
+    Parameters
+    ----------
+    features : datasets.Features
+        The features of one config.
+
+    Returns
+    -------
+    list of dict
+        One ``{"name": ..., "dtype": ...}`` (or ``class_label`` / ``struct`` ...) mapping per
+        column, as ``datasets`` writes it to a card.
+    """
     return features._to_yaml_list()
 
 
 def dataset_info_entry(
     config_name: str, features: datasets.Features, split_sizes: Mapping[str, tuple[int, int]]
 ) -> dict[str, Any]:
-    """One ``dataset_info`` entry: features, and ``(num_examples, num_bytes)`` per split."""
+    """One ``dataset_info`` entry: features, and ``(num_examples, num_bytes)`` per split.
+
+    Parameters
+    ----------
+    config_name : str
+        The config the entry describes.
+    features : datasets.Features
+        Its features.
+    split_sizes : Mapping of str to (int, int)
+        ``(num_examples, num_bytes)`` per split name.
+
+    Returns
+    -------
+    dict
+        ``{"config_name", "features", "splits"}``; ``splits`` is a list of
+        ``{"name", "num_bytes", "num_examples"}`` in the order of ``split_sizes``.
+    """
     return {
         "config_name": config_name,
         "features": features_yaml(features),
@@ -52,13 +80,39 @@ def dataset_info_entry(
 
 
 def parquet_split_size(parquets: list) -> tuple[int, int]:
-    """``(rows, uncompressed bytes)`` of a split from its Parquet footers."""
+    """``(rows, uncompressed bytes)`` of a split from its Parquet footers.
+
+    Parameters
+    ----------
+    parquets : list of pyarrow.parquet.ParquetFile
+        The split's files (only their footer metadata is read).
+
+    Returns
+    -------
+    tuple of (int, int)
+        Total row count, and total uncompressed size of all row groups in bytes.
+    """
     metas = [p.metadata for p in parquets]
     return sum(m.num_rows for m in metas), sum(m.row_group(i).total_byte_size for m in metas for i in range(m.num_row_groups))
 
 
 def card_metadata(configs: list[dict[str, Any]], infos: list[dict[str, Any]], **extra: Any) -> dict[str, Any]:
-    """Card YAML in the hub's key order: license, task tags, configs, dataset_info."""
+    """Card YAML in the hub's key order: license, task tags, configs, dataset_info.
+
+    Parameters
+    ----------
+    configs : list of dict
+        The ``configs`` block (``config_name`` and ``data_files`` per config).
+    infos : list of dict
+        The ``dataset_info`` block, one :func:`dataset_info_entry` per config.
+    **extra
+        Further top-level keys, placed after the task tags and before ``configs``.
+
+    Returns
+    -------
+    dict
+        The card's YAML metadata, in key order.
+    """
     return {"license": LICENSE, "task_categories": ["visual-question-answering"], **extra, "configs": configs, "dataset_info": infos}
 
 
@@ -69,6 +123,25 @@ def write_card(folder: str | os.PathLike, *, body: str | None = None) -> Path:
     (``class1``..``class3``, ``question_type``) become ClassLabel over the folder's label space
     (reference names + names found in the data); other columns keep their Parquet types. The
     Markdown body is kept unless ``body`` is given.
+
+    Parameters
+    ----------
+    folder : str or os.PathLike
+        A folder in the hub's layout (Parquet shards and, optionally, ``README.md``).
+    body : str, optional
+        The Markdown body to write; default: the existing card's body, else :func:`default_body`.
+        The card's other top-level YAML keys are always kept.
+
+    Returns
+    -------
+    pathlib.Path
+        The card written, ``folder/README.md`` (written atomically).
+
+    Raises
+    ------
+    SpaVLError
+        If the folder is not a readable source, a card config's split matches no Parquet file, or
+        the existing card cannot be parsed.
     """
     from .features import typed_features_for_schema
     from .labels import source_label_space
@@ -108,7 +181,18 @@ def _card_split_files(source, config_name: str, entry: Mapping[str, Any], split_
 
 
 def default_body(title: str) -> str:
-    """Markdown body of a card we write from scratch."""
+    """Markdown body of a card we write from scratch.
+
+    Parameters
+    ----------
+    title : str
+        The card's heading (the folder name).
+
+    Returns
+    -------
+    str
+        Markdown: heading, :data:`DESCRIPTION`, a note on label columns, and the BibTeX citation.
+    """
     return (
         f"\n# {title}\n\n{DESCRIPTION}\n\nLabel columns are typed (`ClassLabel`); -1 means the label is "
         f"unknown. Card written by `spa-vl card`.\n\n## Citation\n\n```bibtex\n{CITATION}\n```\n"

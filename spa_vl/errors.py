@@ -20,7 +20,20 @@ from typing import Any
 
 
 def python_option(parameter: str, value: Any) -> str:
-    """How a library caller passes a parameter: ``overwrite=True``, ``eval_from='train'``."""
+    """How a library caller passes a parameter: ``overwrite=True``, ``eval_from='train'``.
+
+    Parameters
+    ----------
+    parameter : str
+        The parameter name.
+    value : object
+        Its value, spelled with ``repr``.
+
+    Returns
+    -------
+    str
+        ``f"{parameter}={value!r}"``.
+    """
     return f"{parameter}={value!r}"
 
 
@@ -44,7 +57,20 @@ class SpaVLError(Exception):
         super().__init__(self.render(python_option))
 
     def render(self, option: Callable[[str, Any], str]) -> str:
-        """The message with the fix's parameter spelled by ``option(parameter, value)``."""
+        """The message with the fix's parameter spelled by ``option(parameter, value)``.
+
+        Parameters
+        ----------
+        option : callable of (str, object) -> str
+            Spells a parameter and its value: :func:`python_option` for the library, the CLI's
+            flag speller for the command line.
+
+        Returns
+        -------
+        str
+            The template with ``{option}`` replaced; the template unchanged when the error has no
+            parameter or no placeholder.
+        """
         if self.parameter is None or "{option}" not in self.template:
             return self.template
         return self.template.replace("{option}", option(self.parameter, self.value))

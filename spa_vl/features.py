@@ -32,12 +32,41 @@ def _hub_feature(column: str) -> datasets.Image | datasets.Value:
 
 
 def hub_features(config: str) -> datasets.Features:
-    """Features of a config's Parquet files on the hub (labels as strings)."""
+    """Features of a config's Parquet files on the hub (labels as strings).
+
+    Parameters
+    ----------
+    config : str
+        ``train``, ``validation``, ``eval`` or an alias (``default``, ``test``).
+
+    Returns
+    -------
+    datasets.Features
+        ``image`` as Image, every other hub column as ``Value("string")``, in the hub's order.
+
+    Raises
+    ------
+    SpaVLError
+        If ``config`` is not a config name or alias.
+    """
     return datasets.Features({c: _hub_feature(c) for c in HUB_COLUMNS[canonical_config(config).name]})
 
 
 def label_feature(column: str, space: LabelSpace) -> datasets.ClassLabel:
-    """The ClassLabel of one labelled column (``class1``..``class3``, ``question_type``)."""
+    """The ClassLabel of one labelled column (``class1``..``class3``, ``question_type``).
+
+    Parameters
+    ----------
+    column : str
+        A column of ``space.names`` (also ``chosen_model`` / ``rejected_model``).
+    space : LabelSpace
+        The label names per column.
+
+    Returns
+    -------
+    datasets.ClassLabel
+        Over ``space.names[column]``, in that order.
+    """
     return datasets.ClassLabel(names=list(space.names[column]))
 
 
@@ -47,6 +76,28 @@ def typed_features(config: str, space: LabelSpace, *, image_info: bool = False, 
     The hub columns, then ClassLabel ``class1..3`` and ``question_type``; configs with responses
     (train, validation) also get ClassLabel ``chosen_model`` and ``rejected_model``. On request,
     the image_info fields (configs with ``image_name``) and prefer's reasons (configs with responses).
+
+    Parameters
+    ----------
+    config : str
+        ``train``, ``validation``, ``eval`` or an alias.
+    space : LabelSpace
+        The label names of the ClassLabel columns.
+    image_info : bool, default False
+        Add the :data:`~spa_vl.columns.IMAGE_INFO_FIELDS` columns (configs with ``image_name``).
+    reasons : bool, default False
+        Add ``reason1`` and ``reason2`` as strings (configs with responses).
+
+    Returns
+    -------
+    datasets.Features
+        In column order: hub columns other than ``class1..3``, the label columns, the model
+        columns, then the optional columns.
+
+    Raises
+    ------
+    SpaVLError
+        If ``config`` is not a config name or alias.
     """
     name = canonical_config(config).name
     hub = HUB_COLUMNS[name]
@@ -66,6 +117,18 @@ def typed_features_for_schema(schema: pa.Schema, space: LabelSpace) -> datasets.
     """Typed features for the columns of a Parquet file we did not write (a card for a mirror).
 
     Label columns become ClassLabel, ``image`` an Image; other columns keep their Arrow type.
+
+    Parameters
+    ----------
+    schema : pyarrow.Schema
+        The Parquet file's Arrow schema.
+    space : LabelSpace
+        The label names of the ClassLabel columns (:data:`~spa_vl.columns.CLASS_LABEL_COLUMNS`).
+
+    Returns
+    -------
+    datasets.Features
+        One feature per schema column, in schema order.
     """
     features = datasets.Features.from_arrow_schema(schema)
     for column in features:

@@ -18,7 +18,22 @@ IMAGE_MAGIC: tuple[bytes, ...] = (b"\xff\xd8", b"\x89P", b"GI", b"BM", b"RI", b"
 
 
 def undecodable_rows(images: pa.Array | pa.ChunkedArray) -> np.ndarray:
-    """Positions of Image structs whose bytes are missing (and no path) or start like no image format."""
+    """Positions of Image structs whose bytes are missing (and no path) or start like no image format.
+
+    Only the first two bytes of each image are compared with :data:`IMAGE_MAGIC`; nothing is decoded.
+
+    Parameters
+    ----------
+    images : pyarrow.Array or pyarrow.ChunkedArray of struct<bytes, path>, shape (n,)
+        An ``image`` column. A chunked array is checked chunk by chunk (never combined); a column
+        that is not a struct with a ``bytes`` field has no bad rows.
+
+    Returns
+    -------
+    numpy.ndarray of int64, shape (k,)
+        Ascending row positions (0 .. n-1) whose bytes are present but not an image, or null with
+        no path either; empty when every row is fine.
+    """
     if isinstance(images, pa.ChunkedArray):  # chunk by chunk: combining would copy every image's bytes
         found, offset = [], 0
         for chunk in images.chunks:

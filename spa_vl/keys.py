@@ -32,6 +32,16 @@ def normalise_whitespace(values: pa.Array | pa.ChunkedArray) -> pa.Array:
 
     The real questions start with a space, ``"\\n\\n"`` or ``" \\n"``; this is the fallback
     form used only when exact text finds no match.
+
+    Parameters
+    ----------
+    values : pyarrow.Array or pyarrow.ChunkedArray of string, shape (n,)
+        The texts (cast to string; chunks are combined).
+
+    Returns
+    -------
+    pyarrow.StringArray, shape (n,)
+        The normalised texts, nulls where ``values`` is null.
     """
     values = _as_array(values).cast(pa.string())
     return pc.replace_substring_regex(pc.utf8_trim_whitespace(values), r"\s+", " ")
@@ -42,7 +52,8 @@ def digests(values: pa.Array | pa.ChunkedArray, *, normalise: bool = False, halv
 
     Parameters
     ----------
-    values : pyarrow string array, shape (n,)
+    values : pyarrow.Array or pyarrow.ChunkedArray of string, shape (n,)
+        The texts; a null hashes as a fixed marker, distinct from any real text.
     normalise : bool
         Digest the whitespace-normalised texts.
     halves : int
@@ -53,6 +64,7 @@ def digests(values: pa.Array | pa.ChunkedArray, *, normalise: bool = False, halv
     Returns
     -------
     numpy.ndarray of uint64, shape (n, 2)
+        The two digests of each text (equal columns when ``halves`` is 1).
     """
     import pandas as pd  # a dependency of `datasets`; imported here to keep `import spa_vl` light
 
@@ -68,10 +80,17 @@ def combine(parts: Sequence[np.ndarray]) -> pa.FixedSizeBinaryArray:
     Parameters
     ----------
     parts : sequence of numpy.ndarray of uint64, each shape (n, 2)
+        The digests of each field, in key order (order matters).
 
     Returns
     -------
     pyarrow.FixedSizeBinaryArray, shape (n,)
+        16-byte keys.
+
+    Raises
+    ------
+    ValueError
+        If ``parts`` is empty.
     """
     if not parts:
         raise ValueError("combine needs at least one field")
@@ -99,6 +118,11 @@ def content_keys(columns: Sequence[pa.Array | pa.ChunkedArray], *, normalise: bo
         Equal keys mean equal texts in every field. The first field gets two independent 64-bit
         digests, the others one (they only tell apart rows whose first field is equal), so two
         different rows collide with a chance of about 2**-64 at worst.
+
+    Raises
+    ------
+    ValueError
+        If ``columns`` is empty.
     """
     if not columns:
         raise ValueError("content_keys needs at least one column")
@@ -111,10 +135,13 @@ def lookup(keys: pa.Array, table_keys: pa.Array) -> pa.Array:
     Parameters
     ----------
     keys : pyarrow.Array, shape (n,)
-    table_keys : pyarrow.Array, shape (m,)
+        The keys to look up (e.g. from :func:`content_keys`).
+    table_keys : pyarrow.Array or pyarrow.ChunkedArray, shape (m,)
+        The keys to find them in.
 
     Returns
     -------
     pyarrow.Int32Array, shape (n,)
+        Index into ``table_keys`` of each key, null where it is absent.
     """
     return pc.index_in(keys, value_set=_as_array(table_keys))

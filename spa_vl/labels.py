@@ -48,7 +48,13 @@ _LABELLING_FILES = ("builder.py", "labels.py", "meta.py", "meta_files.py", "keys
 
 @lru_cache(maxsize=1)
 def labelling_fingerprint() -> str:
-    """Hash of the code and reference data that labels are derived with."""
+    """Hash of the code and reference data that labels are derived with.
+
+    Returns
+    -------
+    str
+        The first 12 hex digits of the SHA-256 of the labelling modules and ``data/taxonomy.json``.
+    """
     digest = hashlib.sha256()
     for name in _LABELLING_FILES:
         digest.update((Path(__file__).parent / name).read_bytes())
@@ -62,7 +68,19 @@ LABEL_SOURCE_COLUMNS: tuple[str, ...] = ("question", "chosen", "rejected", IMAGE
 
 
 def class_label_names(schema: pa.Schema) -> dict[str, list[str]]:
-    """ClassLabel names recorded in a Parquet schema's ``huggingface`` metadata (our exports, pushed datasets)."""
+    """ClassLabel names recorded in a Parquet schema's ``huggingface`` metadata (our exports, pushed datasets).
+
+    Parameters
+    ----------
+    schema : pyarrow.Schema
+        A Parquet file's Arrow schema.
+
+    Returns
+    -------
+    dict of str to list of str
+        The names of each ClassLabel column, in id order; empty when the metadata is absent or
+        unreadable.
+    """
     try:
         features = json.loads((schema.metadata or {}).get(b"huggingface", b"{}"))["info"]["features"]
     except (KeyError, TypeError, ValueError):
@@ -89,7 +107,24 @@ def _file_name(paths: pa.Array) -> pa.Array:
 
 
 def taxonomy_columns(table: pa.Table, meta: MetaIndex) -> dict[str, pa.Array]:
-    """The three taxonomy levels of every row of ``table`` as string arrays (null = unknown)."""
+    """The three taxonomy levels of every row of ``table`` as string arrays (null = unknown).
+
+    From the table's own ``class1..3`` columns when it has all three (ClassLabel ids decoded by the
+    schema's names); else parsed from ``image_name`` paths, then looked up in ``meta.images`` by
+    ``image_name`` (or its file name) for rows that are not a class path.
+
+    Parameters
+    ----------
+    table : pyarrow.Table, n rows
+        Rows of a SPA-VL Parquet file.
+    meta : MetaIndex
+        The source's meta index.
+
+    Returns
+    -------
+    dict of str to pyarrow.StringArray, each shape (n,)
+        ``class1``, ``class2``, ``class3``; null where unknown (blank strings count as unknown).
+    """
     if all(level in table.column_names for level in LEVELS):
         names = class_label_names(table.schema)
         return {level: _as_strings(table.column(level), names.get(level)) for level in LEVELS}
@@ -108,7 +143,20 @@ def taxonomy_columns(table: pa.Table, meta: MetaIndex) -> dict[str, pa.Array]:
 
 
 def item_keys(table: pa.Table, meta: MetaIndex) -> pa.Array:
-    """The meta item each row matches (a content key), null where none or the row lacks the fields."""
+    """The meta item each row matches (a content key), null where none or the row lacks the fields.
+
+    Parameters
+    ----------
+    table : pyarrow.Table, n rows
+        Rows with the text columns of ``meta.match_fields``.
+    meta : MetaIndex
+        The source's meta index.
+
+    Returns
+    -------
+    pyarrow.FixedSizeBinaryArray of binary(16), shape (n,)
+        The matched item's key; all null when the index or the table lacks the match fields.
+    """
     fields = meta.match_fields
     if not fields or not all(f in table.column_names for f in fields):
         return pa.nulls(table.num_rows, pa.binary(16))
@@ -171,7 +219,21 @@ def label_batch(
 
 
 def encode_view(table: pa.Table, space: LabelSpace) -> pa.Table:
-    """Replace a labelled batch's string label columns by int64 ClassLabel ids of ``space`` (-1 unknown)."""
+    """Replace a labelled batch's string label columns by int64 ClassLabel ids of ``space`` (-1 unknown).
+
+    Parameters
+    ----------
+    table : pyarrow.Table, n rows
+        A labelled batch (:func:`label_batch`).
+    space : LabelSpace
+        The label names to encode against.
+
+    Returns
+    -------
+    pyarrow.Table, n rows
+        The same columns in the same order; those of
+        :data:`~spa_vl.columns.CLASS_LABEL_COLUMNS` present are int64 ids.
+    """
     for column in CLASS_LABEL_COLUMNS:
         if column in table.column_names:
             table = table.set_column(table.column_names.index(column), column, space.encode(column, table.column(column)))
@@ -180,7 +242,20 @@ def encode_view(table: pa.Table, space: LabelSpace) -> pa.Table:
 
 @dataclass(frozen=True)
 class SplitLabels:
-    """One split's label columns (strings), ``image_name`` where present, and ``_item`` keys."""
+    """One split's label columns (strings), ``image_name`` where present, and ``_item`` keys.
+
+    Attributes
+    ----------
+    config : str
+        The config (``train``, ``validation``, ``eval``).
+    split : str
+        The split within the config.
+    view : pyarrow.Table, one row per row of the split
+        ``class1..3``, ``question_type``, the model columns when read with ``models``,
+        ``image_name`` where present and ``_item``; labels are strings, null = unknown.
+    own_classes : bool
+        Whether the files carry ``class1..3`` themselves (validation, eval) rather than image names.
+    """
 
     config: str
     split: str
@@ -189,7 +264,31 @@ class SplitLabels:
 
 
 def read_split_labels(source: Source, config: str, split: str, meta: MetaIndex, *, models: bool = False) -> SplitLabels:
-    """Label one split file by file (only the columns labelling needs are read)."""
+    """Label one split file by file (only the columns labelling needs are read).
+
+    Parameters
+    ----------
+    source : Source
+        The data source.
+    config : str
+        The config.
+    split : str
+        The split.
+    meta : MetaIndex
+        The source's meta index.
+    models : bool, default False
+        Also label ``chosen_model`` and ``rejected_model``.
+
+    Returns
+    -------
+    SplitLabels
+        The split's labels, files concatenated in order.
+
+    Raises
+    ------
+    SpaVLError
+        If a file of the split is missing or unreadable.
+    """
     parts, own = [], True
     for path in split_files(source, config, split):
         table = read_columns(source, config, split, LABEL_SOURCE_COLUMNS, files=[path])
@@ -224,7 +323,20 @@ def _split_labels(source: Source, fingerprint: str, models: bool) -> tuple[Split
 
 
 def split_labels(source: Source, *, models: bool = False) -> tuple[SplitLabels, ...]:
-    """Labelled views of every split a source has, once per source content (cached on disk too)."""
+    """Labelled views of every split a source has, once per source content (cached on disk too).
+
+    Parameters
+    ----------
+    source : Source
+        The data source.
+    models : bool, default False
+        Also label ``chosen_model`` and ``rejected_model``.
+
+    Returns
+    -------
+    tuple of SplitLabels
+        One per ``(config, split)`` the source has, in layout order.
+    """
     return _split_labels(source, source.fingerprint, models)
 
 
@@ -234,6 +346,15 @@ class LabelAudit:
 
     ``label_problems`` (new names, train rows with no class labels) become errors on a strict
     source; ``meta_problems`` (meta records or rows that do not match) stay warnings.
+
+    Attributes
+    ----------
+    space : LabelSpace
+        Reference names plus every new name seen in the meta files or any split.
+    label_problems : tuple of str
+        One message per label problem (new names first).
+    meta_problems : tuple of str
+        One message per meta problem (rows matching no item, items matching no row).
     """
 
     space: LabelSpace
@@ -283,7 +404,18 @@ def _audit(source: Source, fingerprint: str) -> LabelAudit:
 
 
 def audit_labels(source: Source) -> LabelAudit:
-    """Label space and label/meta problems of a source (cached by content)."""
+    """Label space and label/meta problems of a source (cached by content).
+
+    Parameters
+    ----------
+    source : Source
+        The data source; every split is labelled.
+
+    Returns
+    -------
+    LabelAudit
+        The source's label space and problems.
+    """
     return _audit(source, source.fingerprint)
 
 
@@ -293,6 +425,23 @@ def source_label_space(source: Source, *, warn: bool = True) -> LabelSpace:
     With ``warn``, problems are reported as :class:`~spa_vl.taxonomy.SpaVLWarning`; on a strict
     source, label problems (new names, train rows without class labels) raise
     :class:`~spa_vl.errors.SpaVLError`.
+
+    Parameters
+    ----------
+    source : Source
+        The data source.
+    warn : bool, default True
+        Warn about label and meta problems.
+
+    Returns
+    -------
+    LabelSpace
+        The names every config's ClassLabel columns use.
+
+    Raises
+    ------
+    LabelError
+        On a strict source with label problems (whether or not ``warn``); its parameter is ``strict``.
     """
     audit = audit_labels(source)
     if source.strict and audit.label_problems:

@@ -58,11 +58,14 @@ def first_per_key(keys: pa.Array | pa.ChunkedArray) -> np.ndarray:
 
     Parameters
     ----------
-    keys : pyarrow.Array, shape (n,)
+    keys : pyarrow.Array or pyarrow.ChunkedArray, shape (n,)
+        Any hashable Arrow values (content keys, image names).
 
     Returns
     -------
-    numpy.ndarray of int64, shape (distinct keys,)
+    numpy.ndarray of int64, shape (k,)
+        Ascending positions of the first occurrence of each of the ``k`` distinct keys (a null
+        counts as one key).
     """
     if len(keys) == 0:
         return np.zeros(0, dtype=np.int64)
@@ -87,6 +90,7 @@ class MetaIndex:
     Attributes
     ----------
     source : Source
+        The source whose meta files are indexed.
     files : tuple of MetaFile
         Every file under ``meta_files/``, documented or not.
     """
@@ -96,7 +100,19 @@ class MetaIndex:
 
     # -- files ---------------------------------------------------------------------------------
     def of_kind(self, kind: str) -> list[MetaFile]:
-        """The documented files of one kind."""
+        """The documented files of one kind.
+
+        Parameters
+        ----------
+        kind : str
+            A folder of ``meta_files/``: ``split``, ``model_answer``, ``prefer``, ``image_info``...
+
+        Returns
+        -------
+        list of MetaFile
+            The documented (``known``) files of that kind, in path order, at most one per
+            question type (see :func:`~spa_vl.meta_files.files_of`).
+        """
         return files_of(self.files, kind)
 
     @property
@@ -105,7 +121,19 @@ class MetaIndex:
         return next((f for f in self.files if f.relative == IMAGE_INFO_FILE), None)
 
     def missing_type_files(self, kind: str = "split") -> list[str]:
-        """``meta_files/<kind>/<type>.json`` names absent for some question type (when the kind is present at all)."""
+        """``meta_files/<kind>/<type>.json`` names absent for some question type (when the kind is present at all).
+
+        Parameters
+        ----------
+        kind : str, default "split"
+            A per-question-type folder of ``meta_files/`` (``split``, ``model_answer``, ``prefer``).
+
+        Returns
+        -------
+        list of str
+            The missing relative paths, in question-type order; empty when the source has no
+            file of that kind at all, or all of them.
+        """
         present = {f.question_type for f in self.of_kind(kind)}
         return [f"meta_files/{kind}/{t}.json" for t in QUESTION_TYPES if present and t not in present]
 
@@ -131,7 +159,20 @@ class MetaIndex:
         return self.image_info(())
 
     def image_info(self, fields: Sequence[str]) -> pa.Table:
-        """``image``, ``class1..3`` and the requested image_info ``fields`` (typed; null where absent)."""
+        """``image``, ``class1..3`` and the requested image_info ``fields`` (typed; null where absent).
+
+        Parameters
+        ----------
+        fields : sequence of str
+            Fields of :data:`~spa_vl.columns.IMAGE_INFO_FIELDS` to add.
+
+        Returns
+        -------
+        pyarrow.Table, one row per distinct image
+            Columns ``image``, ``class1``, ``class2``, ``class3`` and ``fields``, typed as
+            documented (a value of another type is null); the first record of each image, records
+            without ``image`` dropped. Empty when the source has no image_info file.
+        """
         file = self.image_info_file
         columns = [IMAGE, *LEVELS, *fields]
         if file is None:
@@ -220,6 +261,7 @@ class MetaIndex:
         Returns
         -------
         pyarrow.FixedSizeBinaryArray, shape (n,)
+            The key (a row of :attr:`items`) of each row's item, null where none matches.
         """
         items = self.items
         found = items.column(KEY).take(lookup(content_keys(columns), items.column(KEY))).combine_chunks()
@@ -232,7 +274,19 @@ class MetaIndex:
         return found
 
     def question_type_of(self, item_keys: pa.Array) -> pa.Array:
-        """Question type per item key (null where unknown)."""
+        """Question type per item key (null where unknown).
+
+        Parameters
+        ----------
+        item_keys : pyarrow.Array of binary(16), shape (n,)
+            Keys from :meth:`item_of` (nulls allowed).
+
+        Returns
+        -------
+        pyarrow.StringArray, shape (n,)
+            One of :data:`~spa_vl.taxonomy.QUESTION_TYPES`, null where the key is null, unknown or
+            ambiguous.
+        """
         return self.items.column(QUESTION_TYPE).take(lookup(item_keys, self.items.column(KEY))).combine_chunks()
 
     # -- model_answer: provenance --------------------------------------------------------------
@@ -261,7 +315,19 @@ class MetaIndex:
         return table.take(first_per_key(table.column(KEY).combine_chunks()))
 
     def models_of(self, item_keys: pa.Array) -> tuple[pa.Array, pa.Array]:
-        """``(chosen_model, rejected_model)`` per item key (null where unknown)."""
+        """``(chosen_model, rejected_model)`` per item key (null where unknown).
+
+        Parameters
+        ----------
+        item_keys : pyarrow.Array of binary(16), shape (n,)
+            Keys from :meth:`item_of` (nulls allowed).
+
+        Returns
+        -------
+        tuple of (pyarrow.StringArray, pyarrow.StringArray), each shape (n,)
+            Response-model keys (:data:`~spa_vl.taxonomy.RESPONSE_MODELS`) of the chosen and the
+            rejected answer.
+        """
         table = self.provenance
         position = lookup(item_keys, table.column(KEY))
         return table.column(CHOSEN_MODEL).take(position).combine_chunks(), table.column(REJECTED_MODEL).take(position).combine_chunks()
@@ -289,7 +355,18 @@ class MetaIndex:
         return self._cached("reasons", files, build)
 
     def reasons_of(self, item_keys: pa.Array) -> dict[str, pa.Array]:
-        """``reason1``/``reason2`` per item key (null where unknown)."""
+        """``reason1``/``reason2`` per item key (null where unknown).
+
+        Parameters
+        ----------
+        item_keys : pyarrow.Array of binary(16), shape (n,)
+            Keys from :meth:`item_of` (nulls allowed).
+
+        Returns
+        -------
+        dict of str to pyarrow.StringArray, each shape (n,)
+            ``reason1`` and ``reason2``.
+        """
         position = lookup(item_keys, self.reasons.column(KEY))
         return {c: self.reasons.column(c).take(position).combine_chunks() for c in PREFER_FIELDS}
 
@@ -381,6 +458,16 @@ def read_meta_index(source: Source) -> MetaIndex:
 
     Warns (:class:`~spa_vl.taxonomy.SpaVLWarning`) about a missing ``split/<type>.json`` and
     about items listed under more than one question type.
+
+    Parameters
+    ----------
+    source : Source
+        The data source.
+
+    Returns
+    -------
+    MetaIndex
+        Cached per source content (the index's parts are built lazily on first use).
     """
     return _meta_index(source, source.fingerprint)
 

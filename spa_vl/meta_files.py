@@ -82,7 +82,19 @@ class MetaFile:
 
 
 def list_meta_files(source: Source) -> list[MetaFile]:
-    """Every ``meta_files/<kind>/<name>.json`` of a source, sorted by path."""
+    """Every ``meta_files/<kind>/<name>.json`` of a source, sorted by path.
+
+    Parameters
+    ----------
+    source : Source
+        The data source.
+
+    Returns
+    -------
+    list of MetaFile
+        Documented or not; ``question_type`` is set for per-type kinds whose stem is a question
+        type or alias.
+    """
     found = []
     for path in source.glob(f"{META_DIR}/*/*.json"):
         relative = source.relative(path)
@@ -93,7 +105,21 @@ def list_meta_files(source: Source) -> list[MetaFile]:
 
 
 def files_of(files: Sequence[MetaFile], kind: str) -> list[MetaFile]:
-    """The documented files of one kind (per-type kinds: at most one per question type)."""
+    """The documented files of one kind (per-type kinds: at most one per question type).
+
+    Parameters
+    ----------
+    files : sequence of MetaFile
+        Files in path order (as :func:`list_meta_files` returns them).
+    kind : str
+        The kind wanted (``split``, ``model_answer``, ``prefer``, ``image_info``...).
+
+    Returns
+    -------
+    list of MetaFile
+        The ``known`` files of that kind, in the order given; of two files for one question type
+        (``hards.json`` and ``hardd.json``) the first is kept.
+    """
     chosen: dict[str | None, MetaFile] = {}
     for f in files:
         if f.kind == kind and f.known:
@@ -155,6 +181,21 @@ def _load_records(source: Source, file: MetaFile) -> list[dict]:
 def parse_meta_file(source: Source, file: MetaFile) -> pa.Table:
     """Parse one meta file into an Arrow table (one row per record, one column per field).
 
+    Also records the file's record count and fields for :func:`meta_schema` (in the cache).
+
+    Parameters
+    ----------
+    source : Source
+        The data source holding the file.
+    file : MetaFile
+        The file to parse.
+
+    Returns
+    -------
+    pyarrow.Table
+        One row per record, in file order; a field whose values mix types is read as JSON text.
+        No columns when the file has no records.
+
     Raises
     ------
     SpaVLError
@@ -187,7 +228,9 @@ def read_meta_table(source: Source, file: MetaFile, columns: Sequence[str] | Non
     Parameters
     ----------
     source : Source
+        The data source holding the file.
     file : MetaFile
+        The file to read.
     columns : sequence of str, optional
         Fields to return (those the file has); all when None.
 
@@ -195,6 +238,11 @@ def read_meta_table(source: Source, file: MetaFile, columns: Sequence[str] | Non
     -------
     pyarrow.Table
         One row per record, in file order.
+
+    Raises
+    ------
+    SpaVLError
+        If the file has to be parsed and is not valid JSON or not a list/dict of objects.
     """
     cached = _cache_path(source, file)
     if file.kind in CACHED_KINDS:
@@ -217,6 +265,23 @@ def meta_schema(source: Source, file: MetaFile) -> tuple[int, list[str]]:
     """``(records, fields)`` of a meta file, from a small summary kept when it was first parsed.
 
     A file never parsed before is read (records counted, fields collected) without building Arrow.
+
+    Parameters
+    ----------
+    source : Source
+        The data source holding the file.
+    file : MetaFile
+        The meta file.
+
+    Returns
+    -------
+    tuple of (int, list of str)
+        The number of records, and every field name in order of first appearance.
+
+    Raises
+    ------
+    SpaVLError
+        If the file has to be parsed and is not valid JSON or not a list/dict of objects.
     """
     try:
         summary = json.loads(_cache_path(source, file, ".fields.json").read_text(encoding="utf-8"))

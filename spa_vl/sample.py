@@ -58,7 +58,26 @@ _NOISY_FROM_PX = 128
 
 
 def split_sizes(rows: int) -> dict[tuple[str, str], int]:
-    """Rows per ``(config, split)`` in the hub's proportions, every split at least 10 rows."""
+    """Rows per ``(config, split)`` in the hub's proportions, every split at least 10 rows.
+
+    Eval splits get at least one row per subcategory (53) once ``rows // 20`` allows it; train
+    takes what the other splits leave.
+
+    Parameters
+    ----------
+    rows : int
+        Rows over all splits.
+
+    Returns
+    -------
+    dict of (str, str) to int
+        Rows per ``(config, split)``, train first; the values sum to ``rows``.
+
+    Raises
+    ------
+    UsageError
+        If ``rows`` is under 10 per split (40); its parameter is ``rows``.
+    """
     total = sum(HUB_SPLIT_ROWS.values())
     if rows < MIN_SPLIT_ROWS * len(HUB_SPLIT_ROWS):
         raise UsageError(f"rows {rows} is too small: the sample needs at least {MIN_SPLIT_ROWS * len(HUB_SPLIT_ROWS)} rows ({{option}})", parameter="rows", value=MIN_SPLIT_ROWS * len(HUB_SPLIT_ROWS))
@@ -185,7 +204,7 @@ def generate_sample(
 
     Parameters
     ----------
-    out : path
+    out : str or os.PathLike
         The folder to create (refused if it holds files, unless ``overwrite``).
     rows : int
         Rows over all splits (``100788`` gives the hub's split sizes).
@@ -207,6 +226,14 @@ def generate_sample(
     -------
     pathlib.Path
         ``out``.
+
+    Raises
+    ------
+    UsageError
+        If ``image_size`` is under 8, ``image_name_style`` is unknown, ``rows`` is too small for
+        every split to get 10 rows, or ``out`` holds files and ``overwrite`` is false.
+    SpaVLError
+        If ``out`` exists and is not a folder.
     """
     if image_size < 8:
         raise UsageError(f"image size {image_size} is too small: use at least 8 pixels ({{option}})", parameter="image_size", value=8)
@@ -354,7 +381,14 @@ _GENERATOR_FILES = ("sample.py", "sample_text.py", "features.py", "layout.py", "
 
 
 def generator_fingerprint() -> str:
-    """Hash of the code and reference data the sample is generated from."""
+    """Hash of the code and reference data the sample is generated from.
+
+    Returns
+    -------
+    str
+        The first 12 hex digits of the SHA-256 of the generator modules, ``data/taxonomy.json``
+        and the pyarrow and numpy versions.
+    """
     digest = hashlib.sha256()
     for name in _GENERATOR_FILES:
         digest.update((Path(__file__).parent / name).read_bytes())
@@ -363,7 +397,30 @@ def generator_fingerprint() -> str:
 
 
 def ensure_sample(rows: int = DEFAULT_ROWS, seed: int = DEFAULT_SEED, image_size: int = DEFAULT_IMAGE_SIZE) -> Path:
-    """The embedded sample's folder, generated on first use (safe under concurrent callers)."""
+    """The embedded sample's folder, generated on first use (safe under concurrent callers).
+
+    The folder lives under :func:`~spa_vl.cache.cache_root`, named by the arguments and
+    :func:`generator_fingerprint`; a file lock serialises concurrent generation.
+
+    Parameters
+    ----------
+    rows : int, default 1200
+        Rows over all splits.
+    seed : int, default 0
+        Seed of every random choice.
+    image_size : int, default 32
+        Side of the square JPEGs in pixels.
+
+    Returns
+    -------
+    pathlib.Path
+        The sample's folder, in the hub layout.
+
+    Raises
+    ------
+    UsageError
+        If the arguments cannot make a sample (see :func:`generate_sample`).
+    """
     from filelock import FileLock
 
     root = cache_root()

@@ -141,7 +141,25 @@ def _fill(templates: np.ndarray, fields: dict[str, np.ndarray]) -> list[str]:
 
 
 def texts(rng: np.random.Generator, topics: np.ndarray, question_types: np.ndarray) -> dict[str, list[str]]:
-    """Question, chosen and rejected text for rows with the given subcategory and question type."""
+    """Question, chosen and rejected text for rows with the given subcategory and question type.
+
+    Also the texts the meta files carry: GPT-4V's two reasons and the two image captions.
+
+    Parameters
+    ----------
+    rng : numpy.random.Generator
+        Source of every choice (same state, same texts).
+    topics : numpy.ndarray of str (object), shape (n,)
+        The subcategory (``class3`` name) of each row.
+    question_types : numpy.ndarray of object, shape (n,)
+        ``easy``, ``hardq``, ``hards`` or ``None`` (eval rows) per row.
+
+    Returns
+    -------
+    dict of str to list of str, each of length n
+        ``question``, ``chosen``, ``rejected``, ``reason1``, ``reason2``, ``caption_laion`` and
+        ``gemini_caption``.
+    """
     n = len(topics)
     fields = {
         "topic": topics,
@@ -197,6 +215,22 @@ def other_answers(rng: np.random.Generator, pool: list[str], n_models: int, n: i
 
     Each is a model-specific opening followed by another row's response, so it is long and
     realistic yet never equal to the row's own chosen or rejected text.
+
+    Parameters
+    ----------
+    rng : numpy.random.Generator
+        Source of the choices.
+    pool : list of str
+        Responses to borrow from (e.g. every chosen and rejected text).
+    n_models : int
+        Answers per row.
+    n : int
+        Rows.
+
+    Returns
+    -------
+    list of list of str, shape (n, n_models)
+        Answer ``k`` of row ``i`` opens with the ``k``-th model-specific opening.
     """
     sources = rng.integers(0, len(pool), (n, n_models))
     return [[f"{OTHER_ANSWER_OPENINGS[k % len(OTHER_ANSWER_OPENINGS)]} {pool[sources[i, k]]}" for k in range(n_models)] for i in range(n)]

@@ -25,14 +25,36 @@ Stats = dict[str, dict]
 
 
 def label_counts(column: pa.ChunkedArray | pa.Array) -> dict[str, int]:
-    """``{label: count}`` of a string column, most frequent first (ties by name); nulls under ``unknown``."""
+    """``{label: count}`` of a string column, most frequent first (ties by name); nulls under ``unknown``.
+
+    Parameters
+    ----------
+    column : pyarrow.Array or pyarrow.ChunkedArray of string, shape (n,)
+        Labels, null = unknown.
+
+    Returns
+    -------
+    dict of str to int
+        Count per distinct label; the counts sum to ``n``.
+    """
     counts = pc.value_counts(column.combine_chunks() if isinstance(column, pa.ChunkedArray) else column)
     pairs = [(UNKNOWN if v is None else v, c) for v, c in zip(counts.field("values").to_pylist(), counts.field("counts").to_pylist())]
     return dict(sorted(pairs, key=lambda p: (-p[1], p[0])))
 
 
 def view_stats(view: pa.Table) -> dict:
-    """Stats of one labelled view (see the module docstring)."""
+    """Stats of one labelled view (see the module docstring).
+
+    Parameters
+    ----------
+    view : pyarrow.Table
+        A labelled view with string columns ``class1``, ``class2``, ``class3`` and ``question_type``.
+
+    Returns
+    -------
+    dict
+        ``{"rows": n, "class1": {label: count}, ..., "question_type": {label: count}}``.
+    """
     return {"rows": view.num_rows, **{column: label_counts(view.column(column)) for column in LABEL_COLUMNS}}
 
 
@@ -41,6 +63,24 @@ def compute_stats(source: str | os.PathLike | Source = "sample", configs: list[s
 
     One pass over the label columns serves both the label audit (warnings, or errors on a strict
     source) and the counts.
+
+    Parameters
+    ----------
+    source : str or os.PathLike or Source, default "sample"
+        A local mirror, ``"sample"``, a hub id, or a resolved source.
+    configs : list of str, optional
+        Configs to count (names or aliases); all the source has when None.
+
+    Returns
+    -------
+    Stats
+        ``{"<config>/<split>": view stats}`` (see the module docstring and :func:`view_stats`).
+
+    Raises
+    ------
+    SpaVLError
+        If the source cannot be resolved, a config is unknown, or (strict source) labels have
+        problems.
     """
     source = resolve_source(source)
     wanted = set(available_splits(source, configs))

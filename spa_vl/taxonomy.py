@@ -44,22 +44,46 @@ def _reference() -> dict:
 
 
 def reference_tree() -> dict[str, dict[str, list[str]]]:
-    """The taxonomy: ``{class1: {class2: [class3, ...]}}`` (6 / 15 / 53 names, the data's spellings)."""
+    """The taxonomy: ``{class1: {class2: [class3, ...]}}`` (6 / 15 / 53 names, the data's spellings).
+
+    Returns
+    -------
+    dict of str to dict of str to list of str
+        The shipped tree itself (cached; do not modify it).
+    """
     return _reference()["known"]
 
 
 def sizes_in_data() -> dict[str, int]:
-    """Distinct names per level in the data: ``{"class1": 6, "class2": 15, "class3": 53}``."""
+    """Distinct names per level in the data: ``{"class1": 6, "class2": 15, "class3": 53}``.
+
+    Returns
+    -------
+    dict of str to int
+        A fresh dict, one count per level.
+    """
     return dict(_reference()["sizes_in_data"])
 
 
 def sizes_in_abstract() -> dict[str, int]:
-    """Label counts per level as the paper's abstract and the card state them (6 / 13 / 53)."""
+    """Label counts per level as the paper's abstract and the card state them (6 / 13 / 53).
+
+    Returns
+    -------
+    dict of str to int
+        A fresh dict, one count per level.
+    """
     return dict(_reference()["sizes_in_abstract"])
 
 
 def reference_paths() -> list[tuple[str, str, str]]:
-    """Every known ``(class1, class2, class3)`` triple, in reference order."""
+    """Every known ``(class1, class2, class3)`` triple, in reference order.
+
+    Returns
+    -------
+    list of tuple of (str, str, str)
+        One triple per subcategory (53).
+    """
     return [(c1, c2, c3) for c1, cats in reference_tree().items() for c2, subs in cats.items() for c3 in subs]
 
 
@@ -76,6 +100,11 @@ def reference_names(level: str) -> list[str]:
     list of str
         Every name of that level; the names known before the taxonomy was completed come first,
         so their ClassLabel ids are stable.
+
+    Raises
+    ------
+    ValueError
+        If ``level`` is not a taxonomy level.
     """
     if level not in LEVELS:
         raise ValueError(f"unknown taxonomy level {level!r}: expected one of {', '.join(LEVELS)}")
@@ -83,7 +112,23 @@ def reference_names(level: str) -> list[str]:
 
 
 def parent_of(level: str) -> dict[str, str]:
-    """``{name: parent name}`` for ``class2`` (→ class1) or ``class3`` (→ class2) names."""
+    """``{name: parent name}`` for ``class2`` (→ class1) or ``class3`` (→ class2) names.
+
+    Parameters
+    ----------
+    level : str
+        ``class2`` or ``class3``.
+
+    Returns
+    -------
+    dict of str to str
+        Each reference name of ``level`` mapped to its parent's name.
+
+    Raises
+    ------
+    ValueError
+        If ``level`` is ``class1`` (no parent) or not a taxonomy level.
+    """
     position = LEVELS.index(level)
     if position == 0:
         raise ValueError("class1 names have no parent")
@@ -101,7 +146,18 @@ RESPONSE_MODELS: tuple[str, ...] = tuple(_reference()["response_models"])
 
 
 def canonical_question_type(stem: str) -> str | None:
-    """Map a meta-file stem or alias (``easy``, ``hardq``, ``hards``, ``hardd``) to its canonical stem."""
+    """Map a meta-file stem or alias (``easy``, ``hardq``, ``hards``, ``hardd``) to its canonical stem.
+
+    Parameters
+    ----------
+    stem : str
+        A file stem or alias; surrounding whitespace and case are ignored.
+
+    Returns
+    -------
+    str or None
+        One of :data:`QUESTION_TYPES`, or ``None`` when ``stem`` is not a question type.
+    """
     stem = stem.strip().lower()
     stem = QUESTION_TYPE_ALIASES.get(stem, stem)
     return stem if stem in QUESTION_TYPES else None
@@ -112,6 +168,17 @@ def parse_image_paths(image_names: pa.Array | pa.ChunkedArray) -> dict[str, pa.A
 
     Vectorised over the whole column. Values that are not such a path (a bare file name, null)
     give null in every level: labels are never invented.
+
+    Parameters
+    ----------
+    image_names : pyarrow.Array or pyarrow.ChunkedArray of string, shape (n,)
+        Image paths; backslashes count as ``/``, and anything before the last four path parts is
+        ignored.
+
+    Returns
+    -------
+    dict of str to pyarrow.StringArray, each shape (n,)
+        ``class1``, ``class2`` and ``class3``, null where the value is not such a path.
     """
     if isinstance(image_names, pa.ChunkedArray):
         image_names = image_names.combine_chunks()
@@ -129,6 +196,14 @@ class LabelSpace:
 
     Ids follow list order, so a ClassLabel id means the same label in train, validation and eval.
     Build it with :meth:`from_observed`; ``new`` lists the names that are not in the reference.
+
+    Attributes
+    ----------
+    names : Mapping of str to tuple of str
+        The label names (in id order) of each ClassLabel column: ``class1..3``,
+        ``question_type``, ``chosen_model`` and ``rejected_model``.
+    new : Mapping of str to tuple of str
+        Per taxonomy level, the names beyond the reference (appended at the end of ``names``).
     """
 
     names: Mapping[str, tuple[str, ...]]
@@ -136,7 +211,13 @@ class LabelSpace:
 
     @classmethod
     def reference(cls) -> LabelSpace:
-        """The reference names only (no data read)."""
+        """The reference names only (no data read).
+
+        Returns
+        -------
+        LabelSpace
+            Reference taxonomy names, the question types and the 12 response models; ``new`` empty.
+        """
         names = {level: tuple(reference_names(level)) for level in LEVELS}
         names[QUESTION_TYPE] = QUESTION_TYPES
         names.update({column: RESPONSE_MODELS for column in MODEL_COLUMNS})
@@ -148,6 +229,18 @@ class LabelSpace:
 
         Question types and response models are closed sets: they come from file stems and the
         12 documented keys, never from free text.
+
+        Parameters
+        ----------
+        observed : Mapping of str to iterable of str
+            Names seen per taxonomy level (``class1..3``); other keys and ``None`` are ignored.
+        warn : bool, default True
+            Issue a :class:`SpaVLWarning` listing the new names, if there are any.
+
+        Returns
+        -------
+        LabelSpace
+            With ``new`` holding, per level, the names not in the reference.
         """
         base = cls.reference()
         names, new = dict(base.names), {}
@@ -164,6 +257,24 @@ class LabelSpace:
         return space
 
     def encode(self, column: str, values: pa.Array | pa.ChunkedArray) -> pa.Array:
-        """String labels → int64 ids in this space; null or unlisted → -1."""
+        """String labels → int64 ids in this space; null or unlisted → -1.
+
+        Parameters
+        ----------
+        column : str
+            A key of :attr:`names` (e.g. ``class2``).
+        values : pyarrow.Array or pyarrow.ChunkedArray of string, shape (n,)
+            The labels.
+
+        Returns
+        -------
+        pyarrow.Array or pyarrow.ChunkedArray of int64, shape (n,)
+            The id of each label (chunked when ``values`` is).
+
+        Raises
+        ------
+        KeyError
+            If ``column`` is not a labelled column of this space.
+        """
         ids = pc.index_in(values, value_set=pa.array(self.names[column], pa.string()))
         return pc.fill_null(ids.cast(pa.int64()), -1)
