@@ -15,7 +15,8 @@ from spa_vl.columns import LABEL_COLUMNS, MODEL_COLUMNS, SPLIT, TEXT_COLUMNS
 from spa_vl.labels import LABEL_SOURCE_COLUMNS, label_batch
 from spa_vl.layout import split_key
 from spa_vl.meta import read_meta_index
-from spa_vl.sources import Source, resolve_source
+from spa_vl.opening import open_source
+from spa_vl.sources import Source
 from spa_vl.tables import available_splits, read_columns, split_files
 from spa_vl.taxonomy import UNKNOWN
 
@@ -35,7 +36,8 @@ def labelled_frame(
 
     Parameters
     ----------
-    source : str, os.PathLike or Source
+    source : str, os.PathLike or Source, default "sample"
+        A local mirror, ``"sample"``, a hub id, or a resolved source.
     configs : list of str, optional
         Configs to read (all by default).
     text_columns : tuple of str
@@ -50,7 +52,7 @@ def labelled_frame(
         ``rejected_model`` (strings, ``"unknown"`` where unknown), the text columns (``None``
         where a config has no such column, e.g. eval's chosen/rejected), then ``image_info``.
     """
-    source = resolve_source(source)
+    source = open_source(source)
     meta = read_meta_index(source)
     labels = [*LABEL_COLUMNS, *MODEL_COLUMNS]
     frames = []
@@ -72,5 +74,17 @@ def labelled_frame(
 
 
 def empty_frame(text_columns: tuple[str, ...] = TEXT_COLUMNS) -> pd.DataFrame:
-    """A frame with the columns of :func:`labelled_frame` and no rows."""
+    """A frame with the columns of :func:`labelled_frame` and no rows.
+
+    Parameters
+    ----------
+    text_columns : tuple of str, default ``("question", "chosen", "rejected")``
+        The text columns to include after the label columns.
+
+    Returns
+    -------
+    pandas.DataFrame, shape (0, 7 + len(text_columns))
+        Object columns ``split``, ``class1``, ``class2``, ``class3``, ``question_type``,
+        ``chosen_model``, ``rejected_model``, then ``text_columns``.
+    """
     return pd.DataFrame({c: pd.Series(dtype=object) for c in (SPLIT, *LABEL_COLUMNS, *MODEL_COLUMNS, *text_columns)})

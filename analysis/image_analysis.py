@@ -35,7 +35,8 @@ from spa_vl.atomic import atomic_write
 from spa_vl.cache import cache_root
 from spa_vl.errors import SpaVLError
 from spa_vl.layout import split_key
-from spa_vl.sources import Source, resolve_source
+from spa_vl.opening import open_source
+from spa_vl.sources import Source
 from spa_vl.tables import available_splits, check_schema, open_parquet, split_files
 
 HASH_SIZE = 8
@@ -167,7 +168,7 @@ def image_table(
     """
     if hash_size * hash_size > 64:
         raise SpaVLError(f"hash_size {hash_size} gives {hash_size ** 2} bits: use at most 8 (64-bit hashes)")
-    source = resolve_source(source)
+    source = open_source(source)
     cache = _ContentCache.load(hash_size)
     n_jobs = n_jobs or os.cpu_count() or 1
     splits = available_splits(source, configs)
@@ -375,7 +376,7 @@ def find_duplicates(
 
 def fetch_images(source: str | os.PathLike | Source, wanted: Sequence[tuple[str, int]], batch_size: int = 512) -> dict[tuple[str, int], bytes]:
     """The bytes of a few rows ``(split key, row)``, streaming each split needed once (for figures)."""
-    source = resolve_source(source)
+    source = open_source(source)
     by_split: dict[str, set[int]] = {}
     for key, row in wanted:
         by_split.setdefault(key, set()).add(int(row))

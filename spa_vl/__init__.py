@@ -24,6 +24,7 @@ _LAZY = {
     "SpaVLConfig": "builder",
     "Source": "sources",
     "resolve_source": "sources",
+    "open_source": "opening",
     "compute_stats": "stats",
     "diagnose": "doctor",
 }
@@ -51,5 +52,6 @@ __all__ = [
     "diagnose",
     "load_builder",
     "load_dataset",
+    "open_source",
     "resolve_source",
 ]

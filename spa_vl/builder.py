@@ -21,7 +21,8 @@ from .images import undecodable_rows
 from .labels import encode_view, label_batch, labelling_fingerprint, source_label_space
 from .layout import CONFIGS, HUB_ID, canonical_config
 from .meta import read_meta_index
-from .sources import Source, resolve_source
+from .opening import open_source
+from .sources import Source
 from .tables import extra_columns, iter_batches, split_files
 from .taxonomy import LabelSpace, SpaVLWarning
 
@@ -138,7 +139,7 @@ class SpaVL(datasets.ArrowBasedBuilder):
         if config_name is not None:
             config_name = canonical_config(config_name).name
         # Resolved before super().__init__, which calls _info(); the cache is keyed by the data's content.
-        self.source: Source = resolve_source(
+        self.source: Source = open_source(
             data_dir or HUB_ID, allow_partial=bool(kwargs.get("allow_partial", False)), strict=bool(kwargs.get("strict", False))
         )
         kwargs.setdefault("hash", f"{self.source.fingerprint}-{labelling_fingerprint()}")

@@ -28,7 +28,8 @@ from .labels import split_labels
 from .layout import CONFIGS, HUB_SPLIT_ROWS, split_key
 from .meta import read_meta_index
 from .meta_files import DOCUMENTED_FIELDS, meta_schema
-from .sources import Source, resolve_source
+from .opening import open_source
+from .sources import Source
 from .tables import available_splits, open_parquet, read_columns, split_files
 from .taxonomy import RESPONSE_MODELS
 
@@ -159,7 +160,7 @@ def diagnose(source: str | os.PathLike | Source = "sample") -> DoctorReport:
     SpaVLError
         If the source cannot be resolved or one of its files cannot be read.
     """
-    source = resolve_source(source)
+    source = open_source(source)
     meta = read_meta_index(source)
     splits = []
     for config, split in available_splits(source):

@@ -10,7 +10,8 @@ from datasets.exceptions import DatasetGenerationError
 from .builder import SpaVL
 from .errors import SpaVLError
 from .layout import resolve_split
-from .sources import Source, resolve_source
+from .opening import open_source
+from .sources import Source
 
 
 def load_builder(
@@ -21,7 +22,7 @@ def load_builder(
     A hub source is resolved to a commit sha here and handed to the builder as ``owner/name@sha``,
     so the builder, its cache id and every read use that one commit.
     """
-    resolved = resolve_source(source, revision=revision)
+    resolved = open_source(source, revision=revision)
     # flags left at their defaults stay out of the config, so its cache id stays plain
     kwargs = {k: v for k, v in kwargs.items() if v is not None and v is not False}
     return SpaVL(config_name=name, data_dir=resolved.root if resolved.is_local else resolved.pinned_id, **kwargs)

@@ -20,7 +20,7 @@ from typing import IO, Any
 
 import fsspec
 
-from .errors import SpaVLError
+from .errors import SourceError, SpaVLError
 from .hub import MIRROR_HINT, HubRepo, offline, resolve_repo
 from .layout import CARD_FILE, CONFIGS, HUB_ID, META_DIR, parse_card, read_card
 
@@ -174,7 +174,10 @@ def resolve_source(
     allow_partial: bool | None = None,
     strict: bool | None = None,
 ) -> Source:
-    """Resolve ``"sample"``, a local mirror folder, or a hub id such as ``"sqrti/SPA-VL"``.
+    """Resolve a local mirror folder or a hub id such as ``"sqrti/SPA-VL"``.
+
+    The embedded ``"sample"`` is not generated here (this is the I/O layer): entry points call
+    :func:`spa_vl.opening.open_source`, which materialises it and then calls this.
 
     Parameters
     ----------
@@ -199,9 +202,10 @@ def resolve_source(
         return dataclasses.replace(source, **flags) if flags else source
     label = os.fspath(source)
     if label == SAMPLE:
-        from .sample import ensure_sample
-
-        return Source(kind="sample", root=str(ensure_sample()), label=label, **flags)
+        raise SourceError(
+            "'sample' is generated on first use by the entry points: call spa_vl.opening.open_source('sample') "
+            "(spa_vl.load_dataset, compute_stats and the analysis functions do) or pass the sample's folder"
+        )
     path = Path(label).expanduser()
     if path.exists() or not _HUB_ID_RE.match(label) or label.startswith((".", "/", "~")):
         _check_mirror(path, label)

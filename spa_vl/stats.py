@@ -17,7 +17,8 @@ import pyarrow.compute as pc
 
 from .labels import source_label_space, split_labels
 from .layout import split_key
-from .sources import Source, resolve_source
+from .opening import open_source
+from .sources import Source
 from .tables import available_splits, extra_columns
 from .taxonomy import LABEL_COLUMNS, UNKNOWN
 
@@ -82,7 +83,7 @@ def compute_stats(source: str | os.PathLike | Source = "sample", configs: list[s
         If the source cannot be resolved, a config is unknown, or (strict source) labels have
         problems.
     """
-    source = resolve_source(source)
+    source = open_source(source)
     wanted = set(available_splits(source, configs))
     source_label_space(source)  # reports (or, strict, refuses) label and meta problems once
     for config in dict.fromkeys(c for c, _ in wanted):

@@ -30,9 +30,14 @@ def test_folder_not_in_hub_layout(tmp_path):
 
 
 def test_sample_source_is_built_once_into_the_cache():
-    first = resolve_source("sample")
-    second = resolve_source("sample")
-    assert first.kind == "sample" and first.root == second.root
+    from spa_vl.errors import SourceError
+    from spa_vl.opening import open_source
+
+    with pytest.raises(SourceError, match="open_source"):  # the I/O layer never generates the sample
+        resolve_source("sample")
+    first = open_source("sample")
+    second = open_source("sample")
+    assert first.kind == "sample" and first.label == "sample" and first.root == second.root
     assert (Path(first.root) / "data" / "train-00000-of-00008.parquet").is_file()
     assert first.fingerprint == second.fingerprint
 
