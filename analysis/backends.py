@@ -38,27 +38,71 @@ _INPUTS = ("input_ids", "attention_mask", "token_type_ids")
 
 
 def resolve_device(device: str) -> str:
-    """``"auto"`` → ``"cuda"`` when torch sees a GPU, else ``"cpu"``; other names are checked."""
+    """``"auto"`` → ``"cuda"`` when torch sees a GPU, else ``"cpu"``; other names are checked.
+
+    Parameters
+    ----------
+    device : str
+        ``"auto"``, ``"cpu"``, ``"cuda"`` or ``"cuda:<index>"``.
+
+    Returns
+    -------
+    str
+        The device torch should use.
+
+    Raises
+    ------
+    SpaVLError
+        If a CUDA device is asked for and torch sees no GPU, or the name is not a CPU/CUDA device.
+    """
     import torch
 
     name = str(device)
     if name == "auto":
         return "cuda" if torch.cuda.is_available() else "cpu"
     if name.split(":")[0] == "cuda" and not torch.cuda.is_available():
-        raise SpaVLError(f"device {name!r} was asked for but torch sees no GPU: use --device cpu or auto")
+        raise SpaVLError(f"device {name!r} was asked for but torch sees no GPU: use {{option}} or 'auto'", parameter="device", value="cpu")
     if name.split(":")[0] not in ("cpu", "cuda"):
         raise SpaVLError(f"device {name!r} is not supported: use one of {', '.join(DEVICES)}")
     return name
 
 
 def backend_available(backend: str) -> bool:
-    """Whether ``backend`` is known and its runtime (the ``spa-vl[encoders]`` extra) is installed."""
+    """Whether ``backend`` is known and its runtime (the ``spa-vl[encoders]`` extra) is installed.
+
+    Parameters
+    ----------
+    backend : str
+        A backend name.
+
+    Returns
+    -------
+    bool
+        True when ``backend`` is in :data:`BACKENDS` and its package (onnxruntime, openvino) can
+        be imported; the torch backends need nothing extra.
+    """
     package = _PACKAGES.get(backend)
     return backend in BACKENDS and (package is None or importlib.util.find_spec(package) is not None)
 
 
 def check_backend(backend: str) -> str:
-    """The backend name, after checking it is known and its runtime is installed."""
+    """The backend name, after checking it is known and its runtime is installed.
+
+    Parameters
+    ----------
+    backend : str
+        A backend name.
+
+    Returns
+    -------
+    str
+        ``backend`` unchanged.
+
+    Raises
+    ------
+    SpaVLError
+        If ``backend`` is not in :data:`BACKENDS` or its runtime package is not installed.
+    """
     if backend not in BACKENDS:
         raise SpaVLError(f"encoder backend {backend!r} is unknown: use one of {', '.join(BACKENDS)}")
     package = _PACKAGES.get(backend)
@@ -94,7 +138,31 @@ def _graph(model: Any) -> Any:
 
 
 def export_onnx(model, folder: Path, quantized: bool = False) -> Path:
-    """The model's ONNX graph (fp32, or int8 weights), exported once into ``folder`` and reused."""
+    """The model's ONNX graph (fp32, or int8 weights), exported once into ``folder`` and reused.
+
+    The graph takes ``input_ids``, ``attention_mask`` and ``token_type_ids`` (int64, shape
+    (batch, tokens)) and returns ``embedding``, float32 of shape (batch, dim): mean pooling over
+    real tokens, L2-normalised.
+
+    Parameters
+    ----------
+    model : sentence_transformers.SentenceTransformer
+        A loaded CPU model of Transformer + mean Pooling (+ Normalize) modules.
+    folder : pathlib.Path
+        Where this model's graphs are cached (created if needed).
+    quantized : bool, default False
+        Return the int8-weight graph (quantised from the fp32 one with ONNX Runtime).
+
+    Returns
+    -------
+    pathlib.Path
+        ``folder/model.onnx``, or ``folder/model-int8.onnx`` when ``quantized``.
+
+    Raises
+    ------
+    SpaVLError
+        If the graph must be exported and the model is not Transformer + mean Pooling.
+    """
     import warnings
 
     import torch
@@ -147,9 +215,23 @@ def make_encode(model, backend: str, folder: Path) -> Callable[[Sequence[str], i
 
     Parameters
     ----------
-    model : a loaded CPU ``SentenceTransformer`` (its tokenizer, and the weights to export).
-    backend : one of :data:`BACKENDS`.
-    folder : where this model's exported graphs are cached.
+    model : sentence_transformers.SentenceTransformer
+        A loaded CPU model (its tokenizer, and the weights to export or quantise).
+    backend : str
+        One of :data:`BACKENDS`.
+    folder : pathlib.Path
+        Where this model's exported graphs are cached.
+
+    Returns
+    -------
+    callable of (sequence of str, int) -> numpy.ndarray of float32, shape (n, dim)
+        ``encode(texts, batch_size)``: one L2-normalised row per text, in input order.
+
+    Raises
+    ------
+    SpaVLError
+        If the backend is unknown or not installed, or (backends other than ``torch``) the model
+        is not Transformer + mean Pooling.
     """
     check_backend(backend)
     if backend == "torch":

@@ -74,11 +74,13 @@ def normalize_questions(texts: Sequence[str | None] | pd.Series) -> np.ndarray:
 
     Parameters
     ----------
-    texts : n texts; None counts as the empty string.
+    texts : sequence of str or None, or pandas.Series, length n
+        The texts; None counts as the empty string.
 
     Returns
     -------
-    object array, shape (n,), of str.
+    numpy.ndarray of object (str), shape (n,)
+        The normalised texts.
     """
     array = pc.fill_null(pa.array(pd.Series(list(texts), dtype=object), type=pa.large_string(), from_pandas=True), "")
     array = pc.replace_substring_regex(pc.utf8_lower(array), r"[\s\p{Z}]+", " ")
@@ -106,8 +108,10 @@ class Shingles:
 
     Attributes
     ----------
-    hashes : uint64 array, shape (total,), sorted within each text.
-    offsets : int64 array, shape (n + 1,).
+    hashes : numpy.ndarray of uint64, shape (total,)
+        Every text's distinct shingle hashes, sorted within each text.
+    offsets : numpy.ndarray of int64, shape (n + 1,)
+        Start of each text's hashes in ``hashes`` (``offsets[n] == total``).
     """
 
     hashes: np.ndarray
@@ -117,11 +121,37 @@ class Shingles:
         return len(self.offsets) - 1
 
     def of(self, i: int) -> np.ndarray:
-        """The token hashes of text ``i``, shape (its tokens,)."""
+        """The shingle hashes of text ``i``, shape (its distinct shingles,).
+
+        Parameters
+        ----------
+        i : int
+            A text index, ``0 <= i < n``.
+
+        Returns
+        -------
+        numpy.ndarray of uint64, shape (k,)
+            A sorted view into :attr:`hashes`; empty for a text without words.
+        """
         return self.hashes[self.offsets[i] : self.offsets[i + 1]]
 
     def jaccard(self, other: Shingles, i: int, j: int) -> float:
-        """Exact Jaccard similarity of this set's text ``i`` and ``other``'s text ``j`` (0 if both empty)."""
+        """Exact Jaccard similarity of this set's text ``i`` and ``other``'s text ``j`` (0 if both empty).
+
+        Parameters
+        ----------
+        other : Shingles
+            Another set of texts (or this one), shingled the same way.
+        i : int
+            A text of this set.
+        j : int
+            A text of ``other``.
+
+        Returns
+        -------
+        float
+            ``|A ∩ B| / |A ∪ B|`` of the two shingle sets, in [0, 1].
+        """
         a, b = self.of(i), other.of(j)
         union = len(a) + len(b)
         if union == 0:
@@ -138,12 +168,20 @@ def shingle_hashes(normalized: Sequence[str] | np.ndarray, words: int = SHINGLE_
 
     Parameters
     ----------
-    normalized : n texts from :func:`normalize_questions`.
-    words : words per shingle; a text with fewer words is one shingle, an empty text none.
+    normalized : sequence of str or numpy.ndarray of object, length n
+        Texts from :func:`normalize_questions`.
+    words : int, default 3
+        Words per shingle; a text with fewer words is one shingle, an empty text none.
 
     Returns
     -------
-    Shingles of the n texts.
+    Shingles
+        The distinct shingle hashes of the n texts.
+
+    Raises
+    ------
+    SpaVLError
+        If ``words`` is below 1.
     """
     if words < 1:
         raise SpaVLError(f"shingle size {words} is invalid: use a whole number of words >= 1")
@@ -186,13 +224,19 @@ def minhash_signatures(shingles: Shingles, num_perm: int = NUM_PERM, seed: int =
 
     Parameters
     ----------
-    shingles : n texts' shingle hashes (folded to 32 bits here, as datasketch's affine32 expects).
-    num_perm, seed : datasketch ``MinHash`` parameters.
-    chunk : shingles per block (memory is ``chunk × num_perm × 4`` bytes).
+    shingles : Shingles
+        The n texts' shingle hashes (folded to 32 bits here, as datasketch's affine32 expects).
+    num_perm : int, default 128
+        Permutations (datasketch ``MinHash`` parameter).
+    seed : int, default 1
+        Seed of the permutations (datasketch ``MinHash`` parameter).
+    chunk : int, default 16384
+        Shingles per block (memory is ``chunk × num_perm × 4`` bytes).
 
     Returns
     -------
-    uint32 array, shape (n, num_perm); rows of texts without shingles hold 2³²-1 (never indexed).
+    numpy.ndarray of uint32, shape (n, num_perm)
+        One signature per text; rows of texts without shingles hold 2³²-1 (never indexed).
     """
     from datasketch import MinHash
 
@@ -220,15 +264,21 @@ def top_cosine(queries: np.ndarray, corpus: np.ndarray, k: int, block: int = 163
 
     Parameters
     ----------
-    queries : float array, shape (m, d), unit rows.
-    corpus : float array, shape (n, d), unit rows.
-    k : neighbours per query (at most n).
-    block : corpus rows per block (memory O(m × block)).
+    queries : numpy.ndarray of float, shape (m, d)
+        Unit rows (computed in float32).
+    corpus : numpy.ndarray of float, shape (n, d)
+        Unit rows.
+    k : int
+        Neighbours per query (at most n are returned).
+    block : int, default 16384
+        Corpus rows per block (memory O(m × block)).
 
     Returns
     -------
-    indices : int64 array, shape (m, min(k, n)), most similar first.
-    similarities : float32 array, shape (m, min(k, n)).
+    indices : numpy.ndarray of int64, shape (m, min(k, n))
+        Corpus rows, most similar first (ties by lower index).
+    similarities : numpy.ndarray of float32, shape (m, min(k, n))
+        Their cosine similarities.
     """
     m, n = len(queries), len(corpus)
     k = min(k, n)
@@ -254,16 +304,21 @@ class Contamination:
 
     Attributes
     ----------
-    pairs : one row per (eval question, distinct train question): ``eval_split``, ``eval_row`` (row in
+    pairs : pandas.DataFrame
+        One row per (eval question, distinct train question): ``eval_split``, ``eval_row`` (row in
         its split), ``kind`` (the strictest pass it meets: exact, lexical, embedding), ``similarity``
-        (1 for exact, else the Jaccard or cosine of its kind), both texts, ``train_row`` (first train
-        row with that text), ``train_rows`` (train rows with it), ``exact``, ``jaccard``, ``cosine``
-        (nan when the embedding pass did not run).
-    summary : one row per eval split: ``questions``; questions with an ``exact`` match, a ``lexical``
+        (1 for exact, else the Jaccard or cosine of its kind), both texts (``eval_question``,
+        ``train_question``), ``train_row`` (first train row with that text), ``train_rows`` (train
+        rows with it), ``exact``, ``jaccard``, ``cosine`` (nan when the embedding pass did not run).
+    summary : pandas.DataFrame
+        One row per eval split: ``questions``; questions with an ``exact`` match, a ``lexical``
         one (Jaccard >= threshold), an ``embedding`` one (cosine >= threshold; nan if not run) and
-        ``any``, plus shares of ``questions``.
-    settings : thresholds, shingle size, permutations, train rows and distinct train questions.
-    seconds : wall time of each pass (index building included).
+        ``any``, plus ``<column>_share`` of ``questions`` for each.
+    settings : dict of str to object
+        Thresholds, shingle size, permutations, train rows and distinct train questions
+        (:attr:`ContaminationIndex.settings`).
+    seconds : dict of str to float
+        Wall time of each pass (index building included).
     """
 
     pairs: pd.DataFrame
@@ -277,11 +332,25 @@ class ContaminationIndex:
 
     Parameters
     ----------
-    jaccard_threshold : lexical threshold (exact shingle Jaccard).
-    cosine_threshold : embedding threshold.
-    max_matches : train questions kept per eval question and pass.
-    encoder : encoder for the embedding pass; None skips that pass.
-    shingle_words, num_perm, seed : MinHash parameters.
+    jaccard_threshold : float, default 0.7
+        Lexical threshold (exact shingle Jaccard), in (0, 1].
+    cosine_threshold : float, default 0.95
+        Embedding threshold, in (0, 1].
+    max_matches : int, default 5
+        Train questions kept per eval question and pass (at least 1).
+    encoder : Encoder, optional
+        Encoder for the embedding pass; None skips that pass.
+    shingle_words : int, default 3
+        Words per shingle.
+    num_perm : int, default 128
+        MinHash permutations.
+    seed : int, default 1
+        Seed of the MinHash permutations.
+
+    Raises
+    ------
+    SpaVLError
+        If a threshold is outside (0, 1] or ``max_matches`` is below 1.
     """
 
     def __init__(
@@ -305,7 +374,23 @@ class ContaminationIndex:
         self.seconds: dict[str, float] = {}
 
     def fit(self, train_questions: Sequence[str | None] | pd.Series) -> ContaminationIndex:
-        """Group the train questions by normalised text and build the exact and lexical indexes."""
+        """Group the train questions by normalised text and build the exact and lexical indexes.
+
+        Parameters
+        ----------
+        train_questions : sequence of str or None, or pandas.Series, length n
+            The train questions, in row order (None counts as empty).
+
+        Returns
+        -------
+        ContaminationIndex
+            ``self``, fitted (train embeddings are computed on the first :meth:`find`).
+
+        Raises
+        ------
+        SpaVLError
+            If ``shingle_words`` is below 1.
+        """
         from datasketch import LeanMinHash, MinHashLSH
 
         t0 = time.perf_counter()
@@ -340,10 +425,26 @@ class ContaminationIndex:
     def find(self, eval_questions: Sequence[str | None] | pd.Series, split: str = "eval") -> tuple[pd.DataFrame, dict]:
         """Pairs of these eval questions with train questions, and their counts.
 
+        Parameters
+        ----------
+        eval_questions : sequence of str or None, or pandas.Series, length m
+            One eval split's questions, in row order.
+        split : str, default "eval"
+            The split's key, written to ``eval_split``.
+
         Returns
         -------
-        pairs : frame with :data:`PAIR_COLUMNS` (see :class:`Contamination`).
-        counts : ``questions``, ``exact``, ``lexical``, ``embedding``, ``any`` (eval questions).
+        pairs : pandas.DataFrame
+            Columns :data:`PAIR_COLUMNS` (see :class:`Contamination`), sorted by eval row, kind,
+            similarity (descending) and train row.
+        counts : dict of str to number
+            ``questions`` (m), and eval questions with an ``exact``, ``lexical``, ``embedding``
+            (float; nan without an encoder) and ``any`` match.
+
+        Raises
+        ------
+        SpaVLError
+            If the index has not been fitted.
         """
         from datasketch import LeanMinHash
 
@@ -456,10 +557,25 @@ def find_contamination(
 
     Parameters
     ----------
-    train_questions : the n train questions, in row order.
-    eval_questions : split key → that split's questions, in row order.
-    encoder : for the embedding pass (cached); None skips it.
-    **kwargs : thresholds and MinHash parameters of :class:`ContaminationIndex`.
+    train_questions : sequence of str or None, or pandas.Series, length n
+        The n train questions, in row order.
+    eval_questions : Mapping of str to sequence of str or None (or pandas.Series)
+        Split key → that split's questions, in row order.
+    encoder : Encoder, optional
+        For the embedding pass (cached); None skips it.
+    **kwargs
+        Thresholds and MinHash parameters of :class:`ContaminationIndex`.
+
+    Returns
+    -------
+    Contamination
+        The pairs of every eval split (concatenated in split order), one summary row per split,
+        the index's settings and the time of each pass.
+
+    Raises
+    ------
+    SpaVLError
+        If a parameter of :class:`ContaminationIndex` is out of range.
     """
     index = ContaminationIndex(encoder=encoder, **kwargs).fit(train_questions)
     frames, counts = [], {}

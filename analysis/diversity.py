@@ -26,7 +26,23 @@ from .records import Record
 
 
 def normalize_rows(x: np.ndarray) -> np.ndarray:
-    """Rows scaled to unit L2 norm (zero rows stay zero), as float64."""
+    """Rows scaled to unit L2 norm (zero rows stay zero), as float64.
+
+    Parameters
+    ----------
+    x : array_like of float, shape (n, d)
+        Embeddings, one row per item.
+
+    Returns
+    -------
+    numpy.ndarray of float64, shape (n, d)
+        A new array of unit (or zero) rows.
+
+    Raises
+    ------
+    ValueError
+        If ``x`` is not 2-D.
+    """
     x = np.asarray(x, dtype=np.float64)
     if x.ndim != 2:
         raise ValueError(f"expected a 2-D array of embeddings (n, d), got shape {x.shape}")
@@ -59,7 +75,23 @@ def _moments(x: np.ndarray, gram: bool = True) -> tuple[int, np.ndarray, np.ndar
 
 
 def mean_pairwise_cosine_distance(x: np.ndarray) -> float:
-    """Mean of ``1 - cos(x_i, x_j)`` over all pairs ``i != j``; nan for fewer than 2 rows."""
+    """Mean of ``1 - cos(x_i, x_j)`` over all pairs ``i != j``; nan for fewer than 2 rows.
+
+    Parameters
+    ----------
+    x : numpy.ndarray of float, shape (n, d)
+        Embeddings, one row per item (normalised here; any norm).
+
+    Returns
+    -------
+    float
+        In [0, 2]; computed in O(n·d) from the sum of the unit rows.
+
+    Raises
+    ------
+    ValueError
+        If ``x`` is not 2-D.
+    """
     n, total, _, squares = _moments(x, gram=False)
     if n < 2:
         return float("nan")
@@ -70,6 +102,21 @@ def vendi_score(x: np.ndarray) -> float:
     """Vendi score with the cosine kernel, from the d×d covariance; 0 for no rows.
 
     Equals n for n orthonormal rows and 1 for identical rows.
+
+    Parameters
+    ----------
+    x : numpy.ndarray of float, shape (n, d)
+        Embeddings, one row per item (normalised here; any norm).
+
+    Returns
+    -------
+    float
+        ``exp`` of the entropy of the eigenvalues of ``K / n`` (between 1 and ``min(n, d)``).
+
+    Raises
+    ------
+    ValueError
+        If ``x`` is not 2-D.
     """
     x = np.asarray(x)
     if x.ndim == 2 and 0 < len(x) < x.shape[1]:
@@ -90,7 +137,18 @@ def _exp_entropy(eigenvalues: np.ndarray) -> float:
 
 
 def brute_force_mean_pairwise_cosine_distance(x: np.ndarray) -> float:
-    """Reference O(n²) mean pairwise cosine distance."""
+    """Reference O(n²) mean pairwise cosine distance.
+
+    Parameters
+    ----------
+    x : numpy.ndarray of float, shape (n, d)
+        Embeddings; at least 2 rows.
+
+    Returns
+    -------
+    float
+        Same value as :func:`mean_pairwise_cosine_distance`, from the n×n similarity matrix.
+    """
     x = normalize_rows(x)
     n = len(x)
     similarity = x @ x.T
@@ -98,7 +156,18 @@ def brute_force_mean_pairwise_cosine_distance(x: np.ndarray) -> float:
 
 
 def brute_force_vendi_score(x: np.ndarray) -> float:
-    """Reference Vendi score from the n×n kernel matrix."""
+    """Reference Vendi score from the n×n kernel matrix.
+
+    Parameters
+    ----------
+    x : numpy.ndarray of float, shape (n, d)
+        Embeddings; at least 1 row.
+
+    Returns
+    -------
+    float
+        Same value as :func:`vendi_score`.
+    """
     x = normalize_rows(x)
     return _exp_entropy(np.linalg.eigvalsh(x @ x.T / len(x)))
 
@@ -107,6 +176,23 @@ def max_similarity(queries: np.ndarray, corpus: np.ndarray, *, exclude_self: boo
     """Cosine similarity of each query row to its nearest corpus row, in blocks of ``block`` queries.
 
     With ``exclude_self`` (queries is corpus), a row is not its own neighbour. -inf when no neighbour.
+
+    Parameters
+    ----------
+    queries : numpy.ndarray of float, shape (n, d)
+        Query embeddings.
+    corpus : numpy.ndarray of float, shape (m, d)
+        Corpus embeddings (``queries`` itself with ``exclude_self``).
+    exclude_self : bool, default False
+        Skip the diagonal: query ``i`` is not compared with corpus row ``i``.
+    block : int, default 512
+        Queries per block (memory O(block·m)).
+
+    Returns
+    -------
+    numpy.ndarray of float64, shape (n,)
+        Highest cosine similarity of each query (computed in float32); -inf when the corpus is
+        empty.
     """
     q, c = normalize_rows(queries).astype(np.float32), normalize_rows(corpus).astype(np.float32)
     out = np.full(len(q), -np.inf)
@@ -122,14 +208,42 @@ def max_similarity(queries: np.ndarray, corpus: np.ndarray, *, exclude_self: boo
 
 
 def near_duplicate_rate(x: np.ndarray, threshold: float = 0.95) -> float:
-    """Share of rows whose nearest other row has cosine similarity >= ``threshold`` (nan if n < 2)."""
+    """Share of rows whose nearest other row has cosine similarity >= ``threshold`` (nan if n < 2).
+
+    Parameters
+    ----------
+    x : numpy.ndarray of float, shape (n, d)
+        Embeddings, one row per item (normalised here; any norm).
+    threshold : float, default 0.95
+        Cosine similarity from which two rows are near-duplicates.
+
+    Returns
+    -------
+    float
+        In [0, 1].
+    """
     if len(x) < 2:
         return float("nan")
     return float((max_similarity(x, x, exclude_self=True) >= threshold).mean())
 
 
 def kmeans_cluster_entropy(x: np.ndarray, n_clusters: int = 8, random_state: int = 0) -> float:
-    """Normalised entropy (0..1) of k-means cluster sizes: 1 when rows spread evenly over clusters."""
+    """Normalised entropy (0..1) of k-means cluster sizes: 1 when rows spread evenly over clusters.
+
+    Parameters
+    ----------
+    x : numpy.ndarray of float, shape (n, d)
+        Embeddings, one row per item (normalised here; any norm).
+    n_clusters : int, default 8
+        Clusters asked for; fewer when ``x`` has fewer distinct rows (rounded to 6 decimals).
+    random_state : int, default 0
+        Seed of k-means.
+
+    Returns
+    -------
+    float
+        Entropy of the cluster sizes over ``log2(k)``; nan when fewer than 2 clusters are possible.
+    """
     from sklearn.cluster import KMeans
 
     # k-means cannot find more clusters than distinct points
@@ -142,7 +256,21 @@ def kmeans_cluster_entropy(x: np.ndarray, n_clusters: int = 8, random_state: int
 
 @dataclass(frozen=True)
 class Diversity(Record):
-    """Diversity metrics of one set of embeddings."""
+    """Diversity metrics of one set of embeddings.
+
+    Attributes
+    ----------
+    n : int
+        Rows measured.
+    mean_pairwise_cosine_distance : float
+        :func:`mean_pairwise_cosine_distance` (nan for n < 2).
+    vendi_score : float
+        :func:`vendi_score`.
+    cluster_entropy : float
+        :func:`kmeans_cluster_entropy` (nan with fewer than 2 distinct rows).
+    near_duplicate_rate : float
+        :func:`near_duplicate_rate` (nan for n < 2).
+    """
 
     n: int
     mean_pairwise_cosine_distance: float
@@ -152,7 +280,24 @@ class Diversity(Record):
 
 
 def diversity(x: np.ndarray, *, n_clusters: int = 8, threshold: float = 0.95, random_state: int = 0) -> Diversity:
-    """Every diversity metric of one embedding set."""
+    """Every diversity metric of one embedding set.
+
+    Parameters
+    ----------
+    x : numpy.ndarray of float, shape (n, d)
+        Embeddings, one row per item (normalised here; any norm).
+    n_clusters : int, default 8
+        Clusters of :func:`kmeans_cluster_entropy`.
+    threshold : float, default 0.95
+        Near-duplicate threshold of :func:`near_duplicate_rate`.
+    random_state : int, default 0
+        Seed of k-means.
+
+    Returns
+    -------
+    Diversity
+        All metrics of ``x``.
+    """
     return Diversity(
         n=len(x),
         mean_pairwise_cosine_distance=mean_pairwise_cosine_distance(x),
@@ -171,6 +316,28 @@ def group_diversity(
     get a row of nan metrics with ``too_small=True`` rather than an unfair comparison. With
     ``n_resamples`` > 0, each group also gets the bootstrap intervals of :func:`bootstrap_diversity`
     (``<metric>_ci_low``, ``<metric>_ci_high``), computed on the same ``n`` rows.
+
+    Parameters
+    ----------
+    x : numpy.ndarray of float, shape (N, d)
+        Embeddings of every row.
+    groups : sequence, length N
+        The group label of each row (e.g. its ``class1``).
+    n : int, optional
+        Rows measured per group; default the smallest group's size (at least 2).
+    random_state : int, default 0
+        Seed of the row draws, k-means and the bootstrap.
+    n_resamples : int, default 0
+        Bootstrap resamples per group; 0 for no intervals.
+    **kwargs
+        Passed to :func:`diversity` (``n_clusters``, ``threshold``).
+
+    Returns
+    -------
+    pandas.DataFrame, one row per group
+        Indexed by group label (sorted as strings); columns the fields of :class:`Diversity`
+        (``n`` is the group size for a group too small), ``too_small`` (bool), and with
+        ``n_resamples`` the ``<metric>_ci_low`` / ``<metric>_ci_high`` of :data:`BOOTSTRAP_METRICS`.
     """
     labels = pd.Series(list(groups))
     sizes = labels.value_counts()
@@ -210,11 +377,18 @@ def bootstrap_interval(
 
     Parameters
     ----------
-    x : array, shape (n, d), the rows the metric was computed on.
-    metric : function of an (m, d) array returning a float.
-    n_resamples : resamples drawn.
-    confidence : coverage of the interval.
-    method : ``"half-sample"`` (default): resamples of ``n // 2`` rows drawn without replacement,
+    x : numpy.ndarray, shape (n, d)
+        The rows the metric was computed on.
+    metric : callable of (numpy.ndarray, shape (m, d)) -> float
+        The metric; non-finite values of a resample are dropped.
+    n_resamples : int, default 200
+        Resamples drawn (at least 2).
+    confidence : float, default 0.95
+        Coverage of the interval, in (0, 1).
+    random_state : int, default 0
+        Seed of the resamples.
+    method : {"half-sample", "basic"}, default "half-sample"
+        ``"half-sample"``: resamples of ``n // 2`` rows drawn without replacement,
         whose spread around their mean (times ``sqrt(m / (n - m))``, 1 for halves) estimates the
         spread of the metric over samples of n rows — the delete-d jackknife / subsampling
         bootstrap; the interval is centred on ``metric(x)``. ``"basic"``: the ordinary bootstrap
@@ -227,7 +401,13 @@ def bootstrap_interval(
 
     Returns
     -------
-    (low, high); nan for fewer than 4 rows.
+    tuple of (float, float)
+        ``(low, high)``; nan for fewer than 4 rows, or when the metric or every resample is not finite.
+
+    Raises
+    ------
+    ValueError
+        If ``confidence``, ``n_resamples`` or ``method`` is out of range.
     """
     x = np.asarray(x)
     n = len(x)
@@ -262,7 +442,31 @@ def bootstrap_diversity(
     confidence: float = CONFIDENCE,
     random_state: int = 0,
 ) -> dict[str, float]:
-    """``<metric>_ci_low`` and ``<metric>_ci_high`` of each named metric of this module, for one set."""
+    """``<metric>_ci_low`` and ``<metric>_ci_high`` of each named metric of this module, for one set.
+
+    Parameters
+    ----------
+    x : numpy.ndarray of float, shape (n, d)
+        Embeddings of one set.
+    metrics : sequence of str, default :data:`BOOTSTRAP_METRICS`
+        Names of metric functions of this module.
+    n_resamples : int, default 200
+        Resamples per metric.
+    confidence : float, default 0.95
+        Coverage of each interval.
+    random_state : int, default 0
+        Seed; metric ``k`` uses ``random_state + k``.
+
+    Returns
+    -------
+    dict of str to float
+        Two entries per metric, from :func:`bootstrap_interval`.
+
+    Raises
+    ------
+    KeyError
+        If a name is not a function of this module.
+    """
     out: dict[str, float] = {}
     for k, name in enumerate(metrics):
         metric = globals()[name]
@@ -274,10 +478,19 @@ def bootstrap_diversity(
 def intervals_overlap(table: pd.DataFrame, metric: str) -> pd.DataFrame:
     """Whether the intervals of every pair of rows (groups) of a table overlap.
 
+    Parameters
+    ----------
+    table : pandas.DataFrame
+        One row per group, with columns ``metric``, ``<metric>_ci_low`` and ``<metric>_ci_high``
+        (as :func:`group_diversity` gives with ``n_resamples``).
+    metric : str
+        The metric's column name, e.g. ``"vendi_score"``.
+
     Returns
     -------
-    frame with ``a``, ``b`` (a's value >= b's), both values, ``overlap`` (bool); rows without an
-    interval are left out.
+    pandas.DataFrame, one row per pair of groups
+        Columns ``a``, ``b`` (a's value >= b's), ``<metric>_a``, ``<metric>_b`` (both values),
+        ``overlap`` (bool); rows without an interval are left out.
     """
     low, high = table[f"{metric}_ci_low"], table[f"{metric}_ci_high"]
     rows = []
@@ -292,7 +505,22 @@ def intervals_overlap(table: pd.DataFrame, metric: str) -> pd.DataFrame:
 
 
 def diversity_curve(x: np.ndarray, sizes: Iterable[int], *, random_state: int = 0) -> pd.DataFrame:
-    """Vendi score and mean pairwise distance of nested random subsets of each size (<= n)."""
+    """Vendi score and mean pairwise distance of nested random subsets of each size (<= n).
+
+    Parameters
+    ----------
+    x : numpy.ndarray of float, shape (n, d)
+        Embeddings, one row per item (normalised here; any norm).
+    sizes : iterable of int
+        Subset sizes; those outside ``1..n`` are dropped, repeats merged.
+    random_state : int, default 0
+        Seed of the one random order the subsets are prefixes of.
+
+    Returns
+    -------
+    pandas.DataFrame, one row per size (ascending)
+        Columns ``n``, ``vendi_score``, ``mean_pairwise_cosine_distance``.
+    """
     order = np.random.default_rng(random_state).permutation(len(x))
     sizes = sorted({int(s) for s in sizes if 1 <= s <= len(x)})
     return pd.DataFrame(
@@ -304,13 +532,42 @@ def diversity_curve(x: np.ndarray, sizes: Iterable[int], *, random_state: int = 
 
 
 def pair_cosine_distance(chosen: np.ndarray, rejected: np.ndarray) -> np.ndarray:
-    """Per preference pair, ``1 - cos(chosen_i, rejected_i)``."""
+    """Per preference pair, ``1 - cos(chosen_i, rejected_i)``.
+
+    Parameters
+    ----------
+    chosen : numpy.ndarray of float, shape (n, d)
+        Embeddings of the chosen responses.
+    rejected : numpy.ndarray of float, shape (n, d)
+        Embeddings of the rejected responses, aligned with ``chosen``.
+
+    Returns
+    -------
+    numpy.ndarray of float64, shape (n,)
+        Cosine distance of each pair (1 where a row is zero).
+    """
     return 1.0 - (normalize_rows(chosen) * normalize_rows(rejected)).sum(axis=1)
 
 
 @dataclass(frozen=True)
 class PairSignal(Record):
-    """How different chosen and rejected responses are; near-identical pairs carry little signal."""
+    """How different chosen and rejected responses are; near-identical pairs carry little signal.
+
+    Attributes
+    ----------
+    pairs : int
+        Pairs measured.
+    mean_distance : float
+        Mean cosine distance (nan with no pairs).
+    median_distance : float
+        Median cosine distance (nan with no pairs).
+    near_identical : int
+        Pairs at distance <= ``threshold``.
+    near_identical_share : float
+        ``near_identical / pairs`` (nan with no pairs).
+    threshold : float
+        The near-identical threshold used.
+    """
 
     pairs: int
     mean_distance: float
@@ -321,7 +578,22 @@ class PairSignal(Record):
 
 
 def preference_pair_signal(chosen: np.ndarray, rejected: np.ndarray, threshold: float = 0.05) -> PairSignal:
-    """Summary of :func:`pair_cosine_distance`; pairs at distance <= ``threshold`` are near-identical."""
+    """Summary of :func:`pair_cosine_distance`; pairs at distance <= ``threshold`` are near-identical.
+
+    Parameters
+    ----------
+    chosen : numpy.ndarray of float, shape (n, d)
+        Embeddings of the chosen responses.
+    rejected : numpy.ndarray of float, shape (n, d)
+        Embeddings of the rejected responses, aligned with ``chosen``.
+    threshold : float, default 0.05
+        Cosine distance up to which a pair is near-identical.
+
+    Returns
+    -------
+    PairSignal
+        The summary.
+    """
     d = pair_cosine_distance(chosen, rejected)
     near = int((d <= threshold).sum())
     return PairSignal(
@@ -335,7 +607,18 @@ def preference_pair_signal(chosen: np.ndarray, rejected: np.ndarray, threshold: 
 
 
 def normalize_text(texts: pd.Series) -> pd.Series:
-    """Lower-cased, whitespace-collapsed text for exact-duplicate checks."""
+    """Lower-cased, whitespace-collapsed text for exact-duplicate checks.
+
+    Parameters
+    ----------
+    texts : pandas.Series of str, length n
+        Texts; null becomes ``""``.
+
+    Returns
+    -------
+    pandas.Series of str, length n
+        Same index as ``texts``.
+    """
     return texts.fillna("").astype(str).str.lower().str.split().str.join(" ")
 
 
@@ -346,7 +629,27 @@ def overlap(
     eval_x: np.ndarray,
     threshold: float = 0.95,
 ) -> dict:
-    """Eval questions that also occur in train: exactly (normalised text) or nearly (cosine >= threshold)."""
+    """Eval questions that also occur in train: exactly (normalised text) or nearly (cosine >= threshold).
+
+    Parameters
+    ----------
+    train_texts : pandas.Series of str, length m
+        Train questions.
+    eval_texts : pandas.Series of str, length n
+        Eval questions.
+    train_x : numpy.ndarray of float, shape (m, d)
+        Embeddings of ``train_texts``.
+    eval_x : numpy.ndarray of float, shape (n, d)
+        Embeddings of ``eval_texts``.
+    threshold : float, default 0.95
+        Cosine similarity from which an eval question is a near-duplicate of a train one.
+
+    Returns
+    -------
+    dict
+        ``eval_rows`` (n), ``exact`` and ``exact_share`` (same normalised text in train),
+        ``near`` and ``near_share`` (near or exact), and ``threshold``; shares nan when n is 0.
+    """
     exact = normalize_text(eval_texts).isin(set(normalize_text(train_texts))).to_numpy()
     near = max_similarity(eval_x, train_x) >= threshold
     n = len(eval_texts)

