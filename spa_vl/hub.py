@@ -38,7 +38,7 @@ import pyarrow.parquet as pq
 
 from .atomic import atomic_write, atomic_write_text
 from .cache import cache_root
-from .errors import SpaVLError
+from .errors import SourceError, SpaVLError
 
 logger = logging.getLogger("spa_vl.hub")
 
@@ -52,7 +52,7 @@ _SHA_RE = re.compile(r"^[0-9a-f]{40}$")
 _RECORD_VERSION = 1
 
 
-class HubError(SpaVLError):
+class HubError(SourceError):
     """A Hub request failed: the message names the status, the URL and the fix."""
 
 
@@ -83,7 +83,7 @@ def _status_error(status: int, reason: str, what: str, url: str, attempts: int) 
         fix = ("the dataset is gated or private, or your token lacks access: accept its terms on the Hub page and "
                f"log in (`hf auth login` or HF_TOKEN), or {MIRROR_HINT}")
     elif status == 404:
-        fix = f"check the id and --revision (the file is not in that commit), or {MIRROR_HINT}"
+        fix = f"check the id and the revision (the file is not in that commit), or {MIRROR_HINT}"
     elif status in _RETRY_STATUS:
         fix = f"the Hub is unavailable or rate-limiting; retry later, or {MIRROR_HINT}"
     else:
@@ -287,7 +287,9 @@ _FOOTERS: dict[tuple[str, int], pq.FileMetaData] = {}
 def _corrupt(repo: HubRepo, path: str, why: str) -> HubError:
     return HubError(
         f"{repo.describe(path)} is not a readable Parquet file ({why}) {_where(repo.url(path))}: the bytes the Hub "
-        "holds at this commit are corrupt; try another --revision, or a local mirror"
+        "holds at this commit are corrupt; try another commit ({option}), or a local mirror",
+        parameter="revision",
+        value="REV",
     )
 
 
@@ -427,7 +429,7 @@ def _resolve_online(base: str, repo_id: str, revision: str | None) -> HubRepo:
     except GatedRepoError as e:
         raise describe(e, f"dataset {repo_id!r}", url) from e
     except RevisionNotFoundError:
-        raise SpaVLError(f"revision {revision!r} of {repo_id!r} does not exist on the Hub {_where(url)}: check --revision (a branch, tag or commit sha)") from None
+        raise SpaVLError(f"revision {revision!r} of {repo_id!r} does not exist on the Hub {_where(url)}: check the revision (a branch, tag or commit sha)") from None
     except RepositoryNotFoundError:
         raise SpaVLError(
             f"no dataset {repo_id!r} on the Hugging Face Hub {_where(url)}: check the id (e.g. 'sqrti/SPA-VL'), "

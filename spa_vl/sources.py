@@ -212,7 +212,7 @@ def resolve_source(
         return Source(kind="mirror", root=str(path.resolve()), label=label, **flags)
     repo_id, _, at = label.partition("@")
     if revision and at and revision != at:
-        raise SpaVLError(f"{label!r} names revision {at!r} but --revision is {revision!r}: give one of them")
+        raise SpaVLError(f"{label!r} names revision {at!r} but {{option}} is given too: give one of them", parameter="revision", value=revision)
     pinned = resolve_repo(repo_id, revision or at or None)
     if isinstance(pinned, Path):  # offline, from a snapshot_download in the Hugging Face cache
         _check_mirror(pinned, label)

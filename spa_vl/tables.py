@@ -13,7 +13,7 @@ from typing import Iterable, Iterator
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from .errors import SpaVLError
+from .errors import SourceError, SpaVLError
 from .hub import open_parquet as open_hub_parquet
 from .layout import HUB_COLUMNS, canonical_config, config_split_keys, missing_shards, resolve_split
 from .sources import Source
@@ -47,9 +47,9 @@ def split_files(source: Source, config: str, split: str) -> list[str]:
         folder = str(PurePosixPath(pattern).parent)
         names = ", ".join(f"{folder}/{g}" for g in gaps)
         if not source.allow_partial:
-            raise SpaVLError(
-                f"{source.label}: missing shard(s) {names}: re-download them, or pass --allow-partial "
-                "(allow_partial=True) to load the rest"
+            raise SourceError(
+                f"{source.label}: missing shard(s) {names}: re-download them, or pass {{option}} to load the rest",
+                parameter="allow_partial",
             )
         present = sum(open_parquet(source, f).metadata.num_rows for f in files)
         expected = source.card_rows(layout.hub_name, split)
@@ -146,7 +146,9 @@ def _read_failed(source: Source, path: str, error: BaseException) -> SpaVLError:
     if source.repo is not None:  # the bytes arrived (network errors are HubError): the commit's file is bad
         return SpaVLError(
             f"{source.repo.describe(source.relative(path))}: reading failed ({why}): the bytes the Hub holds at this "
-            "commit are corrupt; try another --revision, or a local mirror"
+            "commit are corrupt; try another commit ({option}), or a local mirror",
+            parameter="revision",
+            value="REV",
         )
     return SpaVLError(f"{path}: reading failed ({why}): re-download it")
 

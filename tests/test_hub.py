@@ -121,7 +121,7 @@ def test_doctor_equals_the_mirror_and_reads_each_meta_file_once(online, tmp_path
     assert out.returncode == 0, out.stderr
     mirror, _ = cli(tmp_path, hub.url, "--quiet", "doctor", str(folders[REPO_ID]), "--json", str(tmp_path / "m.json"))
     ours, theirs = json.loads((tmp_path / "d.json").read_text()), json.loads((tmp_path / "m.json").read_text())
-    assert (ours.pop("source"), ours.pop("kind"), theirs.pop("kind")) == (REPO_ID, "hub", "mirror")
+    assert (ours.pop("source"), ours.pop("kind"), theirs.pop("kind")) == (f"{REPO_ID} @ {shas[REPO_ID]}", "hub", "mirror")
     theirs.pop("source")
     assert ours == theirs
     assert all(s["rows"] == s["card_rows"] for s in ours["splits"])  # the hub card is read like a mirror's
@@ -255,7 +255,7 @@ SHARD = r"train-00003-of-00008\.parquet"
 
 @pytest.mark.parametrize("status, words", [
     (403, ["HTTP 403", "gated or private", "hf auth login"]),
-    (404, ["HTTP 404", "--revision"]),
+    (404, ["HTTP 404", "check the id and the revision"]),
     (503, ["HTTP 503", "after 3 attempts", "retry later"]),
 ])
 def test_http_errors_name_the_status_the_url_and_the_fix(online, tmp_path, status, words):
