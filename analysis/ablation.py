@@ -30,7 +30,8 @@ from spa_vl.columns import MODEL_COLUMNS
 from spa_vl.errors import UsageError
 from spa_vl.labels import label_batch
 from spa_vl.meta import read_meta_index
-from spa_vl.sources import Source, resolve_source
+from spa_vl.opening import open_source
+from spa_vl.sources import Source
 from spa_vl.tables import check_schema, open_parquet, split_files
 from spa_vl.taxonomy import LABEL_COLUMNS, QUESTION_TYPE, UNKNOWN
 
@@ -65,7 +66,7 @@ def train_pool(source: str | os.PathLike | Source = "sample") -> pd.DataFrame:
         (``unknown`` where unknown), ``chosen_model``/``rejected_model`` (None where the meta files
         do not say) and ``question``; sorted by ``row_id``.
     """
-    source = resolve_source(source)
+    source = open_source(source)
     meta = read_meta_index(source)
     frames = []
     for file_index, path in enumerate(split_files(source, "train", "train")):

@@ -40,7 +40,8 @@ from spa_vl.errors import SpaVLError
 from spa_vl.features import typed_features
 from spa_vl.labels import source_label_space
 from spa_vl.meta import read_meta_index
-from spa_vl.sources import Source, resolve_source
+from spa_vl.opening import open_source
+from spa_vl.sources import Source
 from spa_vl.tables import open_parquet, split_files
 from spa_vl.taxonomy import QUESTION_TYPE, QUESTION_TYPES, UNKNOWN, LabelSpace
 
@@ -175,7 +176,7 @@ def export_subsets(
         raise SpaVLError(f"--eval-from {eval_from!r} is unknown: choose from {', '.join(EVAL_SOURCES)}")
     if eval_size < MIN_ROWS:
         raise SpaVLError(f"--eval-size {eval_size} is too small: the trainers' eval sets need at least {MIN_ROWS} rows")
-    source = resolve_source(source)
+    source = open_source(source)
     targets = [Path(out).resolve() / s.name for s in subsets]
     for target in targets:  # refuse before any work is done
         check_writable_dir(target, overwrite=overwrite, what="subset")
