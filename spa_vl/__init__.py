@@ -31,6 +31,23 @@ _LAZY = {
 
 
 def __getattr__(name: str) -> Any:
+    """Import a lazily exported name (``load_dataset``, ``SpaVL``, ...) from its module on first use.
+
+    Parameters
+    ----------
+    name : str
+        The attribute asked for.
+
+    Returns
+    -------
+    object
+        The function or class of that name in its submodule.
+
+    Raises
+    ------
+    AttributeError
+        ``name`` is not a lazy export.
+    """
     if name in _LAZY:
         return getattr(import_module(f".{_LAZY[name]}", __name__), name)
     raise AttributeError(f"module 'spa_vl' has no attribute {name!r}")

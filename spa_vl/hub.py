@@ -28,9 +28,9 @@ import logging
 import os
 import re
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Mapping
 from urllib.parse import quote
 
 import pyarrow as pa
@@ -57,14 +57,27 @@ class HubError(SourceError):
 
 
 def endpoint() -> str:
-    """The Hub's URL: ``$HF_ENDPOINT`` read now (so it can be set after import), else huggingface_hub's."""
+    """The Hub's URL: ``$HF_ENDPOINT`` read now (so it can be set after import), else huggingface_hub's.
+
+    Returns
+    -------
+    str
+        The base URL without a trailing ``/`` (e.g. ``"https://huggingface.co"``).
+    """
     from huggingface_hub import constants
 
     return (os.environ.get("HF_ENDPOINT") or constants.ENDPOINT).rstrip("/")
 
 
 def offline() -> bool:
-    """Whether ``HF_HUB_OFFLINE`` is on (the variable read now wins over the value read at import)."""
+    """Whether ``HF_HUB_OFFLINE`` is on (the variable read now wins over the value read at import).
+
+    Returns
+    -------
+    bool
+        True when ``$HF_HUB_OFFLINE`` is ``1``, ``true``, ``yes`` or ``on`` (any case); when the
+        variable is unset, huggingface_hub's ``HF_HUB_OFFLINE`` constant.
+    """
     flag = os.environ.get("HF_HUB_OFFLINE")
     if flag is not None:
         return flag.strip().lower() in {"1", "true", "yes", "on"}
@@ -106,7 +119,24 @@ def _offline_error(what: str) -> HubError:
 
 
 def describe(error: BaseException, what: str, url: str) -> SpaVLError:
-    """A one-line :class:`HubError` for an exception raised by a ``huggingface_hub`` call."""
+    """A one-line :class:`HubError` for an exception raised by a ``huggingface_hub`` call.
+
+    Parameters
+    ----------
+    error : BaseException
+        What the call raised.
+    what : str
+        What was being read, for the message (e.g. ``"dataset 'sqrti/SPA-VL'"``).
+    url : str
+        The URL asked, for the message (an HTTP error's own response URL is used instead).
+
+    Returns
+    -------
+    SpaVLError
+        ``error`` itself when it already is a :class:`~spa_vl.errors.SpaVLError`; else a
+        :class:`HubError` naming the offline mode, the HTTP status, the connection failure, or an
+        unreadable answer, with ``url`` and the fix.
+    """
     from huggingface_hub.errors import HfHubHTTPError, OfflineModeIsEnabled
 
     if isinstance(error, SpaVLError):
@@ -129,10 +159,29 @@ def describe(error: BaseException, what: str, url: str) -> SpaVLError:
 def get(url: str, what: str, byte_range: tuple[int, int] | None = None) -> bytes:
     """GET ``url`` (``byte_range`` = ``(start, end)``, end exclusive) with bounded retries.
 
+    Connection errors and HTTP 408/429/5xx are retried :data:`RETRIES` times (waiting 0.5 s, 1 s,
+    2 s ..., at most 4 s); other statuses fail at once.
+
+    Parameters
+    ----------
+    url : str
+        The URL to read.
+    what : str
+        What it is, for error messages (e.g. ``"data/train-00000-of-00008.parquet of sqrti/SPA-VL@…"``).
+    byte_range : tuple of (int, int), optional
+        ``(start, end)``, end exclusive, sent as a ``Range`` header; the whole body when None.
+
+    Returns
+    -------
+    bytes
+        The body; with ``byte_range``, exactly ``end - start`` bytes (sliced out when the server
+        ignores ``Range`` and sends the whole file).
+
     Raises
     ------
     HubError
-        One line: the status (or the connection error), ``what`` and ``url``, and the fix.
+        One line: the status (or the connection error), ``what`` and ``url``, and the fix. Also
+        when offline (``HF_HUB_OFFLINE``), or when a range answer has the wrong number of bytes.
     """
     import httpx2
     from huggingface_hub import constants
@@ -201,17 +250,64 @@ class HubRepo:
     card: str = ""
 
     def url(self, path: str) -> str:
-        """The ``resolve`` URL of a file at this commit."""
+        """The ``resolve`` URL of a file at this commit.
+
+        Parameters
+        ----------
+        path : str
+            The file's path in the repo (e.g. ``"data/train-00000-of-00008.parquet"``).
+
+        Returns
+        -------
+        str
+            ``<endpoint>/datasets/<repo_id>/resolve/<sha>/<path>``, the path URL-quoted.
+        """
         return f"{self.endpoint}/datasets/{self.repo_id}/resolve/{self.sha}/{quote(path)}"
 
     def describe(self, path: str) -> str:
+        """How messages name a file of this repo: ``<path> of <owner/name>@<first 12 digits of sha>``.
+
+        Parameters
+        ----------
+        path : str
+            The file's path in the repo.
+
+        Returns
+        -------
+        str
+            E.g. ``"README.md of sqrti/SPA-VL@0123456789ab"``.
+        """
         return f"{path} of {self.repo_id}@{self.sha[:12]}"
 
     def size(self, path: str) -> int:
+        """A file's size in bytes at this commit (from the file list; no request).
+
+        Parameters
+        ----------
+        path : str
+            The file's path in the repo; it must be in :attr:`files` (else ``KeyError``).
+
+        Returns
+        -------
+        int
+            The size in bytes.
+        """
         return self.files[path][0]
 
     def local_copy(self, path: str) -> str | None:
-        """The file in the Hugging Face cache at this commit (``hf_hub_download``), if it is there."""
+        """The file in the Hugging Face cache at this commit (``hf_hub_download``), if it is there.
+
+        Parameters
+        ----------
+        path : str
+            The file's path in the repo.
+
+        Returns
+        -------
+        str or None
+            The cached file's local path when the cache (``$HF_HUB_CACHE`` or the default) holds
+            it at this commit with the expected size; else None.
+        """
         from huggingface_hub import try_to_load_from_cache
 
         found = try_to_load_from_cache(
@@ -220,7 +316,28 @@ class HubRepo:
         return found if isinstance(found, str) and os.path.getsize(found) == self.size(path) else None
 
     def fetch(self, path: str, start: int | None = None, end: int | None = None) -> bytes:
-        """Bytes ``start:end`` of a file (all of it by default); from the HF cache when it holds the file."""
+        """Bytes ``start:end`` of a file (all of it by default); from the HF cache when it holds the file.
+
+        Parameters
+        ----------
+        path : str
+            The file's path in the repo.
+        start : int, optional
+            First byte (default 0).
+        end : int, optional
+            End byte, exclusive (default: the file's size).
+
+        Returns
+        -------
+        bytes
+            ``end - start`` bytes.
+
+        Raises
+        ------
+        HubError
+            The file is not in the HF cache and the Hub is offline, or the request fails (see
+            :func:`get`).
+        """
         local = self.local_copy(path)
         if local is not None:
             with open(local, "rb") as f:
@@ -232,7 +349,18 @@ class HubRepo:
         return get(self.url(path), self.describe(path), None if whole else (start or 0, self.size(path) if end is None else end))
 
     def open(self, path: str) -> HubFile:
-        """A seekable binary file over the file's bytes (see :class:`HubFile`)."""
+        """A seekable binary file over the file's bytes (see :class:`HubFile`).
+
+        Parameters
+        ----------
+        path : str
+            The file's path in the repo; nothing is fetched until it is read.
+
+        Returns
+        -------
+        HubFile
+            Positioned at byte 0.
+        """
         return HubFile(self, path)
 
 
@@ -241,6 +369,20 @@ class HubFile(io.RawIOBase):
 
     No read-ahead and no cache: the reader asks for exactly the bytes it needs (pyarrow: the
     column chunks of a projection). ``read()`` with no size fetches the rest in one request.
+
+    Parameters
+    ----------
+    repo : HubRepo
+        The pinned repository (its file list gives the size).
+    path : str
+        The file's path in the repo.
+
+    Attributes
+    ----------
+    repo : HubRepo
+        As given.
+    path : str
+        As given.
     """
 
     def __init__(self, repo: HubRepo, path: str):
@@ -249,20 +391,73 @@ class HubFile(io.RawIOBase):
         self._size, self._pos = repo.size(path), 0
 
     def readable(self) -> bool:
+        """Whether the file can be read: always.
+
+        Returns
+        -------
+        bool
+            True.
+        """
         return True
 
     def seekable(self) -> bool:
+        """Whether the file supports :meth:`seek`: always.
+
+        Returns
+        -------
+        bool
+            True.
+        """
         return True
 
     def tell(self) -> int:
+        """The current position.
+
+        Returns
+        -------
+        int
+            The byte offset from the start of the file.
+        """
         return self._pos
 
     def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        """Move the position (no request is made).
+
+        Parameters
+        ----------
+        offset : int
+            Bytes relative to ``whence``.
+        whence : int, default io.SEEK_SET
+            ``io.SEEK_SET``, ``io.SEEK_CUR`` or ``io.SEEK_END``.
+
+        Returns
+        -------
+        int
+            The new position, never below 0 (it may lie past the end; reads there give ``b""``).
+        """
         base = {io.SEEK_SET: 0, io.SEEK_CUR: self._pos, io.SEEK_END: self._size}[whence]
         self._pos = max(0, base + offset)
         return self._pos
 
     def read(self, size: int | None = -1) -> bytes:
+        """Read up to ``size`` bytes from the position in one ``Range`` request.
+
+        Parameters
+        ----------
+        size : int or None, default -1
+            Bytes wanted; negative or None reads to the end of the file.
+
+        Returns
+        -------
+        bytes
+            At most ``size`` bytes (fewer at the end of the file; ``b""`` at or past it, without a
+            request).
+
+        Raises
+        ------
+        HubError
+            The request fails (see :meth:`HubRepo.fetch`).
+        """
         end = self._size if size is None or size < 0 else min(self._size, self._pos + size)
         if end <= self._pos:
             return b""
@@ -271,9 +466,28 @@ class HubFile(io.RawIOBase):
         return data
 
     def readall(self) -> bytes:
+        """Read from the position to the end of the file in one request.
+
+        Returns
+        -------
+        bytes
+            The rest of the file.
+        """
         return self.read(-1)
 
     def readinto(self, buffer) -> int:
+        """Read up to ``len(buffer)`` bytes into ``buffer``.
+
+        Parameters
+        ----------
+        buffer : writable bytes-like object
+            Filled from its start (e.g. a ``bytearray`` or ``memoryview``).
+
+        Returns
+        -------
+        int
+            The number of bytes written (0 at the end of the file).
+        """
         data = self.read(len(buffer))
         buffer[: len(data)] = data
         return len(data)
@@ -294,7 +508,28 @@ def _corrupt(repo: HubRepo, path: str, why: str) -> HubError:
 
 
 def read_metadata(repo: HubRepo, path: str) -> pq.FileMetaData:
-    """A Parquet file's footer: fetched once (its last 8 bytes, then the footer), then kept by content id."""
+    """A Parquet file's footer: fetched once (its last 8 bytes, then the footer), then kept by content id.
+
+    It is kept in memory and under ``$SPA_VL_CACHE/hub/footers/`` (a read-only cache is skipped).
+
+    Parameters
+    ----------
+    repo : HubRepo
+        The pinned repository.
+    path : str
+        A Parquet file's path in the repo.
+
+    Returns
+    -------
+    pyarrow.parquet.FileMetaData
+        The file's metadata (schema, row groups, column chunk offsets).
+
+    Raises
+    ------
+    HubError
+        The file is too small or has no Parquet footer, the footer does not parse, or a request
+        fails.
+    """
     size, content = repo.files[path]
     key = (content, size)
     if key in _FOOTERS:
@@ -304,11 +539,11 @@ def read_metadata(repo: HubRepo, path: str) -> pq.FileMetaData:
         metadata = pq.read_metadata(cached)
     except (OSError, pa.ArrowInvalid):
         if size < 12:
-            raise _corrupt(repo, path, f"{size} bytes")
+            raise _corrupt(repo, path, f"{size} bytes") from None
         tail = repo.fetch(path, size - 8, size)
         length = int.from_bytes(tail[:4], "little")
         if tail[4:] != b"PAR1" or length + 12 > size:
-            raise _corrupt(repo, path, "no Parquet footer at the end")
+            raise _corrupt(repo, path, "no Parquet footer at the end") from None
         footer = repo.fetch(path, size - 8 - length, size - 8)
         try:
             metadata = pq.read_metadata(pa.BufferReader(b"PAR1" + footer + tail))
@@ -327,6 +562,26 @@ def open_parquet(repo: HubRepo, path: str, *, pre_buffer: bool) -> pq.ParquetFil
 
     ``pre_buffer`` lets pyarrow merge a row group's neighbouring chunks into one request (for
     projected reads); without it each column chunk is one request (streaming every column).
+    A file in the Hugging Face cache at this commit is memory-mapped from disk instead.
+
+    Parameters
+    ----------
+    repo : HubRepo
+        The pinned repository.
+    path : str
+        A Parquet file's path in the repo.
+    pre_buffer : bool
+        Let pyarrow coalesce neighbouring column chunks into one request.
+
+    Returns
+    -------
+    pyarrow.parquet.ParquetFile
+        Over a :class:`HubFile` with the footer from :func:`read_metadata`, or over the local copy.
+
+    Raises
+    ------
+    HubError
+        The footer cannot be fetched or is not Parquet (see :func:`read_metadata`).
     """
     local = repo.local_copy(path)
     if local is not None:
@@ -389,6 +644,20 @@ def resolve_repo(repo_id: str, revision: str | None = None) -> HubRepo | Path:
     Online, one request for the commit and its file list (and one for the card the first time a
     commit is seen). Offline (``HF_HUB_OFFLINE``), the commit recorded by an earlier run; failing
     that, a snapshot in the Hugging Face cache, returned as a folder to read like a mirror.
+    A resolved commit is kept in memory and under ``$SPA_VL_CACHE/hub/`` for later (offline) runs.
+
+    Parameters
+    ----------
+    repo_id : str
+        ``owner/name`` of a dataset repository (e.g. ``"sqrti/SPA-VL"``).
+    revision : str, optional
+        A branch, tag or commit sha; None is the default branch.
+
+    Returns
+    -------
+    HubRepo or pathlib.Path
+        The repository pinned at one commit (its files and card); offline without a recorded
+        commit, the folder of a ``snapshot_download`` in the Hugging Face cache.
 
     Raises
     ------

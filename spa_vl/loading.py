@@ -21,6 +21,31 @@ def load_builder(
 
     A hub source is resolved to a commit sha here and handed to the builder as ``owner/name@sha``,
     so the builder, its cache id and every read use that one commit.
+
+    Parameters
+    ----------
+    source : str, os.PathLike or Source, default "sample"
+        ``"sample"``, a local mirror folder, or a hub id (``"sqrti/SPA-VL"``, ``"sqrti/SPA-VL@rev"``).
+    name : str, default "train"
+        The config: ``"train"`` (alias ``"default"``), ``"validation"`` or ``"eval"`` (alias ``"test"``).
+    revision : str, optional
+        Hub sources: a branch, tag or commit sha, resolved to one commit here.
+    **kwargs
+        Passed to :class:`~spa_vl.builder.SpaVL`: :class:`~spa_vl.builder.SpaVLConfig` fields
+        (``allow_partial``, ``strict``, ``image_info``, ``reasons``, ``batch_size``) and builder
+        arguments such as ``cache_dir``. Values that are None or False are dropped, so defaults
+        leave the config's cache id plain.
+
+    Returns
+    -------
+    SpaVL
+        The builder; call ``download_and_prepare`` then ``as_dataset``, or ``as_streaming_dataset``.
+
+    Raises
+    ------
+    SpaVLError
+        The source cannot be resolved (see :func:`spa_vl.opening.open_source`), or the config is
+        unknown.
     """
     resolved = open_source(source, revision=revision)
     # flags left at their defaults stay out of the config, so its cache id stays plain
@@ -46,24 +71,48 @@ def load_dataset(
 
     Parameters
     ----------
-    source : ``"sample"`` (the embedded synthetic sample), a local mirror folder of
-        ``sqrti/SPA-VL``, or a hub id (``"sqrti/SPA-VL"``).
-    name : ``"train"`` (alias ``"default"``), ``"validation"`` or ``"eval"`` (alias ``"test"``).
-    split : one split of the config (``"harm"``/``"help"`` for eval), or None for all of them.
-    revision : hub sources: a branch, tag or commit sha (default: the default branch), resolved to
-        one commit sha for the whole load (also accepted as ``"sqrti/SPA-VL@<revision>"``).
-    cache_dir : the ``datasets`` cache folder; the cache is keyed by the source files' content.
-    streaming : return an ``IterableDataset`` read straight from the Parquet files.
-    allow_partial : load a split even when some of its shards are missing (with a warning).
-    strict : new label names or unparseable image paths are errors instead of warnings.
-    image_info : add train's ``meta_files/image_info/meta.json`` fields (width, height,
-        text_similarity, text_count, url, md5, caption_laion, gemini_caption) as typed columns.
-    reasons : add prefer's ``reason1`` and ``reason2`` to train and validation.
-    num_proc : processes ``download_and_prepare`` uses (labels do not depend on it).
+    source : str, os.PathLike or Source, default "sample"
+        ``"sample"`` (the embedded synthetic sample), a local mirror folder of ``sqrti/SPA-VL``,
+        or a hub id (``"sqrti/SPA-VL"``).
+    name : str, default "train"
+        ``"train"`` (alias ``"default"``), ``"validation"`` or ``"eval"`` (alias ``"test"``).
+    split : str, optional
+        One split of the config (``"harm"``/``"help"`` for eval), or None for all of them.
+    revision : str, optional
+        Hub sources: a branch, tag or commit sha (default: the default branch), resolved to one
+        commit sha for the whole load (also accepted as ``"sqrti/SPA-VL@<revision>"``).
+    cache_dir : str, optional
+        The ``datasets`` cache folder; the cache is keyed by the source files' content.
+    streaming : bool, default False
+        Return an ``IterableDataset`` read straight from the Parquet files.
+    allow_partial : bool, default False
+        Load a split even when some of its shards are missing (with a warning).
+    strict : bool, default False
+        New label names or unparseable image paths are errors instead of warnings.
+    image_info : bool, default False
+        Add train's ``meta_files/image_info/meta.json`` fields (width, height, text_similarity,
+        text_count, url, md5, caption_laion, gemini_caption) as typed columns.
+    reasons : bool, default False
+        Add prefer's ``reason1`` and ``reason2`` to train and validation.
+    num_proc : int, optional
+        Processes ``download_and_prepare`` uses (labels do not depend on it); ignored when streaming.
 
     Returns
     -------
-    ``Dataset`` when ``split`` is given, else ``DatasetDict`` (iterable variants when streaming).
+    datasets.Dataset, datasets.DatasetDict, datasets.IterableDataset or datasets.IterableDatasetDict
+        ``Dataset`` when ``split`` is given, else ``DatasetDict`` keyed by split (iterable variants
+        when streaming). Columns (:func:`~spa_vl.features.typed_features`): ``image`` (Image),
+        ``question``; for train and validation ``chosen`` and ``rejected`` (strings) and ClassLabel
+        ``chosen_model`` and ``rejected_model``; train's ``image_name``; ClassLabel ``class1``,
+        ``class2``, ``class3`` and ``question_type``; then the optional columns asked for and any
+        extra columns the files carry.
+
+    Raises
+    ------
+    SpaVLError
+        The source cannot be resolved, the config or split is unknown, or preparing fails on a
+        file (a missing shard, a corrupt file, a refused or failed hub request; unwrapped from
+        ``datasets``' ``DatasetGenerationError``).
     """
     builder = load_builder(
         source, name, revision=revision, cache_dir=cache_dir, allow_partial=allow_partial, strict=strict, image_info=image_info, reasons=reasons

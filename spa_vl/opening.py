@@ -25,10 +25,10 @@ def open_source(
 
     Parameters
     ----------
-    source : str, os.PathLike or Source
+    source : str, os.PathLike or Source, default "sample"
         ``"sample"``, a local mirror folder, or a hub id (``"sqrti/SPA-VL"``, ``"sqrti/SPA-VL@rev"``).
     revision : str, optional
-        Hub sources: a branch, tag or commit sha, resolved to a commit once.
+        Hub sources: a branch, tag or commit sha, resolved to a commit once (ignored for the sample).
     allow_partial, strict : bool, optional
         The :class:`Source` flags (None keeps a Source's own).
 
@@ -36,6 +36,11 @@ def open_source(
     -------
     Source
         Ready to read; a sample source has ``kind == "sample"`` and ``label == "sample"``.
+
+    Raises
+    ------
+    SpaVLError
+        The source cannot be resolved (see :func:`spa_vl.sources.resolve_source`).
     """
     flags = {"revision": revision, "allow_partial": allow_partial, "strict": strict}
     if not isinstance(source, Source) and os.fspath(source) == SAMPLE:

@@ -35,13 +35,21 @@ class Source:
 
     Attributes
     ----------
-    kind : ``"sample"``, ``"mirror"`` or ``"hub"``.
-    root : absolute folder for local sources; ``datasets/<owner>/<name>@<commit sha>`` for the hub.
-    label : what the user passed, used in messages.
-    allow_partial : read a split even when some of its shards are missing (with a warning).
-    strict : make label problems (new names, unparseable image paths) errors instead of warnings.
-    revision : the commit sha every read of a hub source uses (None for local sources).
-    repo : the pinned hub repository (files, sizes, card) of a hub source.
+    kind : str
+        ``"sample"``, ``"mirror"`` or ``"hub"``.
+    root : str
+        Absolute folder for local sources; ``datasets/<owner>/<name>@<commit sha>`` for the hub.
+    label : str
+        What the user passed, used in messages.
+    allow_partial : bool, default False
+        Read a split even when some of its shards are missing (with a warning).
+    strict : bool, default False
+        Make label problems (new names, unparseable image paths) errors instead of warnings.
+    revision : str or None, default None
+        The commit sha every read of a hub source uses (None for local sources).
+    repo : HubRepo or None, default None
+        The pinned hub repository (files, sizes, card) of a hub source (None for local sources,
+        including a hub id read offline from a ``snapshot_download`` folder).
     """
 
     kind: str
@@ -54,6 +62,7 @@ class Source:
 
     @property
     def is_local(self) -> bool:
+        """Whether the source is a folder on this machine (kind ``"sample"`` or ``"mirror"``)."""
         return self.kind != "hub"
 
     @property
@@ -68,6 +77,7 @@ class Source:
 
     @cached_property
     def fs(self) -> fsspec.AbstractFileSystem:
+        """The fsspec filesystem reading the source: local files, or ``HfFileSystem`` for the hub."""
         if self.is_local:
             return fsspec.filesystem("file")
         from huggingface_hub import HfFileSystem
@@ -75,15 +85,51 @@ class Source:
         return HfFileSystem(endpoint=self.repo.endpoint if self.repo else None)
 
     def path(self, relative: str) -> str:
-        """Full path of a file given relative to the source root."""
+        """Full path of a file given relative to the source root.
+
+        Parameters
+        ----------
+        relative : str
+            A path relative to :attr:`root` (e.g. ``"data/train-00000-of-00008.parquet"``).
+
+        Returns
+        -------
+        str
+            ``<root>/<relative>``.
+        """
         return f"{self.root}/{relative}"
 
     def relative(self, path: str) -> str:
-        """Path relative to the source root."""
+        """Path relative to the source root.
+
+        Parameters
+        ----------
+        path : str
+            A full path (as :meth:`glob` returns).
+
+        Returns
+        -------
+        str
+            ``path`` without the ``<root>/`` prefix; ``path`` unchanged when it is not under the root.
+        """
         return path[len(self.root) + 1 :] if path.startswith(self.root + "/") else path
 
     def glob(self, pattern: str) -> list[str]:
-        """Files matching ``pattern`` (relative to the root), sorted by name."""
+        """Files matching ``pattern`` (relative to the root), sorted by name.
+
+        Hidden files (names starting with ``.``) are left out. A hub source matches against its
+        commit's file list, without a request; ``*`` and ``?`` never cross a ``/``.
+
+        Parameters
+        ----------
+        pattern : str
+            A glob relative to the root (e.g. ``"data/train-*"``).
+
+        Returns
+        -------
+        list of str
+            Full paths (see :meth:`path`), sorted.
+        """
         if self.repo is not None:  # the commit's file list: no request
             match = _glob_regex(pattern).match
             return sorted(self.path(p) for p in self.repo.files if match(p) and not _is_hidden(p))
@@ -91,18 +137,62 @@ class Source:
         return sorted(p for p in found if not _is_hidden(p))
 
     def exists(self, relative: str) -> bool:
+        """Whether a file exists in the source (a hub source: in its commit's file list).
+
+        Parameters
+        ----------
+        relative : str
+            A path relative to the root.
+
+        Returns
+        -------
+        bool
+            True when the file is there.
+        """
         if self.repo is not None:
             return relative in self.repo.files
         return bool(self.fs.exists(self.path(relative)))
 
     def open(self, path: str, mode: str = "rb") -> IO[Any]:
-        """Open a full path (as returned by :meth:`glob`); a hub file is read with exact range requests."""
+        """Open a full path (as returned by :meth:`glob`); a hub file is read with exact range requests.
+
+        Parameters
+        ----------
+        path : str
+            A full path in the source.
+        mode : str, default "rb"
+            The fsspec open mode; a pinned hub source always opens read-only binary.
+
+        Returns
+        -------
+        file object
+            A binary file (a :class:`~spa_vl.hub.HubFile` for a pinned hub source).
+        """
         if self.repo is not None:
             return self.repo.open(self.relative(path))
         return self.fs.open(path, mode)
 
     def card_rows(self, hub_config: str, split: str) -> int | None:
-        """Rows the source's card declares for a split (None when it does not say)."""
+        """Rows the source's card declares for a split (None when it does not say).
+
+        Parameters
+        ----------
+        hub_config : str
+            The config's name on the hub (``"default"``, ``"validation"`` or ``"test"``), as the
+            card's ``dataset_info`` names it.
+        split : str
+            The split's name.
+
+        Returns
+        -------
+        int or None
+            The card's ``num_examples`` for that split.
+
+        Raises
+        ------
+        SpaVLError
+            The card's YAML front matter does not parse.
+        """
         for info in self.card()[0].get("dataset_info") or []:
             if isinstance(info, dict) and info.get("config_name") == hub_config:
                 for entry in info.get("splits") or []:
@@ -111,14 +201,39 @@ class Source:
         return None
 
     def card(self) -> tuple[dict[str, Any], str]:
-        """The source's README YAML metadata and body (empty when there is no card)."""
+        """The source's README YAML metadata and body (empty when there is no card).
+
+        Returns
+        -------
+        tuple of (dict, str)
+            ``(yaml_metadata, markdown_body)``; ``({}, "")`` without a card, ``({}, text)`` for a
+            card without front matter.
+
+        Raises
+        ------
+        SpaVLError
+            The card's YAML front matter does not parse.
+        """
         if self.repo is not None:
             return parse_card(self.repo.card, f"{self.repo.describe(CARD_FILE)}") if self.repo.card else ({}, "")
         card = Path(self.root, CARD_FILE)
         return read_card(card) if card.is_file() else ({}, "")
 
     def stamp(self, path: str) -> list:
-        """``[relative path, size, modification or content id]``: what every content-keyed cache keys a file by."""
+        """``[relative path, size, modification or content id]``: what every content-keyed cache keys a file by.
+
+        Parameters
+        ----------
+        path : str
+            A full path in the source (as :meth:`glob` returns).
+
+        Returns
+        -------
+        list
+            ``[relative path (str), size in bytes (int), id (str)]``; the id is the content id
+            (LFS sha256 or git blob id) for a pinned hub source, else the modification time or
+            blob id the filesystem reports.
+        """
         if self.repo is not None:
             relative = self.relative(path)
             size, content = self.repo.files[relative]
@@ -145,7 +260,7 @@ def _is_hidden(path: str) -> bool:
 
 
 def _glob_regex(pattern: str) -> re.Pattern:
-    """fsspec's glob semantics on repo paths: ``*`` and ``?`` never cross a ``/``."""
+    """Glob semantics of fsspec on repo paths: ``*`` and ``?`` never cross a ``/``."""
     parts = ("[^/]*" if c == "*" else "[^/]" if c == "?" else re.escape(c) for c in pattern)
     return re.compile("".join(parts) + r"\Z")
 
@@ -181,9 +296,11 @@ def resolve_source(
 
     Parameters
     ----------
-    source : str, path or Source
-        A string naming an existing folder is a mirror; ``owner/name`` (optionally
-        ``owner/name@revision``) otherwise is a hub id.
+    source : str, os.PathLike or Source, default "sample"
+        A string naming an existing folder (or starting with ``.``, ``/`` or ``~``) is a mirror;
+        ``owner/name`` (optionally ``owner/name@revision``) otherwise is a hub id. A
+        :class:`Source` is returned as it is (with the flags below applied). ``"sample"`` itself
+        is refused (see above).
     revision : str, optional
         Hub sources: a branch, tag or commit sha (default: the default branch). It is resolved to
         a commit sha once, here; every later read of the returned source uses that commit.
@@ -193,9 +310,20 @@ def resolve_source(
     Returns
     -------
     Source
-        Offline (``HF_HUB_OFFLINE=1``), a hub id resolves to the commit an earlier run read, or to
-        a ``snapshot_download`` folder of the Hugging Face cache (read as a mirror); else one line
-        suggesting a mirror.
+        A mirror (``kind="mirror"``, ``root`` the absolute folder) or a hub source pinned to one
+        commit (``kind="hub"``). Offline (``HF_HUB_OFFLINE=1``), a hub id resolves to the commit an
+        earlier run read, or to a ``snapshot_download`` folder of the Hugging Face cache (read as
+        a mirror).
+
+    Raises
+    ------
+    SourceError
+        ``source`` is ``"sample"``; the Hub cannot be reached or refuses the request
+        (:class:`~spa_vl.hub.HubError`).
+    SpaVLError
+        The folder is missing, is a file, or is not in the hub layout; the revision is given twice
+        with different values; the repo or revision does not exist; offline, the hub id was never
+        read here (one line suggesting a mirror).
     """
     flags = {k: v for k, v in (("allow_partial", allow_partial), ("strict", strict)) if v is not None}
     if isinstance(source, Source):
@@ -221,5 +349,11 @@ def resolve_source(
 
 
 def hub_offline() -> bool:
-    """Whether ``HF_HUB_OFFLINE`` is on."""
+    """Whether ``HF_HUB_OFFLINE`` is on.
+
+    Returns
+    -------
+    bool
+        See :func:`spa_vl.hub.offline`.
+    """
     return offline()

@@ -7,17 +7,17 @@ ask for the ``image`` column never reads a byte of it (Parquet column projection
 from __future__ import annotations
 
 import warnings
+from collections.abc import Iterable, Iterator
 from pathlib import PurePosixPath
-from typing import Iterable, Iterator
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from .columns import CLASS_LABEL_COLUMNS
 from .errors import SourceError, SpaVLError
 from .hub import open_parquet as open_hub_parquet
 from .layout import HUB_COLUMNS, canonical_config, config_split_keys, missing_shards, resolve_split
 from .sources import Source
-from .columns import CLASS_LABEL_COLUMNS
 from .taxonomy import SpaVLWarning
 
 # Columns a config's files must have to be SPA-VL at all; the others may be absent.
@@ -33,6 +33,32 @@ def split_files(source: Source, config: str, split: str) -> list[str]:
 
     A gap in ``-NNNNN-of-MMMMM`` numbering is an error unless ``source.allow_partial``, which warns
     instead and says how many rows are missing against the card.
+
+    Parameters
+    ----------
+    source : Source
+        A resolved source.
+    config : str
+        A config name or alias (``"train"``/``"default"``, ``"validation"``, ``"eval"``/``"test"``).
+    split : str
+        A split of that config (``"harm"``/``"help"`` for eval).
+
+    Returns
+    -------
+    list of str
+        Full paths of the split's ``.parquet`` files (see :meth:`Source.glob`), sorted by name.
+
+    Raises
+    ------
+    SpaVLError
+        The config or split is unknown, or the source has no Parquet file for the split.
+    SourceError
+        Shards are missing from the numbering and ``source.allow_partial`` is off.
+
+    Warns
+    -----
+    SpaVLWarning
+        Shards are missing and ``source.allow_partial`` is on (rows present against the card's).
     """
     layout = canonical_config(config)
     pattern = layout.splits[resolve_split(layout.name, split)]
@@ -68,6 +94,27 @@ def open_parquet(source: Source, path: str, *, pre_buffer: bool = False) -> pq.P
     A hub file is read over HTTP without read-ahead: its footer once per content (cached), then
     only the column chunks a read asks for (``pre_buffer`` merges a row group's neighbouring
     chunks into one request). Network failures are :class:`~spa_vl.hub.HubError`, never "corrupt".
+
+    Parameters
+    ----------
+    source : Source
+        The source holding the file.
+    path : str
+        A full path in the source (as :func:`split_files` gives).
+    pre_buffer : bool, default False
+        Hub files: coalesce a row group's neighbouring column chunks into one request (for
+        projected reads). Local files are memory-mapped either way.
+
+    Returns
+    -------
+    pyarrow.parquet.ParquetFile
+        Its footer read; no column data yet.
+
+    Raises
+    ------
+    SpaVLError
+        A local file is truncated or corrupt; a hub file has no readable footer
+        (:class:`~spa_vl.hub.HubError`, as are failed requests).
     """
     if source.repo is not None:
         return open_hub_parquet(source.repo, source.relative(path), pre_buffer=pre_buffer)
@@ -84,6 +131,28 @@ def check_schema(schema: pa.Schema, config: str, path: str) -> list[str]:
     """Check a shard's columns against the config; return its extra columns.
 
     A missing required column or a known column of the wrong type is an error naming both.
+
+    Parameters
+    ----------
+    schema : pyarrow.Schema
+        The shard's Arrow schema.
+    config : str
+        The config (name or alias) the shard belongs to.
+    path : str
+        The shard's path, for error messages.
+
+    Returns
+    -------
+    list of str
+        Names of the columns that are neither the config's hub columns
+        (:data:`~spa_vl.layout.HUB_COLUMNS`) nor class-label columns, in schema order.
+
+    Raises
+    ------
+    SpaVLError
+        The config is unknown, a required column (:data:`REQUIRED_COLUMNS`) is missing, ``image``
+        is not a struct with ``bytes``, or a text or label column is not a string column (label
+        columns may also be integer ClassLabel ids).
     """
     name = canonical_config(config).name
     for column in REQUIRED_COLUMNS[name]:
@@ -117,6 +186,32 @@ def read_columns(
 
     Columns a file lacks are simply not returned: callers check for what they need. ``files``
     restricts the read to some of the split's shards (full paths, as :func:`split_files` gives).
+
+    Parameters
+    ----------
+    source : Source
+        A resolved source.
+    config : str
+        A config name or alias.
+    split : str
+        A split of that config.
+    columns : iterable of str
+        Columns wanted (duplicates ignored), e.g. ``["question", "class1"]``.
+    files : list of str, optional
+        Shards to read (non-empty); all of the split's (:func:`split_files`) when None.
+
+    Returns
+    -------
+    pyarrow.Table
+        One row per row of the shards read, in file order; the wanted columns the files have, in
+        the order asked when every shard has them (a column only some shards have is null in the
+        others' rows).
+
+    Raises
+    ------
+    SpaVLError
+        The split's shards cannot be found (see :func:`split_files`), a shard fails
+        :func:`check_schema`, or a shard cannot be opened or read.
     """
     wanted = list(dict.fromkeys(columns))
     tables = []
@@ -132,7 +227,29 @@ def read_columns(
 
 
 def iter_batches(source: Source, config: str, path: str, batch_size: int = 1000) -> Iterator[pa.RecordBatch]:
-    """Stream every column of one shard in record batches (for the builder)."""
+    """Stream every column of one shard in record batches (for the builder).
+
+    Parameters
+    ----------
+    source : Source
+        The source holding the shard.
+    config : str
+        The config (name or alias) the shard belongs to, for :func:`check_schema`.
+    path : str
+        The shard's full path.
+    batch_size : int, default 1000
+        Maximum rows per batch.
+
+    Yields
+    ------
+    pyarrow.RecordBatch
+        Up to ``batch_size`` rows with every column of the shard, in file order.
+
+    Raises
+    ------
+    SpaVLError
+        The shard cannot be opened, fails :func:`check_schema`, or cannot be read.
+    """
     parquet = open_parquet(source, path)
     check_schema(parquet.schema_arrow, config, path)
     try:
@@ -154,7 +271,26 @@ def _read_failed(source: Source, path: str, error: BaseException) -> SpaVLError:
 
 
 def available_splits(source: Source, configs: list[str] | None = None) -> list[tuple[str, str]]:
-    """``(config, split)`` pairs (canonical names) for which the source has at least one Parquet file."""
+    """``(config, split)`` pairs (canonical names) for which the source has at least one Parquet file.
+
+    Parameters
+    ----------
+    source : Source
+        A resolved source.
+    configs : list of str, optional
+        Config names or aliases to look at; all configs when None.
+
+    Returns
+    -------
+    list of tuple of (str, str)
+        In canonical order (see :func:`~spa_vl.layout.config_split_keys`), e.g.
+        ``[("train", "train"), ("eval", "harm")]``.
+
+    Raises
+    ------
+    SpaVLError
+        A config is unknown.
+    """
     return [
         (config, split)
         for config, split in config_split_keys(configs)
@@ -166,6 +302,29 @@ def extra_columns(source: Source, config: str) -> pa.Schema:
     """Columns a config's files carry beyond SPA-VL's own (first shard of each split), with a warning.
 
     They are kept: the builder adds them to its features with their Arrow types.
+
+    Parameters
+    ----------
+    source : Source
+        A resolved source.
+    config : str
+        A config name or alias.
+
+    Returns
+    -------
+    pyarrow.Schema
+        One field per extra column (name and Arrow type from the first split that has it); empty
+        when there are none.
+
+    Raises
+    ------
+    SpaVLError
+        The config is unknown, or a first shard cannot be opened or fails :func:`check_schema`.
+
+    Warns
+    -----
+    SpaVLWarning
+        Naming the extra columns, when there are any.
     """
     fields: dict[str, pa.Field] = {}
     for split in canonical_config(config).splits:
