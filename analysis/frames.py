@@ -11,7 +11,7 @@ from collections.abc import Sequence
 
 import pandas as pd
 
-from spa_vl.columns import LABEL_COLUMNS, MODEL_COLUMNS, SPLIT, TEXT_COLUMNS
+from spa_vl.columns import IMAGE_NAME, LABEL_COLUMNS, MODEL_COLUMNS, SPLIT, TEXT_COLUMNS
 from spa_vl.labels import LABEL_SOURCE_COLUMNS, label_batch
 from spa_vl.layout import split_key
 from spa_vl.meta import read_meta_index
@@ -50,7 +50,9 @@ def labelled_frame(
     pandas.DataFrame
         Columns ``split``, ``class1``, ``class2``, ``class3``, ``question_type``, ``chosen_model``,
         ``rejected_model`` (strings, ``"unknown"`` where unknown), the text columns (``None``
-        where a config has no such column, e.g. eval's chosen/rejected), then ``image_info``.
+        where a config has no such column, e.g. eval's chosen/rejected), ``image_name`` (train;
+        ``None`` elsewhere: with the texts it gives the same content row ids as the ablation pool,
+        so the report's sample and a recipe pick the same rows for one seed), then ``image_info``.
     """
     source = open_source(source)
     meta = read_meta_index(source)
@@ -60,17 +62,17 @@ def labelled_frame(
         for path in split_files(source, config, split):
             table = read_columns(source, config, split, [*LABEL_SOURCE_COLUMNS, *text_columns], files=[path])
             view = label_batch(table, meta, models=True, image_info=list(image_info))
-            frame = view.select([c for c in (*labels, *text_columns, *image_info) if c in view.column_names]).to_pandas()
+            frame = view.select([c for c in (*labels, *text_columns, IMAGE_NAME, *image_info) if c in view.column_names]).to_pandas()
             frame.insert(0, SPLIT, split_key(config, split))
             frames.append(frame)
     if not frames:
         return empty_frame(text_columns)
     frame = pd.concat(frames, ignore_index=True)
-    for column in (*text_columns, *image_info):
+    for column in (*text_columns, IMAGE_NAME, *image_info):
         if column not in frame:
             frame[column] = None
     frame[labels] = frame[labels].fillna(UNKNOWN)
-    return frame[[SPLIT, *labels, *text_columns, *image_info]]
+    return frame[[SPLIT, *labels, *text_columns, IMAGE_NAME, *image_info]]
 
 
 def empty_frame(text_columns: tuple[str, ...] = TEXT_COLUMNS) -> pd.DataFrame:
@@ -83,8 +85,8 @@ def empty_frame(text_columns: tuple[str, ...] = TEXT_COLUMNS) -> pd.DataFrame:
 
     Returns
     -------
-    pandas.DataFrame, shape (0, 7 + len(text_columns))
+    pandas.DataFrame, shape (0, 8 + len(text_columns))
         Object columns ``split``, ``class1``, ``class2``, ``class3``, ``question_type``,
-        ``chosen_model``, ``rejected_model``, then ``text_columns``.
+        ``chosen_model``, ``rejected_model``, then ``text_columns`` and ``image_name``.
     """
-    return pd.DataFrame({c: pd.Series(dtype=object) for c in (SPLIT, *LABEL_COLUMNS, *MODEL_COLUMNS, *text_columns)})
+    return pd.DataFrame({c: pd.Series(dtype=object) for c in (SPLIT, *LABEL_COLUMNS, *MODEL_COLUMNS, *text_columns, IMAGE_NAME)})

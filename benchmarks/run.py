@@ -212,14 +212,15 @@ def bench_ablate(folder: Path, tmp: Path) -> list[dict]:
     pool = train_pool(folder)
     sizes = [s for s in DEFAULT_SIZES if s <= len(pool)]
     subsets = ScaleLadder(sizes=sizes, random_state=0).sample(pool)
-    export_subsets(folder, subsets, tmp / "ours-ablate", formats=["parquet"], progress=False)
+    export_subsets(folder, subsets, tmp / "ours-ablate", formats=["parquet"], progress=False, pool=pool)
     ours = time.perf_counter() - t
     files = split_files(resolve_source(str(folder)), "train", "train")
+    chosen = [subset.rows_in(pool) for subset in subsets]
     t = time.perf_counter()
     for index, path in enumerate(files):  # the same rows, each shard read once, written as is
         table = pq.read_table(path)
-        for subset in subsets:
-            rows = subset.rows.loc[subset.rows["file"] == index, "position"].to_numpy()
+        for subset, subset_rows in zip(subsets, chosen):
+            rows = subset_rows.loc[subset_rows["file"] == index, "position"].to_numpy()
             if len(rows):
                 target = tmp / "bare-ablate" / subset.name / f"{index}.parquet"
                 target.parent.mkdir(parents=True, exist_ok=True)

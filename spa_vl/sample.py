@@ -28,15 +28,13 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
-from PIL import Image
 
 from . import sample_text
 from .atomic import staged_dir
 from .cache import cache_root
-from .card import card_metadata, dataset_info_entry
 from .errors import UsageError
-from .features import HUB_COLUMNS, hub_features
 from .layout import (
+    HUB_COLUMNS,
     CARD_FILE,
     CONFIGS,
     HUB_SPLIT_ROWS,
@@ -167,6 +165,8 @@ def _jpeg(rng: np.random.Generator, size: int, hue: int, shape: int) -> bytes:
     band = slice(lo + shape % 3, hi - shape % 5)
     pixels[band, lo:hi] = 255 - base  # a block whose placement depends on the subcategory
     buffer = io.BytesIO()
+    from PIL import Image  # generating only: finding an existing sample imports neither PIL nor datasets
+
     Image.fromarray(np.clip(pixels, 0, 255).astype(np.uint8), "RGB").save(buffer, "JPEG", quality=85)
     return buffer.getvalue()
 
@@ -185,6 +185,8 @@ def _image_names(rows: _Rows, style: str) -> list[str]:
 
 
 def _table(config: str, rows: pa.Table) -> pa.Table:
+    from .features import hub_features
+
     schema = hub_features(config).arrow_schema  # carries the `huggingface` features metadata, as hub files do
     return rows.select(list(HUB_COLUMNS[config])).cast(schema)
 
@@ -271,6 +273,9 @@ def generate_sample(
             [jpegs.take(image_ids.take(take)).cast(pa.binary()), file_names.take(take)], names=["bytes", "path"]
         )
         return _table(config, texts.take(take).append_column("image", image))
+
+    from .card import card_metadata, dataset_info_entry  # the card's YAML helpers import datasets
+    from .features import hub_features
 
     with staged_dir(out, overwrite=overwrite, what="sample") as tmp:
         infos = []

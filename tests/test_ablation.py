@@ -293,3 +293,11 @@ def test_subsets_hold_row_ids_and_resolve_rows_against_the_pool(pool):
     assert counts == {f"{a}|{b}": n for (a, b), n in rows.groupby(["class1", "question_type"]).size().items()}
     with pytest.raises(SpaVLError, match=r"subset scale-30: 30 of 30 row id\(s\) .* are not in the pool"):
         subset.rows_in(pool.assign(row_id=pool["row_id"] + "x"))
+
+
+def test_the_reports_frame_and_the_pool_have_the_same_row_ids(sample_dir, pool):
+    from analysis.frames import labelled_frame
+    from analysis.sampling import row_ids
+
+    frame = labelled_frame(sample_dir, configs=["train"])
+    assert set(row_ids(frame)) == set(pool["row_id"])
