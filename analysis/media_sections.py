@@ -1,12 +1,12 @@
-"""The report's image, response-model and explorer sections (steps of :func:`analysis.report.compute_report`).
+"""The report's image, response-model and explorer sections (registered :class:`~analysis.sections.Section` s).
 
-Each step fills ``report.stats`` / ``report.tables`` / ``report.figures`` (and ``report.pages`` for
-the explorer) and says in ``stats`` why a part is missing (no provenance, no image_info) rather
-than leaving it out silently.
+Each section says in its numbers why a part is missing (no provenance, no image_info) rather than
+leaving it out silently.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from typing import Any
 
 import pandas as pd
@@ -14,91 +14,337 @@ import pandas as pd
 from spa_vl.taxonomy import QUESTION_TYPE
 
 from . import explorer, image_analysis, response_models, section_plots
-from .frames import SPLIT
-from .sampling import stratified_sample
+from .sections import Plot, Section, SectionInputs, Table
 
-TRAIN = "train/train"
-
-
-def image_section(source, frame: pd.DataFrame, report, *, progress: bool = False) -> None:
-    """Duplicates (exact and dhash), image properties, size agreement with image_info, image_info fields."""
-    images = image_analysis.image_table(source, progress=progress)
-    dup = image_analysis.find_duplicates(images)
-    section: dict[str, Any] = {
-        "images": len(images),
-        "hash": dup.hash,
-        "near_threshold_bits": dup.threshold,
-        "duplicates": dup.summary.to_dict(orient="records"),
-        "examples": dup.examples.to_dict(orient="records"),
-    }
-    report.tables["image_duplicates"] = dup.summary.set_index(["scope", "kind"])
-    report.tables["image_properties"] = image_analysis.image_properties(images)
-    section["properties"] = report.tables["image_properties"].to_dict(orient="index")
-    agreement = image_analysis.size_agreement(images, frame)
-    if agreement is None:
-        section["size_agreement"] = image_analysis.NO_IMAGE_INFO
-    else:
-        report.tables["image_size_agreement"] = agreement
-        section["size_agreement"] = agreement.to_dict(orient="index")
-    train = frame[frame[SPLIT] == TRAIN]
-    for by in ("class1", QUESTION_TYPE):
-        stats = image_analysis.image_info_stats(train, by)
-        if stats is None:
-            section[f"image_info_by_{by}"] = image_analysis.NO_IMAGE_INFO
-        else:
-            report.tables[f"image_info_by_{by}"] = stats
-            section[f"image_info_by_{by}"] = {" / ".join(map(str, k)): v for k, v in stats.to_dict(orient="index").items()}
-    wanted = [(r.split_a, r.row_a) for r in dup.examples.itertuples()] + [(r.split_b, r.row_b) for r in dup.examples.itertuples()]
-    shown = dup.examples.groupby(["scope", "kind"], sort=False).head(2)  # a few pairs of every kind
-    report.figures["image_duplicates"] = section_plots.duplicate_pairs(shown, image_analysis.fetch_images(source, wanted) if wanted else {})
-    report.figures["image_info"] = section_plots.image_info_boxes(train)
-    report.stats["images"] = section
+IMAGE_INFO_GROUPS = ("class1", QUESTION_TYPE)
 
 
-def model_section(frame: pd.DataFrame, report, encoder) -> None:
-    """Chosen vs rejected per response model (overall, per domain, per question type), pair matrix, pair distances."""
-    note = response_models.provenance_note(frame)
-    section: dict[str, Any] = {"provenance": note or "chosen_model / rejected_model known"}
-    train = frame[frame[SPLIT] == TRAIN]
-    rows = train if len(train) else frame
-    overall = response_models.model_outcomes(rows)
-    report.figures["model_outcomes"] = section_plots.model_outcome_bars(overall)
-    if note is None:
+@dataclass
+class ImageSection(Section):
+    """Duplicate images (exact and dhash), image properties, size agreement with image_info, image_info fields.
+
+    Parameters
+    ----------
+    images : rows hashed.
+    duplicates : :attr:`analysis.image_analysis.Duplicates.summary`.
+    examples : :attr:`analysis.image_analysis.Duplicates.examples`.
+    hash, near_threshold_bits : the hash and the near-duplicate distance.
+    properties : :func:`analysis.image_analysis.image_properties`.
+    size_agreement : :func:`analysis.image_analysis.size_agreement`, None without image_info.
+    image_info : per group (class1, question_type), :func:`analysis.image_analysis.image_info_stats` of
+        train, None without image_info.
+    shown : the example pairs drawn side by side, and ``pictures`` their bytes by (split, row).
+    """
+
+    key = "images"
+    title = "Images"
+    stage = "images"
+    order = 60
+
+    images: int
+    duplicates: pd.DataFrame
+    examples: pd.DataFrame
+    hash: str
+    near_threshold_bits: int
+    properties: pd.DataFrame
+    size_agreement: pd.DataFrame | None
+    image_info: dict[str, pd.DataFrame | None]
+    shown: pd.DataFrame
+    pictures: dict = field(default_factory=dict, repr=False)
+
+    @classmethod
+    def compute(cls, inputs: SectionInputs) -> "ImageSection":
+        """Compute the section from the report's inputs.
+
+        Parameters
+        ----------
+        inputs : SectionInputs
+            The frame, source, settings, encoder and earlier sections.
+
+        Returns
+        -------
+        ImageSection
+        """
+        source = inputs.source
+        images = image_analysis.image_table(source, progress=inputs.progress)
+        dup = image_analysis.find_duplicates(images)
+        shown = dup.examples.groupby(["scope", "kind"], sort=False).head(2)  # a few pairs of every kind
+        wanted = [(r.split_a, r.row_a) for r in dup.examples.itertuples()] + [(r.split_b, r.row_b) for r in dup.examples.itertuples()]
+        return cls(
+            images=len(images), duplicates=dup.summary, examples=dup.examples, hash=dup.hash, near_threshold_bits=dup.threshold,
+            properties=image_analysis.image_properties(images), size_agreement=image_analysis.size_agreement(images, inputs.frame),
+            image_info={by: image_analysis.image_info_stats(inputs.train, by) for by in IMAGE_INFO_GROUPS},
+            shown=shown, pictures=image_analysis.fetch_images(source, wanted) if wanted else {},
+        )
+
+    def numbers(self) -> dict[str, Any]:
+        """The section's numbers for ``stats.json``.
+
+        Returns
+        -------
+        dict
+            JSON-ready, the same for the same inputs and seed.
+        """
+        out: dict[str, Any] = {
+            "images": self.images,
+            "hash": self.hash,
+            "near_threshold_bits": self.near_threshold_bits,
+            "duplicates": self.duplicates.to_dict(orient="records"),
+            "examples": self.examples.to_dict(orient="records"),
+            "properties": self.properties.to_dict(orient="index"),
+            "size_agreement": image_analysis.NO_IMAGE_INFO if self.size_agreement is None else self.size_agreement.to_dict(orient="index"),
+        }
+        for by, stats in self.image_info.items():
+            out[f"image_info_by_{by}"] = (
+                image_analysis.NO_IMAGE_INFO if stats is None
+                else {" / ".join(map(str, k)): v for k, v in stats.to_dict(orient="index").items()}
+            )
+        return out
+
+    def summary(self) -> list[str]:
+        """Markdown lines for the report's summary list.
+
+        Returns
+        -------
+        list of str
+        """
+        found = "; ".join(
+            f"{d['scope']} {d['kind']} {d['duplicated_images']:,} of {d['images']:,}" for d in self.duplicates.to_dict(orient="records") if d["rows"]
+        )
+        return [
+            f"- Images: {self.images:,} rows hashed (`{self.hash}`, near = distance ≤ {self.near_threshold_bits} bits); "
+            f"distinct images with a duplicate: {found}"
+        ]
+
+    def tables(self) -> list[Table]:
+        """The section's titled tables, in the order shown.
+
+        Returns
+        -------
+        list of Table
+        """
+        out = [
+            Table("image_duplicates", "Duplicate images: within train and train vs every other split", self.duplicates.set_index(["scope", "kind"])),
+            Table("image_properties", "Image properties per split (from the Parquet bytes' headers)", self.properties),
+        ]
+        if self.size_agreement is not None:
+            out.append(Table("image_size_agreement", "Image sizes: headers vs image_info", self.size_agreement))
+        labels = {"class1": "domain", QUESTION_TYPE: "question type"}
+        out += [Table(f"image_info_by_{by}", f"image_info fields per {labels[by]} (train)", stats)
+                for by, stats in self.image_info.items() if stats is not None]
+        return out
+
+    def draw(self) -> list[Plot]:
+        """Draw the section's figures from its computed tables.
+
+        Returns
+        -------
+        list of Plot
+        """
+        return [
+            Plot("image_duplicates", "Duplicate images (exact: same bytes; near: dhash distance), side by side",
+                 section_plots.duplicate_pairs(self.shown, self.pictures)),
+            Plot("image_info", "image_info: image–caption similarity and OCR text elements per domain",
+                 section_plots.image_info_boxes(self.image_info.get("class1"))),
+        ]
+
+
+@dataclass
+class ModelSection(Section):
+    """Chosen vs rejected per response model (overall, per domain, per question type), pair matrix, pair distances.
+
+    Parameters
+    ----------
+    note : why there is no provenance, or None.
+    rows, rows_with_provenance : train rows, and those whose two models are known.
+    overall, by_domain, by_type : :func:`analysis.response_models.model_outcomes` overall, per class1, per question type.
+    matrix : :func:`analysis.response_models.pair_matrix`.
+    distances : :func:`analysis.response_models.pair_distances` on the diversity sample, or None.
+    """
+
+    key = "response_models"
+    title = "Response models"
+    stage = "response models"
+    order = 70
+
+    note: str | None
+    rows: int
+    rows_with_provenance: int
+    overall: pd.DataFrame
+    by_domain: pd.DataFrame
+    by_type: pd.DataFrame
+    matrix: pd.DataFrame
+    distances: pd.DataFrame | None
+
+    @classmethod
+    def compute(cls, inputs: SectionInputs) -> "ModelSection":
+        """Compute the section from the report's inputs.
+
+        Parameters
+        ----------
+        inputs : SectionInputs
+            The frame, source, settings, encoder and earlier sections.
+
+        Returns
+        -------
+        ModelSection
+        """
+        frame = inputs.frame
+        rows = inputs.train if len(inputs.train) else frame
+        note = response_models.provenance_note(frame)
+        overall = response_models.model_outcomes(rows)
+        if note is not None:
+            empty = pd.DataFrame()
+            return cls(note, len(rows), 0, overall, empty, empty, empty, None)
         known = int(((rows[response_models.CHOSEN_MODEL] != "unknown") & (rows[response_models.REJECTED_MODEL] != "unknown")).sum())
-        section["rows_with_provenance"] = known
-        section["rows"] = len(rows)
-        by_domain = response_models.model_outcomes(rows, "class1")
-        by_type = response_models.model_outcomes(rows, QUESTION_TYPE)
-        matrix = response_models.pair_matrix(rows)
-        report.tables["model_outcomes"] = overall.set_index("model")
-        report.tables["model_outcomes_by_class1"] = by_domain.set_index(["class1", "model"])
-        report.tables["model_outcomes_by_question_type"] = by_type.set_index([QUESTION_TYPE, "model"])
-        report.tables["model_pairs"] = matrix
-        section["overall"] = overall.to_dict(orient="records")
-        section["by_class1"] = by_domain.to_dict(orient="records")
-        section["by_question_type"] = by_type.to_dict(orient="records")
-        section["pair_matrix"] = matrix.to_dict(orient="index")
-        report.figures["model_share_by_domain"] = section_plots.model_share_heatmap(by_domain, "class1")
-        report.figures["model_pairs"] = section_plots.model_pair_heatmap(matrix)
         # distances on the diversity sample (same rows and seed: the encoder's cache answers)
-        settings = report.settings
-        limit = len(train) if settings.diversity_sample is None else settings.diversity_sample
-        sample = train.loc[stratified_sample(train, limit, "class1", settings.seed)] if len(train) else train
+        sample, distances = inputs.diversity_sample, None
         if len(sample):
-            chosen = encoder.encode(sample["chosen"].tolist())
-            rejected = encoder.encode(sample["rejected"].tolist())
+            chosen = inputs.encoder.encode(sample["chosen"].tolist())
+            rejected = inputs.encoder.encode(sample["rejected"].tolist())
             distances = response_models.pair_distances(sample, chosen, rejected)
-            report.tables["model_pair_distances"] = distances.set_index([response_models.CHOSEN_MODEL, response_models.REJECTED_MODEL])
-            section["pair_distances"] = distances.to_dict(orient="records")
-    report.stats["response_models"] = section
+        return cls(
+            None, len(rows), known, overall, response_models.model_outcomes(rows, "class1"),
+            response_models.model_outcomes(rows, QUESTION_TYPE), response_models.pair_matrix(rows), distances,
+        )
+
+    def numbers(self) -> dict[str, Any]:
+        """The section's numbers for ``stats.json``.
+
+        Returns
+        -------
+        dict
+            JSON-ready, the same for the same inputs and seed.
+        """
+        out: dict[str, Any] = {"provenance": self.note or "chosen_model / rejected_model known"}
+        if self.note is None:
+            out.update({
+                "rows_with_provenance": self.rows_with_provenance,
+                "rows": self.rows,
+                "overall": self.overall.to_dict(orient="records"),
+                "by_class1": self.by_domain.to_dict(orient="records"),
+                "by_question_type": self.by_type.to_dict(orient="records"),
+                "pair_matrix": self.matrix.to_dict(orient="index"),
+            })
+            if self.distances is not None:
+                out["pair_distances"] = self.distances.to_dict(orient="records")
+        return out
+
+    def summary(self) -> list[str]:
+        """Markdown lines for the report's summary list.
+
+        Returns
+        -------
+        list of str
+        """
+        return [f"- Response models: {self.note or 'chosen_model / rejected_model known'}"]
+
+    def tables(self) -> list[Table]:
+        """The section's titled tables, in the order shown.
+
+        Returns
+        -------
+        list of Table
+        """
+        if self.note is not None:
+            return []
+        out = [
+            Table("model_outcomes", "Response models: chosen vs rejected (Wilson 95 %)", self.overall.set_index("model")),
+            Table("model_outcomes_by_class1", "Response models per domain", self.by_domain.set_index(["class1", "model"])),
+            Table("model_outcomes_by_question_type", "Response models per question type", self.by_type.set_index([QUESTION_TYPE, "model"])),
+            Table("model_pairs", "Chosen model (rows) vs rejected model (columns)", self.matrix),
+        ]
+        if self.distances is not None:
+            keys = [response_models.CHOSEN_MODEL, response_models.REJECTED_MODEL]
+            out.append(Table("model_pair_distances", "Chosen↔rejected cosine distance per model pair", self.distances.set_index(keys)))
+        return out
+
+    def draw(self) -> list[Plot]:
+        """Draw the section's figures from its computed tables.
+
+        Returns
+        -------
+        list of Plot
+        """
+        out = [Plot("model_outcomes", "Response models: chosen share and counts", section_plots.model_outcome_bars(self.overall))]
+        if self.note is None:
+            out += [
+                Plot("model_share_by_domain", "Response models: chosen share per domain", section_plots.model_share_heatmap(self.by_domain, "class1")),
+                Plot("model_pairs", "Response models: chosen vs rejected pairs", section_plots.model_pair_heatmap(self.matrix)),
+            ]
+        return out
 
 
-def explorer_section(source, frame: pd.DataFrame, report, encoder, max_points: int = explorer.MAX_POINTS) -> None:
-    """The explorer page (written as ``explorer.html`` beside the report)."""
-    rows, method = explorer.explorer_rows(frame, source=source, encoder=encoder, max_points=max_points, random_state=report.settings.seed)
-    page = explorer.explorer_html(rows, total_rows=len(frame), method=method, source=report.source)
-    report.pages["explorer.html"] = page
-    report.stats["explorer"] = {"rows": len(rows), "of_rows": len(frame), "projection": method, "bytes": len(page.encode("utf-8"))}
+@dataclass
+class ExplorerSection(Section):
+    """The interactive explorer, written as ``explorer.html`` beside the report.
+
+    Parameters
+    ----------
+    rows, of_rows : rows on the map, and rows in the source.
+    projection : ``"PCA"`` or ``"UMAP"``.
+    page : the self-contained HTML page.
+    """
+
+    key = "explorer"
+    title = "Explorer"
+    stage = "explorer"
+    order = 80
+
+    rows: int
+    of_rows: int
+    projection: str
+    page: str = field(repr=False)
+
+    @classmethod
+    def compute(cls, inputs: SectionInputs, max_points: int = explorer.MAX_POINTS) -> "ExplorerSection":
+        """Compute the section from the report's inputs.
+
+        Parameters
+        ----------
+        inputs : SectionInputs
+            The frame, source, settings, encoder and earlier sections.
+
+        Returns
+        -------
+        ExplorerSection
+        """
+        rows, method = explorer.explorer_rows(inputs.frame, source=inputs.source, encoder=inputs.encoder, max_points=max_points,
+                                              random_state=inputs.settings.seed)
+        page = explorer.explorer_html(rows, total_rows=len(inputs.frame), method=method, source=inputs.source.description)
+        return cls(len(rows), len(inputs.frame), method, page)
+
+    def numbers(self) -> dict[str, Any]:
+        """The section's numbers for ``stats.json``.
+
+        Returns
+        -------
+        dict
+            JSON-ready, the same for the same inputs and seed.
+        """
+        return {"rows": self.rows, "of_rows": self.of_rows, "projection": self.projection, "bytes": len(self.page.encode("utf-8"))}
+
+    def summary(self) -> list[str]:
+        """Markdown lines for the report's summary list.
+
+        Returns
+        -------
+        list of str
+        """
+        return [
+            f"- Explorer: [explorer.html](explorer.html), {self.rows:,} of {self.of_rows:,} rows on a {self.projection} map, "
+            f"{len(self.page.encode('utf-8')) / 1e6:.1f} MB"
+        ]
+
+    def pages(self) -> dict[str, str]:
+        """Extra files written beside the report.
+
+        Returns
+        -------
+        dict
+            File name → text.
+        """
+        return {"explorer.html": self.page}
 
 
-__all__ = ["image_section", "model_section", "explorer_section"]
+__all__ = ["ImageSection", "ModelSection", "ExplorerSection"]

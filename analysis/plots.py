@@ -17,11 +17,10 @@ import seaborn as sns
 from matplotlib.figure import Figure
 
 from spa_vl.atomic import atomic_write
-from spa_vl.features import TEXT_COLUMNS
 from spa_vl.taxonomy import QUESTION_TYPE, UNKNOWN
 
 from . import palette
-from .difficulty import TYPE_ORDER, category_mix_by_type
+from .difficulty import TYPE_ORDER
 
 
 class SpaVLFigure(Figure):
@@ -45,15 +44,43 @@ def _palette(labels) -> dict:
     return palette.colours(labels)
 
 
-def taxonomy_bars(frame: pd.DataFrame, title: str = "Harm taxonomy") -> Figure:
-    """Nested bars: one bar per subcategory (class3), grouped by category, coloured by domain."""
-    counts = frame.groupby(["class1", "class2", "class3"]).size().rename("rows").reset_index() if len(frame) else frame
+def taxonomy_counts(frame: pd.DataFrame) -> pd.DataFrame:
+    """Rows per (class1, class2, class3): the table :func:`taxonomy_bars` draws.
+
+    Parameters
+    ----------
+    frame : labelled rows with ``class1``, ``class2`` and ``class3``.
+
+    Returns
+    -------
+    DataFrame with columns ``class1``, ``class2``, ``class3``, ``rows`` (one row per observed subcategory).
+    """
+    if not len(frame):
+        return pd.DataFrame(columns=["class1", "class2", "class3", "rows"])
+    return frame.groupby(["class1", "class2", "class3"]).size().rename("rows").reset_index()
+
+
+def taxonomy_bars(counts: pd.DataFrame, title: str = "Harm taxonomy") -> Figure:
+    """Nested bars: one bar per subcategory (class3), grouped by category, coloured by domain.
+
+    Parameters
+    ----------
+    counts : :func:`taxonomy_counts` (columns class1, class2, class3, rows); labelled rows without a
+        ``rows`` column are counted first.
+    title : the figure's title.
+
+    Returns
+    -------
+    Figure
+    """
+    if "rows" not in counts.columns:
+        counts = taxonomy_counts(counts)
     fig = SpaVLFigure(figsize=(9, max(3.0, 0.22 * len(counts) + 1.2)), layout="constrained")
     ax = fig.subplots()
     if not len(counts):
         return _empty(fig, ax, title)
     domain_order = counts.groupby("class1")["rows"].sum().sort_values(ascending=False).index
-    counts["order"] = counts["class1"].map({d: i for i, d in enumerate(domain_order)})
+    counts = counts.assign(order=counts["class1"].map({d: i for i, d in enumerate(domain_order)}))
     counts = counts.sort_values(["order", "class2", "rows"], ascending=[True, True, False]).reset_index(drop=True)
     palette = _palette(domain_order)
     y = np.arange(len(counts))[::-1]
@@ -66,28 +93,49 @@ def taxonomy_bars(frame: pd.DataFrame, title: str = "Harm taxonomy") -> Figure:
     return fig
 
 
-def question_type_heatmap(frame: pd.DataFrame, level: str = "class1", title: str = "Question-type mix per domain") -> Figure:
-    """Heatmap of the share of each question type within each category of ``level`` (rows sum to 1)."""
-    fig = SpaVLFigure(figsize=(7, 0.45 * max(4, frame[level].nunique() if len(frame) else 4) + 1.5), layout="constrained")
+def question_type_heatmap(shares: pd.DataFrame, title: str = "Question-type mix per domain") -> Figure:
+    """Heatmap of the share of each question type (columns) within each category (rows).
+
+    Parameters
+    ----------
+    shares : e.g. ``distributions.crosstab(frame, "class1", "question_type", normalize="index")``:
+        categories as rows (index named by the level), question types as columns, rows summing to 1.
+    title : the figure's title.
+
+    Returns
+    -------
+    Figure
+    """
+    fig = SpaVLFigure(figsize=(7, 0.45 * max(4, len(shares)) + 1.5), layout="constrained")
     ax = fig.subplots()
-    if not len(frame):
+    if shares.empty:
         return _empty(fig, ax, title)
-    shares = pd.crosstab(frame[level], frame[QUESTION_TYPE], normalize="index")
     shares = shares.reindex(columns=[t for t in TYPE_ORDER if t in shares.columns])
     sns.heatmap(shares, annot=True, fmt=".2f", cmap="viridis", vmin=0, vmax=1, ax=ax, cbar_kws={"label": "share"})
     ax.set_xlabel("question type")
-    ax.set_ylabel(level)
+    ax.set_ylabel(shares.index.name or "")
     ax.set_title(title)
     return fig
 
 
-def category_mix_by_type_bars(frame: pd.DataFrame, level: str = "class1", title: str = "Category mix per question type") -> Figure:
-    """Stacked bars: each question type's composition by category."""
+def category_mix_by_type_bars(mix: pd.DataFrame, title: str = "Category mix per question type") -> Figure:
+    """Stacked bars: each question type's composition by category.
+
+    Parameters
+    ----------
+    mix : :func:`analysis.difficulty.category_mix_by_type` (categories as rows, question types as
+        columns, columns summing to 1).
+    title : the figure's title.
+
+    Returns
+    -------
+    Figure
+    """
     fig = SpaVLFigure(figsize=(7, 4), layout="constrained")
     ax = fig.subplots()
-    if not len(frame):
+    if mix.empty:
         return _empty(fig, ax, title)
-    mix = category_mix_by_type(frame, level).T
+    mix = mix.T
     palette = _palette(mix.columns)
     mix.plot.bar(stacked=True, ax=ax, color=[palette[c] for c in mix.columns], width=0.7)
     ax.set_ylabel("share")
@@ -96,30 +144,62 @@ def category_mix_by_type_bars(frame: pd.DataFrame, level: str = "class1", title:
     return fig
 
 
-def length_distributions(frame: pd.DataFrame, columns: tuple[str, ...] = TEXT_COLUMNS, title: str = "Text length (words)") -> Figure:
-    """Box plots of word counts per text column, split by question type."""
+def length_distributions(lengths: pd.DataFrame, title: str = "Text length (words)") -> Figure:
+    """Median words per text column and question type, a whisker up to the 90th percentile, a dot at the mean.
+
+    Parameters
+    ----------
+    lengths : :func:`analysis.difficulty.text_length_stats` (indexed by question type and column, with
+        ``median_words``, ``p90_words`` and ``mean_words``).
+    title : the figure's title.
+
+    Returns
+    -------
+    Figure
+    """
     fig = SpaVLFigure(figsize=(8, 4), layout="constrained")
     ax = fig.subplots()
-    present = [c for c in columns if c in frame and frame[c].notna().any()]
-    if not len(frame) or not present:
+    if lengths.empty:
         return _empty(fig, ax, title)
-    long = frame.melt(id_vars=[QUESTION_TYPE], value_vars=present, var_name="column", value_name="text").dropna(subset=["text"])
-    long["words"] = long["text"].astype(str).str.split().str.len()
-    order = [t for t in TYPE_ORDER if t in set(long[QUESTION_TYPE])]
-    sns.boxplot(data=long, x="column", y="words", hue=QUESTION_TYPE, hue_order=order, palette=_palette(order), ax=ax, fliersize=1)
+    table = lengths.reset_index()
+    columns = list(dict.fromkeys(table["column"]))
+    types = [t for t in TYPE_ORDER if t in set(table[QUESTION_TYPE])]
+    palette = _palette(types)
+    width = 0.8 / len(types)
+    for k, qtype in enumerate(types):
+        part = table[table[QUESTION_TYPE] == qtype].set_index("column").reindex(columns)
+        x = np.arange(len(columns)) - 0.4 + width * (k + 0.5)
+        median, p90, mean = (part[c].to_numpy(dtype=float) for c in ("median_words", "p90_words", "mean_words"))
+        ax.bar(x, median, width=width * 0.9, color=palette[qtype], label=qtype)
+        ax.errorbar(x, median, yerr=[np.zeros_like(median), np.nan_to_num(p90 - median)], fmt="none", ecolor="#333", capsize=2, lw=0.8)
+        ax.plot(x, mean, "o", color="#333", ms=3)
+    ax.set_xticks(np.arange(len(columns)), columns)
+    ax.set_ylabel("words (bar: median, whisker: 90th percentile, dot: mean)")
     ax.set_title(title)
+    ax.legend(fontsize=7, title=QUESTION_TYPE, title_fontsize=8)
     return fig
 
 
-def embedding_map(x: np.ndarray, labels, title: str = "Question embeddings (PCA)") -> Figure:
-    """2-D PCA map of embeddings, coloured by label."""
+def embedding_map(points: np.ndarray, labels, title: str = "Question embeddings (PCA)") -> Figure:
+    """Scatter of 2-D projected embeddings, coloured by label.
+
+    Parameters
+    ----------
+    points : float array of shape (n, 2), e.g. :func:`analysis.explorer.project_2d` of the embeddings.
+    labels : n labels (one colour each, from :mod:`analysis.palette`).
+    title : the figure's title.
+
+    Returns
+    -------
+    Figure
+    """
     fig = SpaVLFigure(figsize=(7, 5.5), layout="constrained")
     ax = fig.subplots()
-    if len(x) < 2:
+    points = np.asarray(points, dtype=float)
+    if len(points) < 2:
         return _empty(fig, ax, title)
-    from sklearn.decomposition import PCA
-
-    points = PCA(n_components=2, random_state=0).fit_transform(x)
+    if points.ndim != 2 or points.shape[1] != 2:
+        raise ValueError(f"embedding_map draws 2-D points, got shape {points.shape}: project the embeddings first (explorer.project_2d)")
     labels = pd.Series(list(labels))
     palette = _palette(labels.value_counts().index)
     for label, colour in palette.items():
@@ -133,7 +213,18 @@ def embedding_map(x: np.ndarray, labels, title: str = "Question embeddings (PCA)
 
 
 def diversity_curves(curves: Mapping[str, pd.DataFrame], metric: str = "vendi_score", title: str = "Diversity vs n") -> Figure:
-    """Lines of a diversity metric against subset size, one per curve (e.g. per text field)."""
+    """Lines of a diversity metric against subset size, one per curve (e.g. per text field).
+
+    Parameters
+    ----------
+    curves : name → :func:`analysis.diversity.diversity_curve` (columns ``n`` and ``metric``).
+    metric : the column drawn.
+    title : the figure's title.
+
+    Returns
+    -------
+    Figure
+    """
     fig = SpaVLFigure(figsize=(7, 4), layout="constrained")
     ax = fig.subplots()
     curves = {k: v for k, v in curves.items() if len(v)}
@@ -150,9 +241,17 @@ def diversity_curves(curves: Mapping[str, pd.DataFrame], metric: str = "vendi_sc
 
 
 def image_grid(rows, columns: int = 4, title: str = "Sample rows") -> Figure:
-    """Images of a few dataset rows with their labels (``rows``: a ``datasets.Dataset`` slice or dicts).
+    """Images of a few dataset rows with their labels.
 
-    Label columns that are ClassLabel ids are shown by name when ``rows`` has ``features``.
+    Parameters
+    ----------
+    rows : a ``datasets.Dataset`` slice or dicts; ClassLabel ids are shown by name when it has ``features``.
+    columns : images per row of the grid.
+    title : the figure's title.
+
+    Returns
+    -------
+    Figure
     """
     features = getattr(rows, "features", {})
     items = list(rows)
@@ -180,7 +279,19 @@ def image_grid(rows, columns: int = 4, title: str = "Sample rows") -> Figure:
 
 
 def subset_mix(pool: pd.DataFrame, subsets: Mapping[str, pd.DataFrame], level: str = "class1", title: str | None = None) -> Figure:
-    """Grouped bars of each category's share in the pool and in each subset (does a subset keep the mix?)."""
+    """Grouped bars of each category's share in the pool and in each subset (does a subset keep the mix?).
+
+    Parameters
+    ----------
+    pool : the rows subsets are drawn from.
+    subsets : name → rows of each subset.
+    level : the label column compared.
+    title : the figure's title (default from ``level``).
+
+    Returns
+    -------
+    Figure
+    """
     fig = SpaVLFigure(figsize=(9, 4.5), layout="constrained")
     ax = fig.subplots()
     title = title or f"{level} shares: pool vs subsets"
@@ -199,5 +310,17 @@ def subset_mix(pool: pd.DataFrame, subsets: Mapping[str, pd.DataFrame], level: s
 
 
 def save_figure(fig: Figure, path: str | os.PathLike, dpi: int = 110) -> Path:
-    """Write a figure as PNG atomically (same figure, same bytes: no timestamp metadata)."""
+    """Write a figure as PNG atomically (same figure, same bytes: no timestamp metadata).
+
+    Parameters
+    ----------
+    fig : the figure.
+    path : the PNG file.
+    dpi : resolution.
+
+    Returns
+    -------
+    Path
+        ``path``.
+    """
     return atomic_write(path, lambda tmp: fig.savefig(tmp, format="png", dpi=dpi, metadata={"Software": None}))

@@ -1,7 +1,14 @@
-"""Writers of a computed :class:`~analysis.report.Report`: PNG figures, stats.json, Markdown, HTML.
+"""Writers of a computed :class:`~analysis.sections.Report`: PNG figures, stats.json, timings.json, Markdown, HTML.
 
-Everything is written into a temp folder that replaces the output folder in one rename, so a
-killed run never leaves a half-written report under the final name.
+Rendering iterates over the report's sections: each section's summary lines go to the summary list
+at the top, then each section is a heading with its titled figures and tables, filled into one small
+:class:`string.Template` per format. Nothing here names a section, a table or a figure: what a
+section declares is what is written.
+
+Run-dependent numbers (stage times, texts encoded this run) go to ``timings.json`` and to a footer
+between :data:`TIMINGS_START` and :data:`TIMINGS_END`; everything else is the same for the same
+inputs and seed. Files are written into a temp folder that replaces the output folder in one
+rename, so a killed run never leaves a half-written report under the final name.
 """
 
 from __future__ import annotations
@@ -11,7 +18,10 @@ import html
 import json
 import math
 import os
+import re
+import time
 from pathlib import Path
+from string import Template
 from typing import Any
 
 import numpy as np
@@ -21,48 +31,44 @@ from markdown_it import MarkdownIt
 from spa_vl.atomic import staged_dir
 
 from .plots import save_figure
-from .report import Report
+from .sections import Report, Section, StageTime
 
-FIGURE_TITLES = {
-    "taxonomy": "Harm taxonomy of the train split",
-    "question_type_heatmap": "Question-type mix per domain",
-    "category_mix_by_type": "Domain mix per question type",
-    "lengths": "Text lengths by question type",
-    "embedding_map": "Question embeddings, 2-D PCA",
-    "diversity_curves": "Vendi score against n",
-    "image_duplicates": "Duplicate images (exact: same bytes; near: dhash distance), side by side",
-    "image_info": "image_info: image–caption similarity and OCR text elements per domain",
-    "model_outcomes": "Response models: chosen share and counts",
-    "model_share_by_domain": "Response models: chosen share per domain",
-    "model_pairs": "Response models: chosen vs rejected pairs",
-}
-TABLES = [
-    ("Rows and domains per split", "counts_class1"),
-    ("Categories per split", "counts_class2"),
-    ("Balance of class1 per split", "balance_class1"),
-    ("Balance of class3 per split", "balance_class3"),
-    ("Jensen-Shannon divergence of class3 between splits (bits)", "divergence_class3"),
-    ("Question types per split", "question_type_sizes"),
-    ("Domain mix per question type (train)", "class1_mix_by_type"),
-    ("Text length statistics (words)", "text_lengths"),
-    ("Question diversity per domain (equal n)", "diversity_by_class1"),
-    ("Question diversity per question type (equal n)", "diversity_by_question_type"),
-    ("Train↔eval contamination: eval questions with a train twin (every row)", "contamination_summary"),
-    ("Duplicate images: within train and train vs every other split", "image_duplicates"),
-    ("Image properties per split (from the Parquet bytes' headers)", "image_properties"),
-    ("Image sizes: headers vs image_info", "image_size_agreement"),
-    ("image_info fields per domain (train)", "image_info_by_class1"),
-    ("image_info fields per question type (train)", "image_info_by_question_type"),
-    ("Response models: chosen vs rejected (Wilson 95 %)", "model_outcomes"),
-    ("Response models per domain", "model_outcomes_by_class1"),
-    ("Response models per question type", "model_outcomes_by_question_type"),
-    ("Chosen model (rows) vs rejected model (columns)", "model_pairs"),
-    ("Chosen↔rejected cosine distance per model pair", "model_pair_distances"),
-]
+TIMINGS_START, TIMINGS_END = "<!-- timings -->", "<!-- /timings -->"
+WRITE_STAGE = "write figures"
+
+MARKDOWN_PAGE = Template("# SPA-VL report\n\n$summary\n$sections$footer")
+MARKDOWN_SECTION = Template("## $title\n\n$figures$tables")
+MARKDOWN_FIGURE = Template("### $title\n\n![$title]($file)\n\n")
+MARKDOWN_TABLE = Template("### $title\n\n$table\n")
+MARKDOWN_FOOTER = Template(f"{TIMINGS_START}\n## Timings of this run\n\n$lines\n$table{TIMINGS_END}\n")
+
+HTML_PAGE = Template(
+    '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8"><title>SPA-VL report</title>'
+    "<style>$style</style></head><body>\n<h1>SPA-VL report</h1>\n$summary\n$sections\n$footer\n</body></html>\n"
+)
+HTML_SECTION = Template('<section id="$key"><h2>$title</h2>\n$figures$tables</section>\n')
+HTML_FIGURE = Template('<h3>$title</h3><a href="$file"><img alt="$title" src="data:image/png;base64,$data"></a>\n')
+HTML_TABLE = Template("<h3>$title</h3>$table\n")
+HTML_FOOTER = Template(f"{TIMINGS_START}\n<footer><h2>Timings of this run</h2>$lines$table</footer>\n{TIMINGS_END}")
+STYLE = (
+    "body{font-family:system-ui,sans-serif;max-width:1000px;margin:2em auto;padding:0 1em}"
+    "img{max-width:100%}table.t{border-collapse:collapse;font-size:13px}"
+    "table.t td,table.t th{padding:2px 8px;border-bottom:1px solid #ddd;text-align:right}"
+    "footer{margin-top:3em;color:#555}"
+)
 
 
 def jsonable(value: Any) -> Any:
-    """Plain JSON types: numpy scalars unwrapped, NaN/inf → None, keys → str."""
+    """Plain JSON types: numpy scalars unwrapped, NaN/inf → None, keys → str.
+
+    Parameters
+    ----------
+    value : nested dicts, lists and scalars.
+
+    Returns
+    -------
+    The same structure with plain JSON types.
+    """
     if isinstance(value, dict):
         return {str(k): jsonable(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
@@ -75,7 +81,17 @@ def jsonable(value: Any) -> Any:
 
 
 def format_number(v: Any, digits: int = 3) -> str:
-    """Whole numbers without decimals, other floats with ``digits``, nan as blank."""
+    """Whole numbers without decimals, other floats with ``digits``, nan as blank.
+
+    Parameters
+    ----------
+    v : a cell value.
+    digits : decimals of non-whole floats.
+
+    Returns
+    -------
+    str
+    """
     if isinstance(v, (float, np.floating)):
         if math.isnan(v):
             return ""
@@ -84,7 +100,17 @@ def format_number(v: Any, digits: int = 3) -> str:
 
 
 def markdown_table(frame: pd.DataFrame, digits: int = 3) -> str:
-    """A GitHub Markdown table of a frame (index included)."""
+    """A GitHub Markdown table of a frame (index included).
+
+    Parameters
+    ----------
+    frame : the rows.
+    digits : decimals of non-whole floats.
+
+    Returns
+    -------
+    str, ending in a newline (``_no rows_`` for an empty frame).
+    """
     if frame.empty:
         return "_no rows_\n"
     if not isinstance(frame.index, pd.RangeIndex):
@@ -99,150 +125,146 @@ def markdown_table(frame: pd.DataFrame, digits: int = 3) -> str:
     return "\n".join([header, rule, *rows]) + "\n"
 
 
-def _summary_lines(report: Report) -> list[str]:
-    splits = {k: v for k, v in report.stats.items() if "/" in k}
-    div = report.stats.get("diversity", {})
-    lines = [f"- Source: `{report.source}`", "- Rows: " + ", ".join(f"{k} {v['rows']:,}" for k, v in splits.items())]
-    if div:
-        lines.append(
-            f"- Diversity: {div['sample_rows']:,} of {div['train_rows']:,} train rows (stratified by class1), "
-            f"model `{div['model']}`, seed {report.settings.seed}"
-            + ("" if div['sample_rows'] >= div['train_rows'] else "; `--full` (or `--sample N`) for every row, embeddings cached")
-        )
-        intervals = div.get("intervals") or {}
-        if intervals.get("resamples"):
-            lines.append(
-                f"- Intervals: `_ci_low`–`_ci_high` are {intervals['confidence']:.0%} {intervals['method']} intervals "
-                f"({intervals['resamples']} resamples) of the sampled numbers; `n` is the rows each number is computed on"
-            )
-        for group, label in (("class1", "domains"), ("question_type", "question types")):
-            for metric, c in (div.get(f"questions_by_{group}_comparison") or {}).items():
-                if c["pairs"]:
-                    apart = "; separated: " + ", ".join(c["separated"]) if c["separated"] else ""
-                    lines.append(
-                        f"- Question {metric.replace('_', ' ')} of {label} at n = {c['n_each']} each: "
-                        f"intervals overlap for {c['overlapping']} of {c['pairs']} pairs{apart}"
-                    )
-        pairs = div.get("preference_pairs") or {}
-        if pairs:
-            lines.append(
-                f"- Preference pairs: mean chosen↔rejected cosine distance {pairs['mean_distance']:.3f}; "
-                f"{pairs['near_identical']} near-identical (distance ≤ {pairs['threshold']})"
-            )
-    cont = report.stats.get("contamination") or {}
-    for key, o in cont.get("by_split", {}).items():
-        embedding = "" if o["embedding"] is None or o["embedding"] != o["embedding"] else f", {int(o['embedding'])} embedding (cosine ≥ {cont['cosine_threshold']})"
-        lines.append(
-            f"- Train↔{key} contamination, every row: of {o['questions']:,} questions, {o['exact']} exact, "
-            f"{o['lexical']} lexical (word {cont['shingle_words']}-gram Jaccard ≥ {cont['jaccard_threshold']}){embedding} "
-            f"near-duplicate(s) of the {cont['train_rows']:,} train questions"
-        )
-    lines.extend(_media_summary_lines(report))
+def _html_table(frame: pd.DataFrame) -> str:
+    return "<p><em>no rows</em></p>" if frame.empty else frame.to_html(float_format=format_number, border=0, classes="t")
+
+
+def summary_lines(report: Report) -> list[str]:
+    """Every section's summary lines (Markdown), in report order.
+
+    Parameters
+    ----------
+    report : the computed report.
+
+    Returns
+    -------
+    list of Markdown list items.
+    """
+    return [line for section in report.sections for line in section.summary()]
+
+
+def _shown(section: Section) -> bool:
+    return bool(section.tables() or section.figures())
+
+
+def _duration(seconds: float) -> str:
+    return f"{seconds:.1f} s" if seconds < 60 else f"{int(seconds // 60)} min {seconds % 60:.0f} s"
+
+
+def _timings_frame(timings: list[StageTime]) -> pd.DataFrame:
+    total = sum(t.seconds for t in timings)
+    rows = [{"stage": t.stage, "seconds": round(t.seconds, 2), "texts encoded": t.texts_encoded} for t in timings]
+    rows.append({"stage": "total", "seconds": round(total, 2), "texts encoded": sum(t.texts_encoded for t in timings)})
+    return pd.DataFrame(rows)
+
+
+def _timing_lines(report: Report, timings: list[StageTime]) -> list[str]:
+    encoder = report.run.get("encoder") or {}
+    encoded = sum(t.texts_encoded for t in timings)
+    lines = [f"{_duration(sum(t.seconds for t in timings))} in all; the model encoded {encoded:,} texts, the others came from the embedding cache"]
+    if encoder:
+        lines.append(f"encoder `{encoder['model']}`, backend `{encoder['backend']}` on `{encoder['device']}`, batch {encoder['batch_size']}")
+    lines.append(f"{os.cpu_count()} CPU core(s); these numbers are the only ones that change from run to run (also in timings.json)")
     return lines
 
 
-def _media_summary_lines(report: Report) -> list[str]:
-    lines = []
-    images = report.stats.get("images")
-    if images:
-        found = "; ".join(
-            f"{d['scope']} {d['kind']} {d['duplicated_images']:,} of {d['images']:,}" for d in images["duplicates"] if d["rows"]
+def render_markdown(report: Report, timings: list[StageTime] | None = None) -> str:
+    """The report as Markdown, figures linked as PNG files beside it, the timings in a marked footer.
+
+    Parameters
+    ----------
+    report : the computed report.
+    timings : the stages to show in the footer; default ``report.timings``.
+
+    Returns
+    -------
+    str
+    """
+    timings = report.timings if timings is None else timings
+    sections = "".join(
+        MARKDOWN_SECTION.substitute(
+            title=s.title,
+            figures="".join(MARKDOWN_FIGURE.substitute(title=p.title, file=f"{p.name}.png") for p in s.figures()),
+            tables="".join(MARKDOWN_TABLE.substitute(title=t.title, table=markdown_table(t.frame)) for t in s.tables()),
         )
-        lines.append(
-            f"- Images: {images['images']:,} rows hashed (`{images['hash']}`, near = distance ≤ {images['near_threshold_bits']} bits); "
-            f"distinct images with a duplicate: {found}"
-        )
-    models = report.stats.get("response_models")
-    if models:
-        lines.append(f"- Response models: {models['provenance']}")
-    page = report.stats.get("explorer")
-    if page:
-        lines.append(
-            f"- Explorer: [explorer.html](explorer.html), {page['rows']:,} of {page['of_rows']:,} rows on a {page['projection']} map, "
-            f"{page['bytes'] / 1e6:.1f} MB"
-        )
-    return lines
-
-
-PAIRS_TITLE = "Train↔eval pairs, most similar first (all of them in contamination_pairs.csv)"
-PAIRS_SHOWN, TEXT_SHOWN = 30, 160
-
-
-def _pairs_preview(report: Report) -> pd.DataFrame:
-    """The first pairs by kind and similarity, texts cut to :data:`TEXT_SHOWN` characters."""
-    pairs = report.tables["contamination_pairs"]
-    if pairs.empty:
-        return pairs
-    order = pairs.assign(_k=pairs["kind"].map({"exact": 0, "lexical": 1, "embedding": 2}))
-    shown = order.sort_values(["_k", "similarity"], ascending=[True, False], kind="stable").head(PAIRS_SHOWN)
-    shown = shown[["eval_split", "eval_row", "kind", "similarity", "eval_question", "train_question", "train_row", "train_rows"]].copy()
-    for column in ("eval_question", "train_question"):
-        text = shown[column].astype(str).str.split().str.join(" ")
-        shown[column] = text.where(text.str.len() <= TEXT_SHOWN, text.str.slice(0, TEXT_SHOWN - 1) + "…")
-    return shown.reset_index(drop=True)
-
-
-def _fields_frame(report: Report) -> pd.DataFrame:
-    fields = report.stats.get("diversity", {}).get("fields", {})
-    return pd.DataFrame(fields).T if fields else pd.DataFrame()
-
-
-def render_markdown(report: Report) -> str:
-    """The report as Markdown, figures linked as PNG files beside it."""
-    parts = ["# SPA-VL report\n", *(line + "\n" for line in _summary_lines(report)), "\n"]
-    for name, title in FIGURE_TITLES.items():
-        if name in report.figures:
-            parts.append(f"## {title}\n\n![{title}]({name}.png)\n\n")
-    parts.append("## Diversity per text field\n\n" + markdown_table(_fields_frame(report)) + "\n")
-    for title, key in TABLES:
-        if key in report.tables:
-            parts.append(f"## {title}\n\n{markdown_table(report.tables[key])}\n")
-    if "contamination_pairs" in report.tables:
-        parts.append(f"## {PAIRS_TITLE}\n\n{markdown_table(_pairs_preview(report))}\n")
-    return "".join(parts)
-
-
-def render_html(report: Report, figure_files: dict[str, Path]) -> str:
-    """A self-contained HTML page: figures embedded as data URIs, each linking its PNG file."""
-    def table(frame: pd.DataFrame) -> str:
-        return "<p><em>no rows</em></p>" if frame.empty else frame.to_html(float_format=format_number, border=0, classes="t")
-
-    # the summary is Markdown (backticks, links): render it, never show it raw
-    summary = MarkdownIt("commonmark", {"html": False}).render("\n".join(_summary_lines(report)))
-    body = ["<h1>SPA-VL report</h1>", summary]
-    for name, title in FIGURE_TITLES.items():
-        if name in figure_files:
-            data = base64.b64encode(figure_files[name].read_bytes()).decode()
-            body.append(
-                f'<h2>{html.escape(title)}</h2><a href="{name}.png">'
-                f'<img alt="{html.escape(title)}" src="data:image/png;base64,{data}"></a>'
-            )
-    body.append("<h2>Diversity per text field</h2>" + table(_fields_frame(report)))
-    for title, key in TABLES:
-        if key in report.tables:
-            body.append(f"<h2>{html.escape(title)}</h2>" + table(report.tables[key]))
-    if "contamination_pairs" in report.tables:
-        body.append(f"<h2>{html.escape(PAIRS_TITLE)}</h2>" + table(_pairs_preview(report)))
-    style = (
-        "body{font-family:system-ui,sans-serif;max-width:1000px;margin:2em auto;padding:0 1em}"
-        "img{max-width:100%}table.t{border-collapse:collapse;font-size:13px}"
-        "table.t td,table.t th{padding:2px 8px;border-bottom:1px solid #ddd;text-align:right}"
+        for s in report.sections if _shown(s)
     )
-    return (
-        '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8"><title>SPA-VL report</title>'
-        f"<style>{style}</style></head><body>\n" + "\n".join(body) + "\n</body></html>\n"
+    footer = MARKDOWN_FOOTER.substitute(lines="".join(f"- {line}\n" for line in _timing_lines(report, timings)), table="\n" + markdown_table(_timings_frame(timings)))
+    return MARKDOWN_PAGE.substitute(summary="".join(line + "\n" for line in summary_lines(report)), sections=sections, footer=footer)
+
+
+def render_html(report: Report, figure_files: dict[str, Path], timings: list[StageTime] | None = None) -> str:
+    """A self-contained HTML page: figures embedded as data URIs, each linking its PNG file.
+
+    Parameters
+    ----------
+    report : the computed report.
+    figure_files : figure name → its written PNG file.
+    timings : the stages to show in the footer; default ``report.timings``.
+
+    Returns
+    -------
+    str
+    """
+    timings = report.timings if timings is None else timings
+    markdown = MarkdownIt("commonmark", {"html": False})  # summary lines are Markdown (backticks, links): never shown raw
+
+    def figure(p) -> str:
+        data = base64.b64encode(figure_files[p.name].read_bytes()).decode()
+        return HTML_FIGURE.substitute(title=html.escape(p.title), file=html.escape(figure_files[p.name].name), data=data)
+
+    sections = "".join(
+        HTML_SECTION.substitute(
+            key=html.escape(s.key or re.sub(r"\W+", "-", s.stage)), title=html.escape(s.title),
+            figures="".join(figure(p) for p in s.figures()),
+            tables="".join(HTML_TABLE.substitute(title=html.escape(t.title), table=_html_table(t.frame)) for t in s.tables()),
+        )
+        for s in report.sections if _shown(s)
     )
+    footer = HTML_FOOTER.substitute(lines=markdown.render("\n".join(f"- {line}" for line in _timing_lines(report, timings))),
+                                    table=_html_table(_timings_frame(timings).set_index("stage")))
+    return HTML_PAGE.substitute(style=STYLE, summary=markdown.render("\n".join(summary_lines(report))), sections=sections, footer=footer)
+
+
+def strip_timings(text: str) -> str:
+    """A rendered page without its timings footer (what stays the same from run to run).
+
+    Parameters
+    ----------
+    text : ``report.md`` or ``report.html``.
+
+    Returns
+    -------
+    str
+    """
+    return re.sub(re.escape(TIMINGS_START) + ".*?" + re.escape(TIMINGS_END), "", text, flags=re.S)
 
 
 def write_report(report: Report, out: str | os.PathLike, *, overwrite: bool = False) -> Path:
-    """Write PNGs, ``stats.json``, ``report.md`` and ``report.html`` to ``out`` atomically."""
+    """Write PNGs, CSVs, extra pages, ``stats.json``, ``timings.json``, ``report.md`` and ``report.html`` atomically.
+
+    Parameters
+    ----------
+    report : the computed report.
+    out : the report folder.
+    overwrite : replace an existing folder.
+
+    Returns
+    -------
+    Path of the report folder.
+    """
     with staged_dir(out, overwrite=overwrite, what="report") as tmp:
+        start = time.perf_counter()
         files = {name: save_figure(fig, tmp / f"{name}.png") for name, fig in report.figures.items()}
-        (tmp / "stats.json").write_text(json.dumps(jsonable(report.stats), indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-        (tmp / "report.md").write_text(render_markdown(report), encoding="utf-8")
-        (tmp / "report.html").write_text(render_html(report, files), encoding="utf-8")
-        if "contamination_pairs" in report.tables:
-            report.tables["contamination_pairs"].to_csv(tmp / "contamination_pairs.csv", index=False)
+        timings = [*report.timings, StageTime(WRITE_STAGE, time.perf_counter() - start)]
+        for table in (t for s in report.sections for t in s.tables() if t.csv is not None):
+            table.csv.to_csv(tmp / f"{table.name}.csv", index=False)
         for name, page in report.pages.items():
             (tmp / name).write_text(page, encoding="utf-8")
+        (tmp / "stats.json").write_text(json.dumps(jsonable(report.stats), indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+        run = {**report.timings_dict(), "stages": [{"stage": t.stage, "seconds": round(t.seconds, 3), "texts_encoded": t.texts_encoded} for t in timings],
+               "total_seconds": round(sum(t.seconds for t in timings), 3), "cpu_count": os.cpu_count()}
+        (tmp / "timings.json").write_text(json.dumps(jsonable(run), indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+        (tmp / "report.md").write_text(render_markdown(report, timings), encoding="utf-8")
+        (tmp / "report.html").write_text(render_html(report, files, timings), encoding="utf-8")
     return Path(out)

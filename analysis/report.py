@@ -1,144 +1,412 @@
-"""The report: every analysis of a source, computed in small steps, then written by :mod:`.render`.
+"""The report: every analysis of a source as typed sections, computed in timed stages.
 
-:func:`compute_report` returns a :class:`Report` (numbers, tables, figures) that a notebook can
-inspect; :func:`build_report` also writes ``report.html``, ``report.md``, one PNG per figure and
-``stats.json`` (the ``spa-vl stats`` numbers plus ``balance``, ``difficulty`` and ``diversity``).
-Diversity runs on a sample of train stratified by class1 (size in the report, ``diversity_sample``;
-``None`` = every row, with the cache); each sampled number carries a 95 % interval and its n.
-Train↔eval contamination compares every eval question with every train question
-(:mod:`.contamination`).
+:func:`compute_report` returns a :class:`~analysis.sections.Report` whose sections (dataclasses
+holding their numbers, titled tables and figures) a notebook can inspect; :func:`build_report` also
+writes it with :mod:`.render`: ``report.html``, ``report.md``, one PNG per figure, ``stats.json``
+(the ``spa-vl stats`` numbers plus every section's numbers) and ``timings.json`` (seconds and texts
+encoded per stage: the only run-dependent file). Diversity runs on a sample of train stratified by
+class1 (``ReportSettings.diversity_sample``; ``None`` = every row, with the cache); each sampled number
+carries a 95 % interval and its n. Train↔eval contamination compares every eval question with every
+train question (:mod:`.contamination`). The image, response-model and explorer sections are in
+:mod:`.media_sections`.
 """
 
 from __future__ import annotations
 
 import os
+import time
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 import numpy as np
 import pandas as pd
-from matplotlib.figure import Figure
 from tqdm.auto import tqdm
 
 from spa_vl.features import TEXT_COLUMNS
-from spa_vl.sources import Source, resolve_source
+from spa_vl.opening import open_source
+from spa_vl.sources import Source
 from spa_vl.stats import compute_stats
 from spa_vl.taxonomy import LEVELS, QUESTION_TYPE
 
 from . import contamination, difficulty, distributions, diversity, media_sections, plots
 from .embeddings import Encoder
+from .explorer import project_2d
 from .frames import SPLIT, labelled_frame
-from .sampling import stratified_sample
+from .sections import EVAL_SPLITS, TRAIN, Plot, Report, ReportSettings, Section, SectionInputs, StageTime, Table, registered_sections
 
-TRAIN = "train/train"
-EVAL_SPLITS = ("eval/harm", "eval/help")
 CURVE_SIZES = (25, 50, 100, 250, 500, 1000, 2500, 5000, 10000, 25000, 50000, 100000)
+LOAD_STAGE = "read labels and texts"
+ESTIMATE_STAGE = "estimate encoding time"
 
 
 @dataclass
-class ReportSettings:
-    """Knobs of the report.
+class TaxonomySection(Section):
+    """The source, its rows per split (the ``spa-vl stats`` numbers) and the train taxonomy.
 
-    diversity_sample : train rows embedded per text field (stratified by class1); None = all.
-    model : sentence-transformers model name or path; None = the packaged all-MiniLM-L6-v2.
-    seed : seed of every random draw (sample, k-means, PCA, curves).
-    near_duplicate_threshold : cosine similarity at which two questions count as near-duplicates.
-    pair_threshold : chosen/rejected cosine distance at or below which a pair is near-identical.
-    batch_size : encoder batch size.
-    bootstrap_resamples : resamples behind each 95 % interval of a sampled diversity number (0 = none).
-    jaccard_threshold : word-shingle Jaccard at which an eval question is a lexical near-duplicate.
-    contamination_embeddings : run the embedding pass of the contamination check (every distinct train
-        question is encoded once, then cached).
-    device : encoder device, ``cpu``, ``cuda`` or ``auto``.
+    Parameters
+    ----------
+    source : description of the source.
+    splits : :func:`spa_vl.stats.compute_stats` (``"<config>/<split>"`` → rows and label counts).
+    counts : train rows per (class1, class2, class3) (:func:`analysis.plots.taxonomy_counts`).
     """
 
-    diversity_sample: int | None = 1000
-    model: str | None = None
-    seed: int = 0
-    near_duplicate_threshold: float = 0.95
-    pair_threshold: float = 0.05
-    batch_size: int = 64
-    bootstrap_resamples: int = diversity.N_RESAMPLES
-    jaccard_threshold: float = contamination.JACCARD_THRESHOLD
-    contamination_embeddings: bool = True
-    device: str = "cpu"
+    key = None
+    title = "Taxonomy"
+    stage = "taxonomy and counts"
+    order = 10
+
+    source: str
+    splits: dict[str, Any]
+    counts: pd.DataFrame
+
+    @classmethod
+    def compute(cls, inputs: SectionInputs) -> "TaxonomySection":
+        """Compute the section from the report's inputs.
+
+        Parameters
+        ----------
+        inputs : SectionInputs
+            The frame, source, settings, encoder and earlier sections.
+
+        Returns
+        -------
+        TaxonomySection
+        """
+        return cls(inputs.source.description, compute_stats(inputs.source), plots.taxonomy_counts(inputs.train))
+
+    def numbers(self) -> dict[str, Any]:
+        """The section's numbers for ``stats.json``.
+
+        Returns
+        -------
+        dict
+            JSON-ready, the same for the same inputs and seed.
+        """
+        return self.splits
+
+    def summary(self) -> list[str]:
+        """Markdown lines for the report's summary list.
+
+        Returns
+        -------
+        list of str
+        """
+        return [f"- Source: `{self.source}`", "- Rows: " + ", ".join(f"{k} {v['rows']:,}" for k, v in self.splits.items())]
+
+    def tables(self) -> list[Table]:
+        """The section's titled tables, in the order shown.
+
+        Returns
+        -------
+        list of Table
+        """
+        return [Table("taxonomy", "Train rows per subcategory", self.counts.set_index(["class1", "class2", "class3"]))]
+
+    def draw(self) -> list[Plot]:
+        """Draw the section's figures from its computed tables.
+
+        Returns
+        -------
+        list of Plot
+        """
+        return [Plot("taxonomy", "Harm taxonomy of the train split", plots.taxonomy_bars(self.counts, "Train: harm taxonomy (rows per subcategory)"))]
 
 
 @dataclass
-class Report:
-    """Everything the report shows: ``stats`` (JSON-ready), ``tables`` (frames) and ``figures``."""
+class BalanceSection(Section):
+    """Counts, balance measures and Jensen–Shannon divergence per split, at every taxonomy level and question type.
 
-    source: str
-    stats: dict[str, Any]
-    tables: dict[str, pd.DataFrame] = field(default_factory=dict)
-    figures: dict[str, Figure] = field(default_factory=dict)
-    settings: ReportSettings = field(default_factory=ReportSettings)
-    pages: dict[str, str] = field(default_factory=dict)  # extra self-contained pages (file name → HTML), e.g. the explorer
+    Parameters
+    ----------
+    counts, balance, divergence : per level (class1, class2, class3, question_type), the frames of
+        :func:`~analysis.distributions.counts_by_split`, :func:`~analysis.distributions.balance_by_split`
+        and :func:`~analysis.distributions.divergence_between_splits`.
+    """
+
+    key = "balance"
+    title = "Balance between splits"
+    stage = "taxonomy balance"
+    order = 20
+
+    counts: dict[str, pd.DataFrame]
+    balance: dict[str, pd.DataFrame]
+    divergence: dict[str, pd.DataFrame]
+
+    @classmethod
+    def compute(cls, inputs: SectionInputs) -> "BalanceSection":
+        """Compute the section from the report's inputs.
+
+        Parameters
+        ----------
+        inputs : SectionInputs
+            The frame, source, settings, encoder and earlier sections.
+
+        Returns
+        -------
+        BalanceSection
+        """
+        frame, levels = inputs.frame, (*LEVELS, QUESTION_TYPE)
+        return cls(
+            {level: distributions.counts_by_split(frame, level) for level in levels},
+            {level: distributions.balance_by_split(frame, level) for level in levels},
+            {level: distributions.divergence_between_splits(frame, level) for level in levels},
+        )
+
+    def numbers(self) -> dict[str, Any]:
+        """The section's numbers for ``stats.json``.
+
+        Returns
+        -------
+        dict
+            JSON-ready, the same for the same inputs and seed.
+        """
+        return {
+            "by_split": {level: t.to_dict(orient="index") for level, t in self.balance.items()},
+            "js_divergence_bits": {level: t.to_dict(orient="index") for level, t in self.divergence.items()},
+        }
+
+    def tables(self) -> list[Table]:
+        """The section's titled tables, in the order shown.
+
+        Returns
+        -------
+        list of Table
+        """
+        out = []
+        for level in self.counts:
+            out += [
+                Table(f"counts_{level}", f"Rows per {level} and split", self.counts[level]),
+                Table(f"balance_{level}", f"Balance of {level} per split", self.balance[level]),
+                Table(f"divergence_{level}", f"Jensen-Shannon divergence of {level} between splits (bits)", self.divergence[level]),
+            ]
+        return out
 
 
-def _balance_section(frame: pd.DataFrame, report: Report) -> None:
-    balance, divergence = {}, {}
-    for level in (*LEVELS, QUESTION_TYPE):
-        table = distributions.balance_by_split(frame, level)
-        report.tables[f"balance_{level}"] = table
-        balance[level] = table.to_dict(orient="index")
-        div = distributions.divergence_between_splits(frame, level)
-        report.tables[f"divergence_{level}"] = div
-        divergence[level] = div.to_dict(orient="index")
-        report.tables[f"counts_{level}"] = distributions.counts_by_split(frame, level)
-    report.tables["class2_by_split"] = distributions.crosstab(frame, "class2", SPLIT)
-    report.tables["class1_by_question_type"] = distributions.crosstab(frame, "class1", QUESTION_TYPE)
-    report.stats["balance"] = {"by_split": balance, "js_divergence_bits": divergence}
+@dataclass
+class DifficultySection(Section):
+    """Question types: sizes per split, text lengths, and the domain mix and balance of each type (train).
+
+    Parameters
+    ----------
+    sizes : rows per split (rows) and question type (columns).
+    lengths : :func:`analysis.difficulty.text_length_stats` of every split.
+    mix : :func:`analysis.difficulty.category_mix_by_type` of train (class1 × question type, columns sum to 1).
+    type_mix : share of each question type within each class1 of train (rows sum to 1).
+    balance : :func:`analysis.difficulty.balance_by_type` of train (class1).
+    """
+
+    key = "difficulty"
+    title = "Question difficulty (question types)"
+    stage = "question difficulty"
+    order = 30
+
+    sizes: pd.DataFrame
+    lengths: pd.DataFrame
+    mix: pd.DataFrame
+    type_mix: pd.DataFrame
+    balance: pd.DataFrame
+
+    @classmethod
+    def compute(cls, inputs: SectionInputs) -> "DifficultySection":
+        """Compute the section from the report's inputs.
+
+        Parameters
+        ----------
+        inputs : SectionInputs
+            The frame, source, settings, encoder and earlier sections.
+
+        Returns
+        -------
+        DifficultySection
+        """
+        frame = inputs.frame
+        train = inputs.train if len(inputs.train) else frame
+        return cls(
+            sizes=frame.groupby([SPLIT, QUESTION_TYPE]).size().unstack(fill_value=0),
+            lengths=difficulty.text_length_stats(frame),
+            mix=difficulty.category_mix_by_type(train, "class1"),
+            type_mix=distributions.crosstab(train, "class1", QUESTION_TYPE, normalize="index"),
+            balance=difficulty.balance_by_type(train, "class1"),
+        )
+
+    def numbers(self) -> dict[str, Any]:
+        """The section's numbers for ``stats.json``.
+
+        Returns
+        -------
+        dict
+            JSON-ready, the same for the same inputs and seed.
+        """
+        return {
+            "sizes": self.sizes.to_dict(orient="index"),
+            "text_lengths": self.lengths.reset_index().to_dict(orient="records"),
+            "class1_mix_by_type": self.mix.to_dict(orient="dict"),
+            "class1_balance_by_type": self.balance.to_dict(orient="index"),
+        }
+
+    def tables(self) -> list[Table]:
+        """The section's titled tables, in the order shown.
+
+        Returns
+        -------
+        list of Table
+        """
+        return [
+            Table("question_type_sizes", "Question types per split", self.sizes),
+            Table("question_type_mix", "Question-type mix per domain (train; rows sum to 1)", self.type_mix),
+            Table("class1_mix_by_type", "Domain mix per question type (train; columns sum to 1)", self.mix),
+            Table("balance_by_type", "Balance of class1 within each question type (train)", self.balance),
+            Table("text_lengths", "Text length statistics (words)", self.lengths),
+        ]
+
+    def draw(self) -> list[Plot]:
+        """Draw the section's figures from its computed tables.
+
+        Returns
+        -------
+        list of Plot
+        """
+        return [
+            Plot("question_type_heatmap", "Question-type mix per domain", plots.question_type_heatmap(self.type_mix)),
+            Plot("category_mix_by_type", "Domain mix per question type", plots.category_mix_by_type_bars(self.mix)),
+            Plot("lengths", "Text lengths by question type", plots.length_distributions(self.lengths)),
+        ]
 
 
-def _difficulty_section(frame: pd.DataFrame, report: Report) -> None:
-    train = frame[frame[SPLIT] == TRAIN] if (frame[SPLIT] == TRAIN).any() else frame
-    lengths = difficulty.text_length_stats(frame)
-    report.tables["question_type_sizes"] = frame.groupby([SPLIT, QUESTION_TYPE]).size().unstack(fill_value=0)
-    report.tables["text_lengths"] = lengths
-    report.tables["class1_mix_by_type"] = difficulty.category_mix_by_type(train, "class1")
-    report.tables["balance_by_type"] = difficulty.balance_by_type(train, "class1")
-    report.stats["difficulty"] = {
-        "sizes": report.tables["question_type_sizes"].to_dict(orient="index"),
-        "text_lengths": lengths.reset_index().to_dict(orient="records"),
-        "class1_mix_by_type": report.tables["class1_mix_by_type"].to_dict(orient="dict"),
-        "class1_balance_by_type": report.tables["balance_by_type"].to_dict(orient="index"),
-    }
+PAIRS_SHOWN, TEXT_SHOWN = 30, 160
 
 
-def _diversity_section(frame: pd.DataFrame, report: Report, encoder: Encoder) -> None:
-    settings = report.settings
-    train = frame[frame[SPLIT] == TRAIN]
-    limit = len(train) if settings.diversity_sample is None else settings.diversity_sample
-    sample = train.loc[stratified_sample(train, limit, "class1", settings.seed)] if len(train) else train
-    section: dict[str, Any] = {"model": encoder.model_id, "sample_rows": len(sample), "train_rows": len(train), "fields": {}}
-    resamples = settings.bootstrap_resamples
-    section["intervals"] = {"method": "half-sample bootstrap", "confidence": diversity.CONFIDENCE, "resamples": resamples, "metrics": list(diversity.BOOTSTRAP_METRICS)}
-    vectors: dict[str, np.ndarray] = {}
-    encoded = 0
-    for column in TEXT_COLUMNS:
-        vectors[column] = encoder.encode(sample[column].tolist())
-        encoded += encoder.last_encoded
-        fields = diversity.diversity(vectors[column], random_state=settings.seed).to_dict() if len(sample) else {}
-        if len(sample) and resamples:
-            fields.update(diversity.bootstrap_diversity(vectors[column], n_resamples=resamples, random_state=settings.seed))
-        section["fields"][column] = _intervals_beside(fields)
-    q = vectors["question"]
-    for group in ("class1", QUESTION_TYPE):
-        table = diversity.group_diversity(q, sample[group], random_state=settings.seed, n_resamples=resamples) if len(sample) else pd.DataFrame()
-        table = pd.DataFrame.from_dict({g: _intervals_beside(row) for g, row in table.to_dict(orient="index").items()}, orient="index")
-        report.tables[f"diversity_by_{group}"] = table
-        section[f"questions_by_{group}"] = table.to_dict(orient="index")
-        section[f"questions_by_{group}_comparison"] = _comparison(table)
-    curves = {c: diversity.diversity_curve(v, [s for s in CURVE_SIZES if s <= len(v)] + [len(v)], random_state=settings.seed) for c, v in vectors.items()}
-    section["curves"] = {c: curve.to_dict(orient="records") for c, curve in curves.items()}
-    section["preference_pairs"] = diversity.preference_pair_signal(vectors["chosen"], vectors["rejected"], settings.pair_threshold).to_dict() if len(sample) else {}
-    section["train_eval_overlap"] = {}  # filled by the contamination step, over every train row
-    section["texts_encoded_this_run"] = encoded
-    report.stats["diversity"] = section
-    report.figures["embedding_map"] = plots.embedding_map(q, sample["class1"], "Train questions (PCA), by class1")
-    report.figures["diversity_curves"] = plots.diversity_curves(curves)
+@dataclass
+class ContaminationSection(Section):
+    """Every eval question against every train question: exact, lexical and embedding near-duplicates.
+
+    Parameters
+    ----------
+    summary_table : per eval split: questions, exact, lexical, embedding, any (+ shares).
+    pairs : every pair found, with both texts (written in full as ``contamination_pairs.csv``).
+    settings : the passes' settings (thresholds, shingles, model).
+    seconds : wall time of each pass (run-dependent: ``timings.json`` only).
+    """
+
+    key = "contamination"
+    title = "Train↔eval contamination (every row)"
+    stage = "train↔eval contamination"
+    order = 40
+
+    summary_table: pd.DataFrame
+    pairs: pd.DataFrame
+    settings: dict[str, Any]
+    seconds: dict[str, float] = field(default_factory=dict)
+
+    @classmethod
+    def compute(cls, inputs: SectionInputs) -> "ContaminationSection":
+        """Compute the section from the report's inputs.
+
+        Parameters
+        ----------
+        inputs : SectionInputs
+            The frame, source, settings, encoder and earlier sections.
+
+        Returns
+        -------
+        ContaminationSection
+        """
+        frame, settings = inputs.frame, inputs.settings
+        evals = {key: frame.loc[frame[SPLIT] == key, "question"] for key in EVAL_SPLITS if (frame[SPLIT] == key).any()}
+        result = contamination.find_contamination(
+            inputs.train["question"], evals, encoder=inputs.encoder if settings.contamination_embeddings else None,
+            jaccard_threshold=settings.jaccard_threshold, cosine_threshold=settings.near_duplicate_threshold,
+        )
+        return cls(result.summary, result.pairs, dict(result.settings), dict(result.seconds))
+
+    def numbers(self) -> dict[str, Any]:
+        """The section's numbers for ``stats.json``.
+
+        Returns
+        -------
+        dict
+            JSON-ready, the same for the same inputs and seed.
+        """
+        return {
+            **self.settings,
+            "by_split": self.summary_table.to_dict(orient="index"),
+            "pairs_by_kind": self.pairs["kind"].value_counts().to_dict(),
+        }
+
+    def overlap(self) -> dict[str, dict[str, Any]]:
+        """Per eval split: rows, exact and near twins and their shares.
+
+        Returns
+        -------
+        dict
+            Eval split → counts and shares (the diversity section's ``train_eval_overlap``).
+        """
+        s = self.settings
+        return {
+            key: {"eval_rows": int(row["questions"]), "exact": int(row["exact"]), "lexical": int(row["lexical"]),
+                  "embedding": row["embedding"], "near": int(row["any"]), "exact_share": row["exact_share"], "near_share": row["any_share"],
+                  "jaccard_threshold": s.get("jaccard_threshold"), "threshold": s.get("cosine_threshold")}
+            for key, row in self.summary_table.iterrows()
+        }
+
+    def summary(self) -> list[str]:
+        """Markdown lines for the report's summary list.
+
+        Returns
+        -------
+        list of str
+        """
+        s, lines = self.settings, []
+        for key, o in self.summary_table.to_dict(orient="index").items():
+            embedding = "" if o["embedding"] is None or o["embedding"] != o["embedding"] else f", {int(o['embedding'])} embedding (cosine ≥ {s['cosine_threshold']})"
+            lines.append(
+                f"- Train↔{key} contamination, every row: of {o['questions']:,} questions, {o['exact']} exact, "
+                f"{o['lexical']} lexical (word {s['shingle_words']}-gram Jaccard ≥ {s['jaccard_threshold']}){embedding} "
+                f"near-duplicate(s) of the {s['train_rows']:,} train questions"
+            )
+        return lines
+
+    def preview(self) -> pd.DataFrame:
+        """The first pairs by kind and similarity.
+
+        Returns
+        -------
+        DataFrame
+            Up to :data:`PAIRS_SHOWN` pairs, texts cut to :data:`TEXT_SHOWN` characters.
+        """
+        pairs = self.pairs
+        if pairs.empty:
+            return pairs
+        order = pairs.assign(_k=pairs["kind"].map({"exact": 0, "lexical": 1, "embedding": 2}))
+        shown = order.sort_values(["_k", "similarity"], ascending=[True, False], kind="stable").head(PAIRS_SHOWN)
+        shown = shown[["eval_split", "eval_row", "kind", "similarity", "eval_question", "train_question", "train_row", "train_rows"]].copy()
+        for column in ("eval_question", "train_question"):
+            text = shown[column].astype(str).str.split().str.join(" ")
+            shown[column] = text.where(text.str.len() <= TEXT_SHOWN, text.str.slice(0, TEXT_SHOWN - 1) + "…")
+        return shown.reset_index(drop=True)
+
+    def tables(self) -> list[Table]:
+        """The section's titled tables, in the order shown.
+
+        Returns
+        -------
+        list of Table
+        """
+        return [
+            Table("contamination_summary", "Eval questions with a train twin (every row)", self.summary_table),
+            Table("contamination_pairs", "Train↔eval pairs, most similar first (all of them in contamination_pairs.csv)", self.preview(), csv=self.pairs),
+        ]
+
+    def run_info(self) -> dict[str, Any]:
+        """Run-dependent details for ``timings.json``.
+
+        Returns
+        -------
+        dict
+        """
+        return {"contamination_seconds": {k: round(v, 3) for k, v in self.seconds.items()}}
 
 
 def _intervals_beside(row: dict) -> dict:
@@ -173,32 +441,170 @@ def _comparison(table: pd.DataFrame) -> dict[str, Any]:
     return out
 
 
-def _contamination_section(frame: pd.DataFrame, report: Report, encoder: Encoder) -> None:
-    """Every eval question against every train question: exact, lexical and embedding near-duplicates."""
-    settings = report.settings
-    train = frame[frame[SPLIT] == TRAIN]
-    evals = {key: frame.loc[frame[SPLIT] == key, "question"] for key in EVAL_SPLITS if (frame[SPLIT] == key).any()}
-    before = encoder.encoded_total
-    result = contamination.find_contamination(
-        train["question"], evals, encoder=encoder if settings.contamination_embeddings else None,
-        jaccard_threshold=settings.jaccard_threshold, cosine_threshold=settings.near_duplicate_threshold,
-    )
-    report.tables["contamination_summary"] = result.summary
-    report.tables["contamination_pairs"] = result.pairs
-    report.stats["contamination"] = {
-        **result.settings,
-        "seconds": {k: round(v, 3) for k, v in result.seconds.items()},
-        "by_split": result.summary.to_dict(orient="index"),
-        "pairs_by_kind": result.pairs["kind"].value_counts().to_dict(),
-    }
-    section = report.stats.setdefault("diversity", {})
-    section["train_eval_overlap"] = {
-        key: {"eval_rows": int(row["questions"]), "exact": int(row["exact"]), "lexical": int(row["lexical"]),
-              "embedding": row["embedding"], "near": int(row["any"]), "exact_share": row["exact_share"], "near_share": row["any_share"],
-              "jaccard_threshold": settings.jaccard_threshold, "threshold": settings.near_duplicate_threshold}
-        for key, row in result.summary.iterrows()
-    }
-    section["texts_encoded_this_run"] = section.get("texts_encoded_this_run", 0) + encoder.encoded_total - before
+GROUPS = (("class1", "domains"), (QUESTION_TYPE, "question types"))
+
+
+@dataclass
+class DiversitySection(Section):
+    """Embedding diversity of a train sample: per text field, per group at equal n, curves, preference pairs.
+
+    Parameters
+    ----------
+    model : the encoder's model id.
+    sample_rows, train_rows : rows embedded, and train rows.
+    seed : the seed of every draw.
+    intervals : how the 95 % intervals were computed.
+    fields : per text column, the diversity numbers with intervals and n.
+    by_group : per group column (class1, question_type), one row of numbers per group.
+    curves : per text column, the diversity-vs-n curve.
+    preference_pairs : chosen↔rejected distance summary.
+    train_eval_overlap : the contamination section's twins per eval split.
+    points, labels : 2-D PCA of the sampled questions and their class1 (the embedding map).
+    """
+
+    key = "diversity"
+    title = "Embedding diversity (train sample)"
+    stage = "embedding diversity"
+    order = 50
+
+    model: str
+    sample_rows: int
+    train_rows: int
+    seed: int
+    intervals: dict[str, Any]
+    fields: dict[str, dict[str, Any]]
+    by_group: dict[str, pd.DataFrame]
+    curves: dict[str, pd.DataFrame]
+    preference_pairs: dict[str, Any]
+    train_eval_overlap: dict[str, Any]
+    points: np.ndarray
+    labels: list[str]
+
+    @classmethod
+    def compute(cls, inputs: SectionInputs) -> "DiversitySection":
+        """Compute the section from the report's inputs.
+
+        Parameters
+        ----------
+        inputs : SectionInputs
+            The frame, source, settings, encoder and earlier sections.
+
+        Returns
+        -------
+        DiversitySection
+        """
+        settings, encoder, sample = inputs.settings, inputs.encoder, inputs.diversity_sample
+        resamples, seed = settings.bootstrap_resamples, settings.seed
+        vectors: dict[str, np.ndarray] = {}
+        fields: dict[str, dict[str, Any]] = {}
+        for column in TEXT_COLUMNS:
+            vectors[column] = encoder.encode(sample[column].tolist())
+            numbers = diversity.diversity(vectors[column], random_state=seed).to_dict() if len(sample) else {}
+            if len(sample) and resamples:
+                numbers.update(diversity.bootstrap_diversity(vectors[column], n_resamples=resamples, random_state=seed))
+            fields[column] = _intervals_beside(numbers)
+        q = vectors["question"]
+        by_group = {}
+        for group, _ in GROUPS:
+            table = diversity.group_diversity(q, sample[group], random_state=seed, n_resamples=resamples) if len(sample) else pd.DataFrame()
+            by_group[group] = pd.DataFrame.from_dict({g: _intervals_beside(row) for g, row in table.to_dict(orient="index").items()}, orient="index")
+        curves = {c: diversity.diversity_curve(v, [s for s in CURVE_SIZES if s <= len(v)] + [len(v)], random_state=seed) for c, v in vectors.items()}
+        pairs = diversity.preference_pair_signal(vectors["chosen"], vectors["rejected"], settings.pair_threshold).to_dict() if len(sample) else {}
+        done = inputs.done.get("contamination")
+        return cls(
+            model=encoder.model_id, sample_rows=len(sample), train_rows=len(inputs.train), seed=seed,
+            intervals={"method": "half-sample bootstrap", "confidence": diversity.CONFIDENCE, "resamples": resamples, "metrics": list(diversity.BOOTSTRAP_METRICS)},
+            fields=fields, by_group=by_group, curves=curves, preference_pairs=pairs,
+            train_eval_overlap=done.overlap() if isinstance(done, ContaminationSection) else {},
+            points=project_2d(q, seed, method="pca")[0], labels=sample["class1"].tolist(),
+        )
+
+    def numbers(self) -> dict[str, Any]:
+        """The section's numbers for ``stats.json``.
+
+        Returns
+        -------
+        dict
+            JSON-ready, the same for the same inputs and seed.
+        """
+        out: dict[str, Any] = {"model": self.model, "sample_rows": self.sample_rows, "train_rows": self.train_rows,
+                               "fields": self.fields, "intervals": self.intervals}
+        for group, _ in GROUPS:
+            out[f"questions_by_{group}"] = self.by_group[group].to_dict(orient="index")
+            out[f"questions_by_{group}_comparison"] = _comparison(self.by_group[group])
+        out["curves"] = {c: curve.to_dict(orient="records") for c, curve in self.curves.items()}
+        out["preference_pairs"] = self.preference_pairs
+        out["train_eval_overlap"] = self.train_eval_overlap
+        return out
+
+    def summary(self) -> list[str]:
+        """Markdown lines for the report's summary list.
+
+        Returns
+        -------
+        list of str
+        """
+        lines = [
+            f"- Diversity: {self.sample_rows:,} of {self.train_rows:,} train rows (stratified by class1), model `{self.model}`, seed {self.seed}"
+            + ("" if self.sample_rows >= self.train_rows else "; `--full` (or `--sample N`) for every row, embeddings cached")
+        ]
+        if self.intervals.get("resamples"):
+            lines.append(
+                f"- Intervals: `_ci_low`–`_ci_high` are {self.intervals['confidence']:.0%} {self.intervals['method']} intervals "
+                f"({self.intervals['resamples']} resamples) of the sampled numbers; `n` is the rows each number is computed on"
+            )
+        for group, label in GROUPS:
+            for metric, c in _comparison(self.by_group[group]).items():
+                if c["pairs"]:
+                    apart = "; separated: " + ", ".join(c["separated"]) if c["separated"] else ""
+                    lines.append(
+                        f"- Question {metric.replace('_', ' ')} of {label} at n = {c['n_each']} each: "
+                        f"intervals overlap for {c['overlapping']} of {c['pairs']} pairs{apart}"
+                    )
+        p = self.preference_pairs
+        if p:
+            lines.append(
+                f"- Preference pairs: mean chosen↔rejected cosine distance {p['mean_distance']:.3f}; "
+                f"{p['near_identical']} near-identical (distance ≤ {p['threshold']})"
+            )
+        return lines
+
+    def tables(self) -> list[Table]:
+        """The section's titled tables, in the order shown.
+
+        Returns
+        -------
+        list of Table
+        """
+        fields = pd.DataFrame(self.fields).T if self.fields else pd.DataFrame()
+        return [
+            Table("diversity_fields", "Diversity per text field", fields),
+            Table("diversity_by_class1", "Question diversity per domain (equal n)", self.by_group["class1"]),
+            Table(f"diversity_by_{QUESTION_TYPE}", "Question diversity per question type (equal n)", self.by_group[QUESTION_TYPE]),
+        ]
+
+    def draw(self) -> list[Plot]:
+        """Draw the section's figures from its computed tables.
+
+        Returns
+        -------
+        list of Plot
+        """
+        return [
+            Plot("embedding_map", "Question embeddings, 2-D PCA", plots.embedding_map(self.points, self.labels, "Train questions (PCA), by class1")),
+            Plot("diversity_curves", "Vendi score against n", plots.diversity_curves(self.curves)),
+        ]
+
+
+@contextmanager
+def _stage(report: Report, encoder: Encoder, name: str, position: str, progress: bool) -> Iterator[None]:
+    """Time one stage (and the texts the model encoded in it) and show it as one progress bar."""
+    before, start = encoder.encoded_total, time.perf_counter()
+    with tqdm(total=1, desc=f"report {position} {name}", unit="stage", disable=not progress, leave=True,
+              bar_format="{desc}: {bar:10} {elapsed}") as bar:
+        yield
+        bar.update()
+    report.timings.append(StageTime(name, time.perf_counter() - start, encoder.encoded_total - before))
 
 
 def compute_report(
@@ -207,42 +613,47 @@ def compute_report(
     *,
     progress: bool = True,
     encoder: Encoder | None = None,
+    announce: Callable[[str], None] | None = None,
 ) -> Report:
-    """Compute every section of the report, showing one progress step per section."""
+    """Compute every registered section, one timed stage (and one progress bar) each.
+
+    Parameters
+    ----------
+    source : ``"sample"``, a mirror folder, a hub id or a resolved :class:`~spa_vl.sources.Source`.
+    settings : the report's knobs; default :class:`~analysis.sections.ReportSettings`.
+    progress : show a progress bar per stage (and the encoder's and image hashing's own bars).
+    encoder : the encoder to use; default one built from ``settings`` (model, batch size, device, backend).
+    announce : called with an estimate of the encoding time (:func:`analysis.report_estimate.estimate_encoding`,
+        measured on a calibration batch) before the sections start, when every train row is embedded
+        (``settings.diversity_sample`` is None).
+
+    Returns
+    -------
+    Report: the sections in order, with ``timings`` per stage.
+    """
     settings = settings or ReportSettings()
-    source = resolve_source(source)
-    encoder = encoder or Encoder(settings.model, batch_size=settings.batch_size, device=settings.device, progress=progress)
-    report = Report(source=source.description, stats={}, settings=settings)  # hub: label @ commit sha
-    frame: pd.DataFrame = pd.DataFrame()
-
-    def load() -> None:
-        nonlocal frame
-        report.stats.update(compute_stats(source))
+    source = open_source(source)
+    encoder = encoder or Encoder(settings.model, batch_size=settings.batch_size, device=settings.device, backend=settings.backend, progress=progress)
+    report = Report(source=source.description, settings=settings)  # hub: label @ commit sha
+    classes = registered_sections()
+    estimate = announce is not None and settings.diversity_sample is None
+    total = len(classes) + 1 + estimate
+    with _stage(report, encoder, LOAD_STAGE, f"1/{total}", progress):
         frame = labelled_frame(source)
+    inputs = SectionInputs(source, frame, settings, encoder, progress)
+    if estimate:
+        from .report_estimate import estimate_encoding
 
-    def figures() -> None:
-        train = frame[frame[SPLIT] == TRAIN]
-        report.figures["taxonomy"] = plots.taxonomy_bars(train, "Train: harm taxonomy (rows per subcategory)")
-        report.figures["question_type_heatmap"] = plots.question_type_heatmap(train)
-        report.figures["category_mix_by_type"] = plots.category_mix_by_type_bars(train)
-        report.figures["lengths"] = plots.length_distributions(frame)
-
-    steps: list[tuple[str, Callable[[], None]]] = [
-        ("read labels and texts", load),
-        ("taxonomy balance", lambda: _balance_section(frame, report)),
-        ("question difficulty", lambda: _difficulty_section(frame, report)),
-        ("figures", figures),
-        ("embedding diversity", lambda: _diversity_section(frame, report, encoder)),
-        ("train↔eval contamination", lambda: _contamination_section(frame, report, encoder)),
-        ("images", lambda: media_sections.image_section(source, frame, report, progress=progress)),
-        ("response models", lambda: media_sections.model_section(frame, report, encoder)),
-        ("explorer", lambda: media_sections.explorer_section(source, frame, report, encoder)),
-    ]
-    with tqdm(total=len(steps), desc="report", unit="step", disable=not progress) as bar:
-        for name, step in steps:
-            bar.set_postfix_str(name)
-            step()
-            bar.update()
+        with _stage(report, encoder, ESTIMATE_STAGE, f"2/{total}", progress):
+            announce(estimate_encoding(inputs).describe())
+    for i, cls in enumerate(classes, start=total - len(classes) + 1):
+        with _stage(report, encoder, cls.stage, f"{i}/{total}", progress):
+            section = cls.compute(inputs)
+            section.figures()  # drawn inside the stage, so its time counts there
+        report.sections.append(section)
+        inputs.done[cls.key or cls.stage] = section
+        report.run.update(section.run_info())
+    report.run["encoder"] = {"model": encoder.model_id, "backend": encoder.backend, "device": encoder.device, "batch_size": encoder.batch_size}
     return report
 
 
@@ -253,11 +664,30 @@ def build_report(
     *,
     overwrite: bool = False,
     progress: bool = True,
+    announce: Callable[[str], None] | None = None,
 ) -> Path:
-    """Compute the report and write it to ``out`` (built aside, renamed into place)."""
-    from .render import write_report
+    """Compute the report and write it to ``out`` (built aside, renamed into place).
+
+    Parameters
+    ----------
+    source, settings, progress, announce : as for :func:`compute_report`.
+    out : the report folder.
+    overwrite : replace an existing folder.
+
+    Returns
+    -------
+    Path of the report folder.
+    """
     from spa_vl.atomic import check_writable_dir
 
+    from .render import write_report
+
     check_writable_dir(out, overwrite=overwrite, what="report")  # fail before an hour of work
-    report = compute_report(source, settings, progress=progress)
+    report = compute_report(source, settings, progress=progress, announce=announce)
     return write_report(report, out, overwrite=overwrite)
+
+
+__all__ = [
+    "ReportSettings", "Report", "compute_report", "build_report", "TaxonomySection", "BalanceSection",
+    "DifficultySection", "ContaminationSection", "DiversitySection", *media_sections.__all__,
+]

@@ -28,8 +28,16 @@ def duplicate_pairs(examples: pd.DataFrame, images: Mapping[tuple[str, int], byt
                     title: str = "Duplicate images, side by side") -> Figure:
     """Example duplicate pairs: each row shows image A and image B with their split, row and distance.
 
-    ``examples`` is :attr:`analysis.image_analysis.Duplicates.examples`; ``images`` maps
-    ``(split, row)`` to bytes (:func:`analysis.image_analysis.fetch_images`).
+    Parameters
+    ----------
+    examples : :attr:`analysis.image_analysis.Duplicates.examples` (the pairs to show).
+    images : ``(split, row)`` → image bytes (:func:`analysis.image_analysis.fetch_images`).
+    max_pairs : pairs shown at most.
+    title : the figure's title.
+
+    Returns
+    -------
+    Figure
     """
     examples = examples.head(max_pairs)
     if examples.empty:
@@ -52,17 +60,37 @@ def duplicate_pairs(examples: pd.DataFrame, images: Mapping[tuple[str, int], byt
     return fig
 
 
-def image_info_boxes(frame: pd.DataFrame, by: str = "class1", title: str = "image_info per domain") -> Figure:
-    """Box plots of ``text_similarity`` and ``text_count`` per group, coloured by the shared palette."""
-    fields = [f for f in ("text_similarity", "text_count") if f in frame and pd.to_numeric(frame[f], errors="coerce").notna().any()]
-    if not fields:
+def image_info_boxes(stats: pd.DataFrame | None, title: str = "image_info per domain") -> Figure:
+    """Box plots of ``text_similarity`` and ``text_count`` per group, drawn from their computed quartiles.
+
+    Parameters
+    ----------
+    stats : :func:`analysis.image_analysis.image_info_stats` (indexed by group and field, with ``min``,
+        ``25%``, ``50%``, ``75%``, ``max`` and ``mean``); None when the source has no image_info.
+    title : the figure's title.
+
+    Returns
+    -------
+    Figure: one panel per field, boxes from the quartiles, whiskers from min to max, a dot at the mean.
+    """
+    if stats is None or stats.empty:
         return _note(title, "no image_info fields (text_similarity, text_count) in this source")
+    fields = list(dict.fromkeys(stats.index.get_level_values("field")))
     fig = SpaVLFigure(figsize=(5 * len(fields), 4.5), layout="constrained")
     axes = np.atleast_1d(fig.subplots(1, len(fields)))
-    order = frame[by].value_counts().index.tolist()
     for ax, name in zip(axes, fields):
-        data = frame.assign(**{name: pd.to_numeric(frame[name], errors="coerce")}).dropna(subset=[name])
-        sns.boxplot(data=data, y=by, x=name, order=order, hue=by, hue_order=order, palette=colours(order), ax=ax, fliersize=1, legend=False)
+        part = stats.xs(name, level="field")
+        part = part.sort_values("count", ascending=False, kind="stable")
+        groups = [str(g) for g in part.index]
+        boxes = [
+            {"label": g, "whislo": r["min"], "q1": r["25%"], "med": r["50%"], "q3": r["75%"], "whishi": r["max"], "mean": r["mean"], "fliers": []}
+            for g, (_, r) in zip(groups, part.iterrows())
+        ]
+        drawn = ax.bxp(boxes, orientation="horizontal", showmeans=True, patch_artist=True, meanprops={"marker": "o", "markersize": 3})
+        palette = colours(groups)
+        for patch, group in zip(drawn["boxes"], groups):
+            patch.set_facecolor(palette[group])
+        ax.invert_yaxis()
         ax.set_title(name)
         ax.tick_params(axis="y", labelsize=7)
     fig.suptitle(title)
@@ -70,7 +98,17 @@ def image_info_boxes(frame: pd.DataFrame, by: str = "class1", title: str = "imag
 
 
 def model_outcome_bars(table: pd.DataFrame, title: str = "Chosen share per response model (95 % Wilson)") -> Figure:
-    """Chosen share (chosen / pairs) per model with its interval, and the raw chosen/rejected counts."""
+    """Chosen share (chosen / pairs) per model with its interval, and the raw chosen/rejected counts.
+
+    Parameters
+    ----------
+    table : :func:`analysis.response_models.model_outcomes` (overall).
+    title : the figure's title.
+
+    Returns
+    -------
+    Figure
+    """
     if table.empty:
         return _note(title, "no provenance: the source does not say which model wrote each answer")
     fig = SpaVLFigure(figsize=(10, 0.35 * len(table) + 1.8), layout="constrained")
@@ -93,7 +131,18 @@ def model_outcome_bars(table: pd.DataFrame, title: str = "Chosen share per respo
 
 
 def model_share_heatmap(by_group: pd.DataFrame, group: str, title: str | None = None) -> Figure:
-    """Heatmap of the chosen share of each model (rows) in each group (columns), with pair counts."""
+    """Heatmap of the chosen share of each model (rows) in each group (columns), with pair counts.
+
+    Parameters
+    ----------
+    by_group : :func:`analysis.response_models.model_outcomes` per ``group``.
+    group : the group column (e.g. ``class1``).
+    title : the figure's title (default from ``group``).
+
+    Returns
+    -------
+    Figure
+    """
     title = title or f"Chosen share per model and {group}"
     if by_group.empty:
         return _note(title, "no provenance: the source does not say which model wrote each answer")
@@ -111,7 +160,17 @@ def model_share_heatmap(by_group: pd.DataFrame, group: str, title: str | None = 
 
 
 def model_pair_heatmap(matrix: pd.DataFrame, title: str = "Pairs: chosen model (rows) vs rejected model (columns)") -> Figure:
-    """Counts of each (chosen model, rejected model) pair."""
+    """Counts of each (chosen model, rejected model) pair.
+
+    Parameters
+    ----------
+    matrix : :func:`analysis.response_models.pair_matrix`.
+    title : the figure's title.
+
+    Returns
+    -------
+    Figure
+    """
     if matrix.empty:
         return _note(title, "no provenance: the source does not say which model wrote each answer")
     fig = SpaVLFigure(figsize=(0.55 * matrix.shape[1] + 3, 0.45 * matrix.shape[0] + 2), layout="constrained")

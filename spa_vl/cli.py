@@ -97,10 +97,15 @@ def _cmd_report(args: argparse.Namespace) -> int:
 
     settings = ReportSettings(
         diversity_sample=None if args.full else args.sample, model=args.model, seed=args.seed, batch_size=args.batch_size,
-        device=args.device,
+        device=args.device, backend=args.backend,
     )
-    out = build_report(_source(args), args.out, settings, overwrite=args.overwrite, progress=_progress(args))
-    print(f"wrote {out}/report.html, report.md, stats.json and the figures")
+
+    def announce(estimate: str) -> None:  # --full: what is left to encode and how long it takes here, before it starts
+        print(f"spa-vl: --full encodes {estimate}", file=sys.stderr, flush=True)
+
+    out = build_report(_source(args), args.out, settings, overwrite=args.overwrite, progress=_progress(args),
+                       announce=None if args.quiet else announce)
+    print(f"wrote {out}/report.html, report.md, stats.json, timings.json and the figures")
     return 0
 
 
@@ -254,7 +259,9 @@ def build_parser() -> argparse.ArgumentParser:
         + p.epilog
     )
 
-    p = add("report", _cmd_report, "the full report: taxonomy, difficulty, diversity (HTML, Markdown, PNG, JSON)",
+    from analysis.backends import BACKENDS  # --backend's choices (numpy only: parsing needs no extra)
+
+    p = add("report", _cmd_report, "the full report: taxonomy, difficulty, diversity (HTML, Markdown, PNG, JSON; timings.json)",
             "spa-vl report /data/SPA-VL --out report --sample 2000")
     _add_source(p)
     p.add_argument("--out", default="spa-vl-report", help="output folder (default spa-vl-report)")
@@ -263,6 +270,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--model", help="sentence-transformers model name or path (default: packaged all-MiniLM-L6-v2)")
     p.add_argument("--batch-size", type=int, default=64, help="encoder batch size (default 64)")
     p.add_argument("--device", choices=["auto", "cpu", "cuda"], default="cpu", help="encoder device; auto = a GPU when torch sees one (default cpu)")
+    p.add_argument("--backend", choices=list(BACKENDS), default="torch",
+                   help="encoder runtime: fp32 torch (default), torch-int8, onnx, onnx-int8, openvino (the spa-vl[encoders] extra)")
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     p.add_argument("--overwrite", action="store_true", help="replace an existing report folder")
 

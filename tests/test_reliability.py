@@ -286,14 +286,32 @@ def test_case_15_embedding_cache_corrupted_or_foreign(tmp_path):
 
 # determinism ----------------------------------------------------------------------------------
 def test_same_command_same_bytes_across_processes(sample_dir, tmp_path):
-    digests = []
+    """Same seed, same bytes: every file but timings.json, and the pages without their timing footer.
+
+    The second run finds every embedding in the cache the first one filled, so what it encodes (and how
+    long each stage takes) differs: those numbers must live in timings.json and the footer only."""
+    import hashlib
+
+    from analysis.render import TIMINGS_START, strip_timings
+
+    digests, encoded = [], []
+    cache = tmp_path / "cache"  # empty before the first run, shared by both
     for hash_seed in ("0", "4242"):
-        env = {**os.environ, "PYTHONHASHSEED": hash_seed}
+        env = {**os.environ, "PYTHONHASHSEED": hash_seed, "SPA_VL_CACHE": str(cache)}
         out = tmp_path / f"run{hash_seed}"
         for args in (["sample", str(out / "sample"), "--rows", "80", "--seed", "5"],
                      ["report", str(sample_dir), "--out", str(out / "report"), "--sample", "50", "--seed", "5"]):
             result = run_cli("--quiet", *args, env=env)
             assert result.returncode == 0, result.stderr
-        digests.append(tree_digest(out))
+        digest = tree_digest(out)
+        assert "report/timings.json" in digest and "report/stats.json" in digest
+        del digest["report/timings.json"]
+        for page in ("report/report.md", "report/report.html"):
+            text = (out / page).read_text(encoding="utf-8")
+            assert TIMINGS_START in text
+            digest[page] = hashlib.sha256(strip_timings(text).encode()).hexdigest()
+        digests.append(digest)
+        encoded.append(json.loads((out / "report/timings.json").read_text())["texts_encoded"])
+    assert encoded[0] > 0 and encoded[1] == 0  # the runs did differ in what they encoded
     assert digests[0] == digests[1]
     assert no_temp_left(tmp_path)

@@ -1,37 +1,81 @@
 import json
 import re
+from html import escape
 
 import pytest
 from PIL import Image
 
+from analysis.backends import BACKENDS
 from analysis.embeddings import Encoder
+from analysis.frames import labelled_frame
+from analysis.render import TIMINGS_END, TIMINGS_START, jsonable, strip_timings, write_report
 from analysis.report import ReportSettings, build_report, compute_report
-from analysis.render import write_report
+from analysis.report_estimate import duration, estimate_encoding, texts_to_encode
+from analysis.sections import SectionInputs, registered_sections
 from spa_vl import compute_stats
-from spa_vl.cli import main
+from spa_vl.cli import build_parser, main
 from spa_vl.errors import SpaVLError
 
 
 @pytest.fixture(scope="module")
-def report_dir(sample_dir, tmp_path_factory):
-    out = tmp_path_factory.mktemp("report") / "r"
-    assert main(["--quiet", "report", str(sample_dir), "--out", str(out), "--sample", "150"]) == 0
-    return out
+def report(sample_dir):
+    return compute_report(sample_dir, ReportSettings(diversity_sample=150), progress=False)
 
 
-def test_report_files_open_and_reference_every_figure(report_dir):
+@pytest.fixture(scope="module")
+def report_dir(report, tmp_path_factory):
+    return write_report(report, tmp_path_factory.mktemp("report") / "r")
+
+
+def test_report_files_open_and_reference_every_figure(report, report_dir):
+    declared = [p for s in report.sections for p in s.figures()]
+    assert len(declared) == len({p.name for p in declared}) >= 11  # names are unique: one PNG each
     pngs = sorted(report_dir.glob("*.png"))
-    assert {p.stem for p in pngs} == {
-        "taxonomy", "question_type_heatmap", "category_mix_by_type", "lengths", "embedding_map", "diversity_curves"
-    }
+    assert {p.stem for p in pngs} == {p.name for p in declared}
     html = (report_dir / "report.html").read_text()
     markdown = (report_dir / "report.md").read_text()
-    for png in pngs:
+    for plot in declared:
+        png = report_dir / f"{plot.name}.png"
         with Image.open(png) as image:
             image.load()
-        assert f'href="{png.name}"' in html and f"({png.name})" in markdown
+        assert f'href="{png.name}"' in html and f"![{plot.title}]({png.name})" in markdown
     assert len(re.findall(r'src="data:image/png;base64,', html)) == len(pngs)  # self-contained
     assert html.startswith("<!DOCTYPE html>") and html.rstrip().endswith("</html>")
+
+
+def test_every_declared_table_is_rendered_under_its_title(report, report_dir):
+    html = (report_dir / "report.html").read_text()
+    markdown = (report_dir / "report.md").read_text()
+    tables = [t for s in report.sections for t in s.tables()]
+    assert len(tables) == len({t.name for t in tables}) and set(report.tables) == {t.name for t in tables}
+    for table in tables:
+        assert f"### {table.title}\n" in markdown and f"<h3>{escape(table.title)}</h3>" in html
+    # every section with something to show is a heading, in the order the sections were computed
+    headings = re.findall(r"^## (.+)$", strip_timings(markdown), flags=re.M)
+    assert headings == [s.title for s in report.sections if s.tables() or s.figures()]
+    assert [type(s) for s in report.sections] == registered_sections()
+    # a preview table writes all its rows as CSV beside the report
+    for table in (t for t in tables if t.csv is not None):
+        assert (report_dir / f"{table.name}.csv").is_file() and len(table.frame) <= len(table.csv)
+
+
+def test_timings_per_stage_in_a_marked_footer_and_timings_json(report, report_dir):
+    timings = json.loads((report_dir / "timings.json").read_text())
+    stages = [t["stage"] for t in timings["stages"]]
+    assert stages == ["read labels and texts", *(cls.stage for cls in registered_sections()), "write figures"]
+    assert all(t["seconds"] >= 0 for t in timings["stages"])
+    assert timings["total_seconds"] == pytest.approx(sum(t["seconds"] for t in timings["stages"]), abs=0.01)
+    assert timings["texts_encoded"] == sum(t["texts_encoded"] for t in timings["stages"]) == report.texts_encoded
+    assert set(timings["contamination_seconds"]) >= {"exact", "lexical"} and timings["encoder"]["backend"] == "torch"
+    for name in ("report.md", "report.html"):
+        page = (report_dir / name).read_text()
+        assert page.count(TIMINGS_START) == page.count(TIMINGS_END) == 1
+        footer = page[page.index(TIMINGS_START): page.index(TIMINGS_END)]
+        assert all(stage in footer for stage in stages)
+        rest = strip_timings(page)
+        assert TIMINGS_START not in rest and "Timings of this run" not in rest
+    stats = (report_dir / "stats.json").read_text()
+    assert "texts_encoded" not in stats and '"seconds"' not in stats  # run-dependent numbers stay out of stats.json
 
 
 def test_report_numbers_equal_spa_vl_stats(report_dir, sample_dir):
@@ -91,9 +135,39 @@ def test_second_report_run_encodes_nothing(sample_dir, tmp_path):
     settings = ReportSettings(diversity_sample=60)
     first = compute_report(sample_dir, settings, progress=False, encoder=Encoder(cache_dir=tmp_path, progress=False))
     second = compute_report(sample_dir, settings, progress=False, encoder=Encoder(cache_dir=tmp_path, progress=False))
-    assert first.stats["diversity"]["texts_encoded_this_run"] > 0
-    assert second.stats["diversity"]["texts_encoded_this_run"] == 0
-    assert first.stats["diversity"]["fields"] == second.stats["diversity"]["fields"]
+    encoded = {t.stage: t.texts_encoded for t in first.timings}
+    assert encoded["embedding diversity"] > 0 and encoded["train↔eval contamination"] > 0
+    assert second.texts_encoded == 0 and first.texts_encoded == sum(encoded.values())
+    assert jsonable(first.stats) == jsonable(second.stats)  # the numbers do not depend on what the cache held (NaN as None)
+
+
+def test_full_run_estimate_counts_uncached_texts_and_measures_throughput(sample_dir, tmp_path):
+    frame = labelled_frame(sample_dir)
+    encoder = Encoder(cache_dir=tmp_path, progress=False)
+    inputs = SectionInputs(sample_dir, frame, ReportSettings(diversity_sample=30, contamination_embeddings=False), encoder)
+    texts = texts_to_encode(inputs)
+    sample = inputs.diversity_sample
+    assert set(texts["questions"]) == set(sample["question"].fillna("")) and len(texts["questions"]) == len(set(texts["questions"]))
+    assert set(texts["responses"]) == set(sample["chosen"].fillna("")) | set(sample["rejected"].fillna(""))
+    first = estimate_encoding(inputs, {"questions": 8, "responses": 4})
+    # the calibration batches are encoded once (into the cache) and not counted again
+    assert first.questions == len(texts["questions"]) - 8 and first.responses == len(texts["responses"]) - 4
+    assert first.questions_per_second > 0 and first.responses_per_second > 0 and first.seconds > 0
+    assert f"{first.questions:,} questions and {first.responses:,} responses not yet cached: about " in first.describe()
+    encoder.encode(texts["questions"] + texts["responses"])
+    cached = estimate_encoding(inputs)
+    assert (cached.questions, cached.responses, cached.seconds) == (0, 0, 0)
+    assert cached.describe().startswith("nothing")
+    with_contamination = SectionInputs(sample_dir, frame, ReportSettings(diversity_sample=30), encoder)
+    assert len(texts_to_encode(with_contamination)["questions"]) == len(set(frame.loc[frame["split"] != "validation/validation", "question"].fillna("")))
+    assert [duration(s) for s in (0.2, 59, 90, 6000)] == ["1 s", "59 s", "2 min", "1 h 40 min"]
+
+
+def test_backend_reaches_the_encoder(sample_dir):
+    assert build_parser().parse_args(["report", "--backend", "onnx"]).backend == "onnx"
+    assert [a for a in build_parser()._subparsers._group_actions[0].choices["report"]._actions if a.dest == "backend"][0].choices == list(BACKENDS)
+    with pytest.raises(SpaVLError, match="encoder backend 'tpu' is unknown"):
+        compute_report(sample_dir, ReportSettings(backend="tpu"), progress=False)
 
 
 def test_report_refuses_to_overwrite_unless_asked(report_dir, sample_dir):
