@@ -20,8 +20,9 @@ from __future__ import annotations
 
 import dataclasses
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, ClassVar, Sequence
+from typing import Any, ClassVar
 
 import numpy as np
 import pandas as pd
@@ -65,6 +66,12 @@ def train_pool(source: str | os.PathLike | Source = "sample") -> pd.DataFrame:
         ``row_id`` (:func:`~analysis.sampling.row_ids`), ``file``, ``position``, the label columns
         (``unknown`` where unknown), ``chosen_model``/``rejected_model`` (None where the meta files
         do not say) and ``question``; sorted by ``row_id``.
+
+    Raises
+    ------
+    SpaVLError
+        The source cannot be opened, has no train shards, or a shard lacks a required column
+        (:func:`~spa_vl.tables.check_schema`).
     """
     source = open_source(source)
     meta = read_meta_index(source)
@@ -87,10 +94,10 @@ def train_pool(source: str | os.PathLike | Source = "sample") -> pd.DataFrame:
 
 #: Registry name → sampler class (filled by :func:`register_sampler`; complete once
 #: :mod:`analysis.recipes` is imported, see :data:`analysis.recipes.RECIPES`).
-SAMPLERS: dict[str, type["Sampler"]] = {}
+SAMPLERS: dict[str, type[Sampler]] = {}
 
 
-def register_sampler(cls: type["Sampler"]) -> type["Sampler"]:
+def register_sampler(cls: type[Sampler]) -> type[Sampler]:
     """Class decorator: make ``cls`` available under ``cls.name`` (``spa-vl ablate --recipe``).
 
     Parameters
@@ -102,6 +109,11 @@ def register_sampler(cls: type["Sampler"]) -> type["Sampler"]:
     -------
     type of Sampler
         ``cls`` itself.
+
+    Raises
+    ------
+    ValueError
+        ``cls`` has no ``name`` or ``description``, or another class is registered under its name.
     """
     if not cls.name or not cls.description:
         raise ValueError(f"sampler {cls.__name__} needs a name and a one-line description")
@@ -140,11 +152,12 @@ class Sampler:
         Returns
         -------
         dict of str to object
+            Field name → value, in field order (a subclass's dataclass fields).
         """
         return {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}  # type: ignore[arg-type]
 
     @classmethod
-    def from_cli(cls, args: Any) -> "Sampler":
+    def from_cli(cls, args: Any) -> Sampler:
         """The sampler the command line asks for: :attr:`cli_parameters` read from ``args``.
 
         Options left unset (``None``) keep the constructor's default.
@@ -157,6 +170,7 @@ class Sampler:
         Returns
         -------
         Sampler
+            An instance of ``cls``, unchecked (:meth:`sample` validates it).
         """
         values = {param: getattr(args, dest, None) for param, dest in cls.cli_parameters.items()}
         return cls(**{param: value for param, value in values.items() if value is not None})
@@ -174,6 +188,11 @@ class Sampler:
         Returns
         -------
         list of Subset
+
+        Raises
+        ------
+        UsageError
+            A parameter or an input is invalid for the pool.
         """
         raise NotImplementedError
 
@@ -217,7 +236,7 @@ class ScaleLadder(Sampler):
     strata: Sequence[str] = DEFAULT_STRATA
     random_state: int = 0
 
-    def sample(self, pool: pd.DataFrame) -> list[Subset]:
+    def sample(self, pool: pd.DataFrame) -> list[Subset]:  # type: ignore[override]
         """One subset per size, each contained in the next.
 
         Parameters
@@ -229,6 +248,12 @@ class ScaleLadder(Sampler):
         -------
         list of Subset
             ``scale-<size>`` in increasing size.
+
+        Raises
+        ------
+        UsageError
+            ``random_state`` is not a whole number >= 0, a size is outside ``1..len(pool)`` or
+            repeated, or a stratum column is not in ``pool``.
         """
         seed = self._check_random_state()
         sizes = check_sizes(list(self.sizes), len(pool))

@@ -25,8 +25,9 @@ import contextlib
 import hashlib
 import json
 import os
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import datasets
 import numpy as np
@@ -45,7 +46,7 @@ from spa_vl.sources import Source
 from spa_vl.tables import open_parquet, split_files
 from spa_vl.taxonomy import QUESTION_TYPE, QUESTION_TYPES, UNKNOWN, LabelSpace
 
-from . import writer_parquet, writer_rlhf, writer_trl, writer_llamafactory  # noqa: F401,I001 (registers the formats, in this order)
+from . import writer_parquet, writer_rlhf, writer_trl, writer_llamafactory  # noqa: F401  # isort: skip (registers the formats, in this order)
 from .ablation import train_pool
 from .sampling import Subset, row_ids, stratified_take
 from .writer import WRITERS, ImageStore, SubsetContext, SubsetWriter, dumps_json, label_rows, writer_classes
@@ -62,14 +63,36 @@ TEXT_KEY_COLUMNS: tuple[str, ...] = ("question", "chosen", "rejected")
 
 
 def export_features(space: LabelSpace) -> datasets.Features:
-    """Features of an exported subset: the typed train features plus ``row_id``."""
+    """Features of an exported subset: the typed train features plus ``row_id``.
+
+    Parameters
+    ----------
+    space : LabelSpace
+        Label names of the source (the ClassLabel names of the taxonomy and question type).
+
+    Returns
+    -------
+    datasets.Features
+        :func:`~spa_vl.features.typed_features` of the train config, then ``row_id`` (string).
+    """
     features = typed_features("train", space)
     features["row_id"] = datasets.Value("string")
     return features
 
 
 def sha256_file(path: Path) -> str:
-    """Hex sha256 of a file's bytes."""
+    """Hex sha256 of a file's bytes.
+
+    Parameters
+    ----------
+    path : Path
+        The file (read in 1 MiB blocks).
+
+    Returns
+    -------
+    str
+        64 lowercase hex digits.
+    """
     digest = hashlib.sha256()
     with open(path, "rb") as f:
         for block in iter(lambda: f.read(1 << 20), b""):
@@ -78,7 +101,18 @@ def sha256_file(path: Path) -> str:
 
 
 def text_keys(table: pa.Table) -> np.ndarray:
-    """A 64-bit key per row from question, chosen and rejected (to hold eval rows out of subsets)."""
+    """A 64-bit key per row from question, chosen and rejected (to hold eval rows out of subsets).
+
+    Parameters
+    ----------
+    table : pyarrow.Table, shape (n, ...)
+        Rows with ``question``, ``chosen`` and ``rejected`` columns (nulls count as ``""``).
+
+    Returns
+    -------
+    numpy.ndarray of uint64, shape (n,)
+        Pandas' keyed hash of the three texts, in row order.
+    """
     frame = table.select(list(TEXT_KEY_COLUMNS)).to_pandas().fillna("")
     return pd.util.hash_pandas_object(frame, index=False).to_numpy()
 
@@ -104,7 +138,7 @@ def _validation_eval(source: Source, meta, exclude: np.ndarray, size: int, seed:
     try:
         files = split_files(source, "validation", "validation")
     except SpaVLError as e:
-        raise SpaVLError(f"{e} (the eval rows come from the validation config: pass --eval-from train to use held-out train rows)")
+        raise SpaVLError(f"{e} (the eval rows come from the validation config: pass --eval-from train to use held-out train rows)") from e
     views, frames = [], []
     for file_index, path in enumerate(files):
         view = label_rows(open_parquet(source, path).read(), meta)
@@ -223,7 +257,8 @@ def export_subsets(
                 eval_rows = train_eval[train_eval["file"] == file_index]
                 if not eval_rows.empty:
                     eval_parts.append(_take(view, eval_rows))
-        eval_table, eval_ids = None, []
+        eval_table: pa.Table | None = None
+        eval_ids: list[str] = []
         if needs_eval and eval_from == "validation":
             exclude = np.concatenate(exported_keys) if exported_keys else np.zeros(0, np.uint64)
             eval_table, eval_ids = _validation_eval(source, meta, exclude, eval_size, eval_seed)
@@ -237,8 +272,11 @@ def export_subsets(
 
 
 def _located_texts(location: Path, sections: dict[str, dict]) -> tuple[dict[str, str], list[str]]:
-    """The files whose text depends on the folder's location (the writers' and ``TRAIN.md``), and
-    the names of those that really name it (``TRAIN.md`` of a parquet-only subset does not)."""
+    """The files whose text depends on the folder's location, and the names of those that name it.
+
+    The files are the writers' located files and ``TRAIN.md``; the names leave out those that do
+    not really name the location (``TRAIN.md`` of a parquet-only subset does not).
+    """
     texts: dict[str, str] = {}
     parts = []
     for name, section in sections.items():
@@ -291,7 +329,7 @@ def _read_manifest(folder: Path) -> dict[str, Any]:
     try:
         return json.loads((folder / MANIFEST).read_text(encoding="utf-8"))
     except (OSError, ValueError) as e:
-        raise SpaVLError(f"{folder / MANIFEST}: unreadable manifest ({e.__class__.__name__}): re-export the subset")
+        raise SpaVLError(f"{folder / MANIFEST}: unreadable manifest ({e.__class__.__name__}): re-export the subset") from e
 
 
 def verify_subset(folder: str | os.PathLike) -> list[str]:
@@ -299,6 +337,17 @@ def verify_subset(folder: str | os.PathLike) -> list[str]:
 
     Besides modified, missing and unlisted files, a folder moved since it was written is a
     problem when files name its old location (``spa-vl ablate --relocate`` fixes that).
+
+    Parameters
+    ----------
+    folder : str or os.PathLike
+        A subset folder written by :func:`export_subsets` (holding ``manifest.json``).
+
+    Returns
+    -------
+    list of str
+        One message per problem, each starting with the path concerned; an unreadable or missing
+        manifest is the one problem then.
     """
     folder = Path(folder)
     try:
@@ -332,17 +381,45 @@ def _manifest_folders(root: Path) -> list[Path]:
 
 
 def verify_tree(root: str | os.PathLike) -> dict[str, list[str]]:
-    """:func:`verify_subset` for ``root`` itself or every subset folder below it."""
+    """:func:`verify_subset` for ``root`` itself or every subset folder below it.
+
+    Parameters
+    ----------
+    root : str or os.PathLike
+        A subset folder, or a folder whose subfolders are subsets (an ``out`` of
+        :func:`export_subsets`).
+
+    Returns
+    -------
+    dict of str to list of str
+        Subset folder → its problems (empty when intact), in sorted folder order.
+
+    Raises
+    ------
+    SpaVLError
+        If neither ``root`` nor any of its subfolders holds ``manifest.json``.
+    """
     return {str(folder): verify_subset(folder) for folder in _manifest_folders(Path(root))}
 
 
 def relocate_subset(folder: str | os.PathLike) -> bool:
     """Rewrite the files that name a subset's location after it moved; update its manifest.
 
+    Parameters
+    ----------
+    folder : str or os.PathLike
+        A subset folder written by :func:`export_subsets`.
+
     Returns
     -------
     bool
-        True if files were rewritten, False if the folder is where it was written.
+        True if files were rewritten, False if the folder is where it was written (or its manifest
+        predates absolute paths).
+
+    Raises
+    ------
+    SpaVLError
+        The manifest is missing or unreadable, or names a format this version does not know.
     """
     folder = Path(folder)
     manifest = _read_manifest(folder)
@@ -360,7 +437,24 @@ def relocate_subset(folder: str | os.PathLike) -> bool:
 
 
 def relocate_tree(root: str | os.PathLike) -> dict[str, bool]:
-    """:func:`relocate_subset` for ``root`` itself or every subset folder below it."""
+    """:func:`relocate_subset` for ``root`` itself or every subset folder below it.
+
+    Parameters
+    ----------
+    root : str or os.PathLike
+        A subset folder, or a folder whose subfolders are subsets.
+
+    Returns
+    -------
+    dict of str to bool
+        Subset folder → whether its files were rewritten, in sorted folder order.
+
+    Raises
+    ------
+    SpaVLError
+        If no ``manifest.json`` is found, or a subset's manifest is unreadable or names an unknown
+        format.
+    """
     return {str(folder): relocate_subset(folder) for folder in _manifest_folders(Path(root))}
 
 

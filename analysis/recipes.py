@@ -12,8 +12,9 @@ draws through the shared ranker and allocation of :mod:`analysis.sampling`.
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import ClassVar, Mapping, Sequence
+from typing import ClassVar
 
 import numpy as np
 import pandas as pd
@@ -46,7 +47,7 @@ class QuestionTypeSubsets(Sampler):
     n: int | None = None
     random_state: int = 0
 
-    def sample(self, pool: pd.DataFrame) -> list[Subset]:
+    def sample(self, pool: pd.DataFrame) -> list[Subset]:  # type: ignore[override]
         """The subsets ``qtype-easy``, ``qtype-hardq``, ``qtype-hards``, ``qtype-mixed``.
 
         Parameters
@@ -58,6 +59,12 @@ class QuestionTypeSubsets(Sampler):
         -------
         list of Subset
             Four subsets of ``n`` rows each.
+
+        Raises
+        ------
+        UsageError
+            ``n`` is unset or outside ``1..len(pool)``, a question type has fewer than ``n`` rows,
+            or ``random_state`` is invalid.
         """
         seed, n = self._check_random_state(), self._check_n(pool)
         subsets = []
@@ -97,7 +104,7 @@ class TaxonomyCoverage(Sampler):
     ks: Sequence[int] | None = None
     random_state: int = 0
 
-    def sample(self, pool: pd.DataFrame) -> list[Subset]:
+    def sample(self, pool: pd.DataFrame) -> list[Subset]:  # type: ignore[override]
         """One subset ``<level>-k<k>`` per k.
 
         Parameters
@@ -108,6 +115,14 @@ class TaxonomyCoverage(Sampler):
         Returns
         -------
         list of Subset
+            One per k of ``ks``, in that order.
+
+        Raises
+        ------
+        UsageError
+            ``n`` is unset or too large for the rows of the k categories, ``level`` is not a
+            taxonomy level, a k is outside ``1..`` the number of categories, or ``random_state`` is
+            invalid.
         """
         seed, n = self._check_random_state(), self._check_n(pool)
         if self.level not in LEVELS:
@@ -157,7 +172,7 @@ class ResponseModelSubsets(Sampler):
     random_state: int = 0
     groups: Mapping[str, Sequence[str]] | Sequence[tuple[str, Sequence[str]]] | None = None
 
-    def sample(self, pool: pd.DataFrame) -> list[Subset]:
+    def sample(self, pool: pd.DataFrame) -> list[Subset]:  # type: ignore[override]
         """``models-m<m>`` per m, or ``models-<group>`` per group and ``models-all``.
 
         Parameters
@@ -168,6 +183,15 @@ class ResponseModelSubsets(Sampler):
         Returns
         -------
         list of Subset
+            One per m of ``ms`` (in that order), or one per group then ``models-all``.
+
+        Raises
+        ------
+        UsageError
+            ``n`` is unset or too large for the allowed rows, a group names an unknown model, an m
+            is outside ``1..`` the number of models, or ``random_state`` is invalid.
+        SpaVLError
+            No pool row says which models wrote its responses.
         """
         seed, n = self._check_random_state(), self._check_n(pool)
         groups = dict(self.groups or {})
@@ -260,7 +284,7 @@ class EmbeddingDiversitySubsets(Sampler):
     n: int | None = None
     random_state: int = 0
 
-    def sample(self, pool: pd.DataFrame, embeddings: np.ndarray | None = None) -> list[Subset]:
+    def sample(self, pool: pd.DataFrame, embeddings: np.ndarray | None = None) -> list[Subset]:  # type: ignore[override]
         """``embedding-max``, ``embedding-random``, ``embedding-min`` with ``vendi_score`` metrics.
 
         Parameters
@@ -273,6 +297,13 @@ class EmbeddingDiversitySubsets(Sampler):
         Returns
         -------
         list of Subset
+            Max, random and min, each with metric ``vendi_score``.
+
+        Raises
+        ------
+        UsageError
+            ``embeddings`` is missing or not of shape ``(m, d)``, ``n`` is unset or outside
+            ``1..m``, or ``random_state`` is invalid.
         """
         seed, n = self._check_random_state(), self._check_n(pool)
         if embeddings is None or np.ndim(embeddings) != 2 or len(embeddings) != len(pool):

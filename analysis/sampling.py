@@ -17,8 +17,9 @@ rows are drawn:
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -71,10 +72,17 @@ def frame_row_ids(frame: pd.DataFrame) -> np.ndarray:
     Parameters
     ----------
     frame : pandas.DataFrame, shape (n, ...)
+        Rows with ``row_id``, or with at least one of :data:`ID_COLUMNS`.
 
     Returns
     -------
     numpy.ndarray of object (str), shape (n,)
+        One id per row, in frame order.
+
+    Raises
+    ------
+    UsageError
+        If ``frame`` has neither ``row_id`` nor any of :data:`ID_COLUMNS`.
     """
     if "row_id" in frame:
         return frame["row_id"].to_numpy(dtype=object)
@@ -144,7 +152,7 @@ def proportional_allocation(sizes: pd.Series | Sequence[int], n: int) -> pd.Seri
     return pd.Series(base, index=sizes.index)
 
 
-def nested_allocations(stratum_sizes: Sequence[int], sizes: Sequence[int]) -> dict[int, np.ndarray]:
+def nested_allocations(stratum_sizes: Sequence[int] | np.ndarray, sizes: Sequence[int]) -> dict[int, np.ndarray]:
     """Rows per stratum for each total size: within one row of proportional, and nested.
 
     The quota method adds one row at a time to the stratum with the highest ``share/(count+1)``
@@ -180,6 +188,7 @@ def check_sizes(sizes: Sequence[int], pool_size: int, what: str = "pool") -> lis
     Parameters
     ----------
     sizes : sequence of int
+        Requested subset sizes.
     pool_size : int
         Rows available.
     what : str
@@ -211,6 +220,7 @@ def strata_codes(frame: pd.DataFrame, strata: Sequence[str] | str) -> np.ndarray
     Parameters
     ----------
     frame : pandas.DataFrame, shape (n, ...)
+        Rows holding the ``strata`` columns.
     strata : str or sequence of str
         Columns whose value combination is the stratum.
 
@@ -218,6 +228,11 @@ def strata_codes(frame: pd.DataFrame, strata: Sequence[str] | str) -> np.ndarray
     -------
     numpy.ndarray of int64, shape (n,)
         ``0..k-1`` for the k strata, in sorted key order.
+
+    Raises
+    ------
+    UsageError
+        If a ``strata`` column is not in ``frame``.
     """
     strata = [strata] if isinstance(strata, str) else list(strata)
     missing = [c for c in strata if c not in frame]
@@ -239,6 +254,7 @@ def within_stratum_rank(codes: np.ndarray, priority: np.ndarray) -> np.ndarray:
     Returns
     -------
     numpy.ndarray of int64, shape (n,)
+        ``0..size-1`` inside each stratum, aligned with ``codes``.
     """
     order = np.lexsort((priority, codes))
     sorted_codes = codes[order]
@@ -261,12 +277,19 @@ def stratified_positions(frame: pd.DataFrame, n: int, strata: Sequence[str] | st
     n : int
         Rows to draw, ``0 <= n <= m``.
     strata : str or sequence of str
+        Stratum columns.
     random_state : int
+        Seed of :func:`rank`.
 
     Returns
     -------
     numpy.ndarray of int64, shape (n,)
         Positions into ``frame``, ascending.
+
+    Raises
+    ------
+    UsageError
+        If ``n`` is outside ``0..m``, a stratum column is missing, or ``frame`` has no id columns.
     """
     codes = strata_codes(frame, strata)
     quota = proportional_allocation(pd.Series(np.bincount(codes)), n).to_numpy()
@@ -275,7 +298,18 @@ def stratified_positions(frame: pd.DataFrame, n: int, strata: Sequence[str] | st
 
 
 def in_source_order(rows: pd.DataFrame) -> pd.DataFrame:
-    """``rows`` sorted by source place (``file``, ``position``) when they have it, renumbered."""
+    """``rows`` sorted by source place (``file``, ``position``) when they have it, renumbered.
+
+    Parameters
+    ----------
+    rows : pandas.DataFrame, shape (n, ...)
+        Rows, with ``file`` and ``position`` if they come from a pool.
+
+    Returns
+    -------
+    pandas.DataFrame, shape (n, ...)
+        The same rows (stable sort), index ``0..n-1``.
+    """
     if all(c in rows for c in SOURCE_ORDER):
         rows = rows.sort_values(list(SOURCE_ORDER), kind="stable")
     return rows.reset_index(drop=True)
@@ -291,7 +325,9 @@ def stratified_take(pool: pd.DataFrame, n: int, strata: Sequence[str], random_st
     n : int
         Rows to take, ``1 <= n <= m``.
     strata : sequence of str
+        Stratum columns.
     random_state : int
+        Seed of :func:`rank`.
     what : str
         How errors name the pool.
 
@@ -303,7 +339,7 @@ def stratified_take(pool: pd.DataFrame, n: int, strata: Sequence[str], random_st
     Raises
     ------
     UsageError
-        If ``n`` is not in ``1..m``.
+        If ``n`` is not in ``1..m``, or a stratum column is not in ``pool``.
     """
     check_sizes([n], len(pool), what)
     return in_source_order(pool.iloc[stratified_positions(pool, n, strata, random_state)])
@@ -325,11 +361,17 @@ def stratified_sample(frame: pd.DataFrame, n: int, by: Sequence[str] | str, rand
     by : str or sequence of str
         Stratum columns.
     random_state : int
+        Seed of :func:`rank`.
 
     Returns
     -------
     pandas.Index, shape (min(n, m),)
         Labels of the picked rows, in frame order.
+
+    Raises
+    ------
+    UsageError
+        If a ``by`` column is missing, or ``frame`` has no ``row_id`` nor id columns (when ``n < m``).
     """
     if n >= len(frame):
         return frame.index
@@ -368,17 +410,26 @@ class Subset:
         return len(self.row_ids)
 
     @classmethod
-    def of_rows(cls, name: str, recipe: str, parameters: dict[str, Any], rows: pd.DataFrame, metrics: dict[str, Any] | None = None) -> "Subset":
+    def of_rows(cls, name: str, recipe: str, parameters: dict[str, Any], rows: pd.DataFrame, metrics: dict[str, Any] | None = None) -> Subset:
         """A subset of the given pool rows (their ``row_id``, in source order).
 
         Parameters
         ----------
+        name : str
+            Folder name of the subset.
+        recipe : str
+            The sampler's registry name.
+        parameters : dict of str to object
+            The parameters that drew the rows (JSON-able).
         rows : pandas.DataFrame, shape (n, ...)
             Pool rows with ``row_id`` (and ``file``, ``position`` for source order).
+        metrics : dict of str to object, optional
+            Numbers measured on the subset (copied; empty when None).
 
         Returns
         -------
         Subset
+            ``len(rows)`` row ids.
         """
         return cls(name, recipe, parameters, in_source_order(rows)["row_id"].tolist(), dict(metrics or {}))
 
@@ -393,6 +444,7 @@ class Subset:
         Returns
         -------
         numpy.ndarray of int64, shape (n,)
+            ``pool`` positions (``iloc``) of :attr:`row_ids`.
 
         Raises
         ------
@@ -421,6 +473,11 @@ class Subset:
         -------
         pandas.DataFrame, shape (n, ...)
             Copies of the pool rows, renumbered ``0..n-1``.
+
+        Raises
+        ------
+        UsageError
+            If some ids are not in ``pool``.
         """
         return pool.iloc[self.positions_in(pool)].reset_index(drop=True)
 
@@ -432,11 +489,17 @@ class Subset:
         pool : pandas.DataFrame, shape (m, ...)
             A frame with ``row_id`` and the ``strata`` columns.
         strata : sequence of str
+            Stratum columns; their values are joined with ``|`` in this order.
 
         Returns
         -------
         dict of str to int
             Sorted by key; strata without rows are left out.
+
+        Raises
+        ------
+        UsageError
+            If some ids are not in ``pool``.
         """
         counts = self.rows_in(pool).groupby(list(strata)).size()
         return {"|".join(map(str, k if isinstance(k, tuple) else (k,))): int(v) for k, v in counts.items()}

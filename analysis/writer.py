@@ -38,23 +38,49 @@ from spa_vl.taxonomy import LEVELS, LabelSpace
 from .sampling import Subset
 
 #: name → writer class, filled by :func:`register` when a writer module is imported.
-WRITERS: dict[str, type["SubsetWriter"]] = {}
+WRITERS: dict[str, type[SubsetWriter]] = {}
 #: Folder of a subset that holds the image files (shared by the formats that need files).
 IMAGES_DIR = "images"
 #: Folder below :data:`IMAGES_DIR` for the eval rows' images.
 EVAL_IMAGES_DIR = "eval"
 
 
-def register(cls: type["SubsetWriter"]) -> type["SubsetWriter"]:
-    """Class decorator: make ``cls`` available as ``--format cls.name``."""
+def register(cls: type[SubsetWriter]) -> type[SubsetWriter]:
+    """Class decorator: make ``cls`` available as ``--format cls.name``.
+
+    Parameters
+    ----------
+    cls : type of SubsetWriter
+        A writer class with a unique ``name``.
+
+    Returns
+    -------
+    type of SubsetWriter
+        ``cls`` itself.
+
+    Raises
+    ------
+    ValueError
+        If another class is registered under ``cls.name``.
+    """
     if cls.name in WRITERS and WRITERS[cls.name] is not cls:
         raise ValueError(f"two writers named {cls.name!r}: {WRITERS[cls.name].__name__} and {cls.__name__}")
     WRITERS[cls.name] = cls
     return cls
 
 
-def writer_classes(formats: list[str] | tuple[str, ...]) -> list[type["SubsetWriter"]]:
+def writer_classes(formats: list[str] | tuple[str, ...]) -> list[type[SubsetWriter]]:
     """The writer classes of ``formats``, in the given order (duplicates dropped).
+
+    Parameters
+    ----------
+    formats : list or tuple of str
+        Format names (:data:`WRITERS` keys).
+
+    Returns
+    -------
+    list of type of SubsetWriter
+        One class per distinct name, in first-seen order.
 
     Raises
     ------
@@ -68,24 +94,83 @@ def writer_classes(formats: list[str] | tuple[str, ...]) -> list[type["SubsetWri
 
 
 def label_rows(table: pa.Table, meta: Any) -> pa.Table:
-    """The labelled view of a source table (the loader's one labelling function): its columns with
-    labels as strings (null = unknown)."""
+    """The labelled view of a source table (the loader's one labelling function).
+
+    Its columns with labels as strings (null = unknown).
+
+    Parameters
+    ----------
+    table : pyarrow.Table, shape (n, ...)
+        Rows of a source shard, any columns of a SPA-VL Parquet file.
+    meta : MetaIndex
+        The source's meta index (:func:`~spa_vl.meta.read_meta_index`).
+
+    Returns
+    -------
+    pyarrow.Table, shape (n, ...)
+        :func:`~spa_vl.labels.label_batch` with the model columns: the table's columns other than
+        labels, then ``class1``, ``class2``, ``class3``, ``question_type``, ``chosen_model``,
+        ``rejected_model`` and ``_item``; labels are strings, null where unknown.
+    """
     return label_batch(table, meta)
 
 
 def encode_rows(table: pa.Table, space: LabelSpace) -> pa.Table:
-    """``table`` with its string label columns replaced by ClassLabel ids of ``space`` (-1 unknown)."""
+    """``table`` with its string label columns replaced by ClassLabel ids of ``space`` (-1 unknown).
+
+    Parameters
+    ----------
+    table : pyarrow.Table, shape (n, ...)
+        A labelled view (:func:`label_rows`).
+    space : LabelSpace
+        The label names to encode against.
+
+    Returns
+    -------
+    pyarrow.Table, shape (n, ...)
+        The same columns in the same order; the label columns present are int64 ids.
+    """
     return encode_view(table, space)
 
 
 def present_features(features: datasets.Features, columns: list[str]) -> datasets.Features:
-    """``features`` restricted to ``columns`` (in the features' order): labelled views may lack
-    optional columns (response models) that the typed features declare."""
+    """``features`` restricted to ``columns`` (in the features' order).
+
+    Labelled views may lack optional columns (response models) that the typed features declare.
+
+    Parameters
+    ----------
+    features : datasets.Features
+        Typed features (e.g. :attr:`SubsetContext.features`).
+    columns : list of str
+        The columns a table has.
+
+    Returns
+    -------
+    datasets.Features
+        The features whose name is in ``columns``.
+    """
     return datasets.Features({name: feature for name, feature in features.items() if name in columns})
 
 
 def dumps_json(value: Any) -> str:
-    """JSON text that any locale can read: ASCII only (``\\uXXXX`` escapes), one item per line."""
+    r"""JSON text that any locale can read: ASCII only (``\uXXXX`` escapes), one item per line.
+
+    Parameters
+    ----------
+    value : object
+        JSON-able data; NumPy scalars are written as Python numbers.
+
+    Returns
+    -------
+    str
+        Indented JSON (indent 1) ending in a newline.
+
+    Raises
+    ------
+    TypeError
+        If ``value`` holds something neither JSON nor a NumPy scalar.
+    """
     return json.dumps(value, ensure_ascii=True, indent=1, default=_json_default) + "\n"
 
 
@@ -133,6 +218,11 @@ class ImageStore:
     Train images go to ``<class1>/<class2>/<class3>/<file name>`` (the layout the SPA-VL-RLHF
     README shows) when the labels are known, else ``unknown/<row_id><suffix>``; eval images go below
     ``eval/``. Only a digest per path is kept in memory, never the bytes.
+
+    Attributes
+    ----------
+    folder : Path
+        The subset folder; files go below ``folder / "images"``.
     """
 
     folder: Path
@@ -148,6 +238,11 @@ class ImageStore:
             Labelled rows with ``row_id``, ``image`` and the class columns (``image_name`` optional).
         eval_rows : bool
             Whether the rows are eval rows (their files go below ``eval/``).
+
+        Returns
+        -------
+        list of str, length n
+            One POSIX path per row, relative to ``images/``; a row seen before keeps its path.
         """
         prefix = f"{EVAL_IMAGES_DIR}/" if eval_rows else ""
         columns = ["row_id", *LEVELS] + (["image_name"] if "image_name" in rows.column_names else [])
@@ -218,6 +313,11 @@ class SubsetContext:
 class SubsetWriter:
     """One export format of one subset (see the module docstring for the protocol).
 
+    Parameters
+    ----------
+    context : SubsetContext
+        What the subset's writers share (kept as ``self.context``).
+
     Class attributes
     ----------------
     name : str
@@ -242,28 +342,80 @@ class SubsetWriter:
         Parameters
         ----------
         subset : Subset
+            The subset (its name for messages).
         rows : pandas.DataFrame, shape (n, ...)
             The subset's pool rows (labels, ``file``, ``position``).
+
+        Raises
+        ------
+        SpaVLError
+            If the format cannot hold the subset; the default accepts every subset.
         """
 
     def add(self, file_index: int, rows: pa.Table) -> None:
-        """Take the subset's rows of source shard ``file_index``: a labelled view (labels as
-        strings, null = unknown) with ``row_id``, in source order. Called once per shard, in order."""
+        """Take the subset's rows of source shard ``file_index``.
+
+        Called once per shard that holds subset rows, in shard order.
+
+        Parameters
+        ----------
+        file_index : int
+            Index of the source shard in the train split's files.
+        rows : pyarrow.Table, shape (k, ...)
+            The subset's rows of that shard: a labelled view (:func:`label_rows`; labels as
+            strings, null = unknown) with ``row_id``, in source order.
+        """
         raise NotImplementedError
 
     def finish(self, eval_rows: pa.Table | None) -> dict[str, Any]:
         """Write the remaining files; return this format's manifest section (JSON-able).
 
-        ``eval_rows`` (same columns as :meth:`add`'s rows) is given when :attr:`needs_eval`.
+        Parameters
+        ----------
+        eval_rows : pyarrow.Table or None
+            Held-out eval rows (same columns as :meth:`add`'s rows), given when :attr:`needs_eval`;
+            None otherwise.
+
+        Returns
+        -------
+        dict of str to object
+            The format's manifest section, also what :meth:`located_files` and
+            :meth:`instructions` receive.
         """
         raise NotImplementedError
 
     @classmethod
     def located_files(cls, location: Path, section: dict[str, Any]) -> dict[str, str]:
-        """Files (relative path → text) whose content names ``location``; none by default."""
+        """Files (relative path → text) whose content names ``location``; none by default.
+
+        Parameters
+        ----------
+        location : Path
+            The subset folder's absolute location.
+        section : dict of str to object
+            The format's manifest section (:meth:`finish`).
+
+        Returns
+        -------
+        dict of str to str
+            Path relative to the subset folder → the file's text.
+        """
         return {}
 
     @classmethod
     def instructions(cls, location: Path, section: dict[str, Any]) -> str:
-        """This format's Markdown section of ``TRAIN.md`` (may name ``location``)."""
+        """The format's Markdown section of ``TRAIN.md`` (may name ``location``).
+
+        Parameters
+        ----------
+        location : Path
+            The subset folder's absolute location.
+        section : dict of str to object
+            The format's manifest section (:meth:`finish`).
+
+        Returns
+        -------
+        str
+            Markdown; empty by default (no section).
+        """
         return ""

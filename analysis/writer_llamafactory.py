@@ -35,12 +35,35 @@ USER_TAG, ASSISTANT_TAG = "human", "gpt"
 
 
 def dataset_names(subset_name: str) -> tuple[str, str]:
-    """``dataset`` and ``eval_dataset`` names of a subset in its ``dataset_info.json``."""
+    """``dataset`` and ``eval_dataset`` names of a subset in its ``dataset_info.json``.
+
+    Parameters
+    ----------
+    subset_name : str
+        The subset's name (:attr:`Subset.name <analysis.sampling.Subset.name>`).
+
+    Returns
+    -------
+    tuple of (str, str)
+        ``spa_vl_<subset_name>`` and ``spa_vl_<subset_name>_eval``.
+    """
     return f"spa_vl_{subset_name}", f"spa_vl_{subset_name}_eval"
 
 
 def dataset_entry(file_name: str) -> dict[str, Any]:
-    """One ``dataset_info.json`` entry for a file written by this writer."""
+    """One ``dataset_info.json`` entry for a file written by this writer.
+
+    Parameters
+    ----------
+    file_name : str
+        The JSON file, relative to the dataset folder (``train.json`` or ``eval.json``).
+
+    Returns
+    -------
+    dict of str to object
+        ``file_name``, ``"formatting": "sharegpt"``, ``"ranking": True``, and the ``columns`` and
+        ``tags`` mappings of the records.
+    """
     return {
         "file_name": file_name,
         "formatting": "sharegpt",
@@ -52,7 +75,13 @@ def dataset_entry(file_name: str) -> dict[str, Any]:
 
 @register
 class LlamaFactoryWriter(SubsetWriter):
-    """``llamafactory/`` with ``train.json``, ``eval.json`` and ``dataset_info.json``."""
+    """``llamafactory/`` with ``train.json``, ``eval.json`` and ``dataset_info.json``.
+
+    Parameters
+    ----------
+    context : SubsetContext
+        What the subset's writers share.
+    """
 
     name = "llamafactory"
     description = "LLaMA-Factory sharegpt preference JSON with images + dataset_info.json (ranking: true)"
@@ -81,9 +110,30 @@ class LlamaFactoryWriter(SubsetWriter):
         ]
 
     def add(self, file_index: int, rows: pa.Table) -> None:
+        """Store the rows' images and keep their sharegpt preference records.
+
+        Parameters
+        ----------
+        file_index : int
+            Index of the source shard in the train split's files.
+        rows : pyarrow.Table, shape (k, ...)
+            The subset's rows of that shard: a labelled view with ``row_id``.
+        """
         self.records += self._records(rows, eval_rows=False)
 
     def finish(self, eval_rows: pa.Table | None) -> dict[str, Any]:
+        """Write ``train.json``, ``eval.json`` (when there are eval rows) and ``dataset_info.json``.
+
+        Parameters
+        ----------
+        eval_rows : pyarrow.Table or None
+            Held-out rows for ``eval.json`` (not written, nor listed, when None or empty).
+
+        Returns
+        -------
+        dict of str to object
+            ``folder``, ``datasets`` (dataset name → file name) and ``rows`` (``train``, ``eval``).
+        """
         folder = self.context.folder / LLAMAFACTORY_DIR
         folder.mkdir(parents=True, exist_ok=True)
         train_name, eval_name = dataset_names(self.context.subset.name)
@@ -99,6 +149,20 @@ class LlamaFactoryWriter(SubsetWriter):
 
     @classmethod
     def instructions(cls, location: Path, section: dict[str, Any]) -> str:
+        """A LLaMA-Factory DPO config whose ``dataset_dir`` is ``<location>/llamafactory``.
+
+        Parameters
+        ----------
+        location : Path
+            The subset folder's absolute location.
+        section : dict of str to object
+            The format's manifest section (its ``datasets`` names the train and eval datasets).
+
+        Returns
+        -------
+        str
+            Markdown section ``## LLaMA-Factory (DPO, reward model)``.
+        """
         names = list(section.get("datasets", {}))
         train = names[0] if names else "spa_vl_<subset>"
         evaluation = f"eval_dataset: {names[1]}\n" if len(names) > 1 else ""

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import datasets
 import pyarrow as pa
 import pyarrow.parquet as pq
 
@@ -19,7 +20,13 @@ from .writer import SubsetContext, SubsetWriter, encode_rows, present_features, 
 
 @register
 class ParquetWriter(SubsetWriter):
-    """Typed Parquet shards and a card at the subset's top level."""
+    """Typed Parquet shards and a card at the subset's top level.
+
+    Parameters
+    ----------
+    context : SubsetContext
+        What the subset's writers share.
+    """
 
     name = "parquet"
     description = "datasets folder (README card + data/train-*.parquet) for datasets.load_dataset"
@@ -27,11 +34,23 @@ class ParquetWriter(SubsetWriter):
     def __init__(self, context: SubsetContext):
         super().__init__(context)
         self.files = sorted(context.rows["file"].unique().tolist())
-        self.features = None  # the typed features of the columns the labelled rows have
+        self.features: datasets.Features | None = None  # the typed features of the columns the labelled rows have
         self.rows = 0
         self.bytes = 0
 
     def add(self, file_index: int, rows: pa.Table) -> None:
+        """Write the rows as ``data/train-<i>-of-<m>.parquet``, ClassLabel-encoded, typed.
+
+        ``i`` is the shard's place among the ``m`` source shards the subset draws from; the
+        features are those of the first shard's columns (:func:`~analysis.writer.present_features`).
+
+        Parameters
+        ----------
+        file_index : int
+            Index of the source shard in the train split's files.
+        rows : pyarrow.Table, shape (k, ...)
+            The subset's rows of that shard: a labelled view with ``row_id``.
+        """
         ctx = self.context
         self.features = self.features or present_features(ctx.features, rows.column_names)
         schema = self.features.arrow_schema
@@ -43,6 +62,18 @@ class ParquetWriter(SubsetWriter):
         self.bytes += table.nbytes
 
     def finish(self, eval_rows: pa.Table | None) -> dict[str, Any]:
+        """Write the ``README.md`` card (``dataset_info`` with the features and the train size).
+
+        Parameters
+        ----------
+        eval_rows : pyarrow.Table or None
+            Ignored: this format has no eval split (always None, :attr:`needs_eval` is False).
+
+        Returns
+        -------
+        dict of str to object
+            ``{"folder": ".", "rows": <train rows written>}``.
+        """
         ctx = self.context
         configs = [{"config_name": "default", "data_files": [{"split": "train", "path": "data/train-*"}]}]
         infos = [dataset_info_entry("default", self.features or ctx.features, {"train": (self.rows, self.bytes)})]
@@ -60,6 +91,20 @@ class ParquetWriter(SubsetWriter):
 
     @classmethod
     def instructions(cls, location, section) -> str:
+        """The ``datasets.load_dataset`` snippet (it does not name ``location``).
+
+        Parameters
+        ----------
+        location : Path
+            The subset folder's absolute location (unused).
+        section : dict of str to object
+            The format's manifest section (unused).
+
+        Returns
+        -------
+        str
+            Markdown section ``## datasets (any trainer)``.
+        """
         return (
             "## datasets (any trainer)\n\n"
             "```python\nimport datasets\nds = datasets.load_dataset(\"path/to/this/folder\", split=\"train\")  # ClassLabel, Image, row_id\n```\n"

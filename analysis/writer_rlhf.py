@@ -1,4 +1,4 @@
-"""``--format rlhf``: the JSON the official SPA-VL-RLHF code (EchoseChen/SPA-VL-RLHF) reads as written.
+r"""``--format rlhf``: the JSON the official SPA-VL-RLHF code (EchoseChen/SPA-VL-RLHF) reads as written.
 
 What its code needs, and what this writer does about it:
 
@@ -11,7 +11,7 @@ What its code needs, and what this writer does about it:
   ``infer_json.py`` reads a list of ``{id, image, question}``: ``config_test.json`` and
   ``eval.json`` come from held-out rows (the validation config by default), never subset rows;
 * DPO and PPO print 3 examples, so fewer than 3 rows are refused;
-* JSON is ASCII (``\\uXXXX`` escapes), so ``open()`` in any locale reads it.
+* JSON is ASCII (``\uXXXX`` escapes), so ``open()`` in any locale reads it.
 
 Files: ``rlhf/{hardq,hardd,easy}.json``, ``rlhf/test/{hardq,hardd,easy}.json``, ``rlhf/eval.json``,
 ``rlhf/config_train.json``, ``rlhf/config_test.json``; images under the subset's ``images/``
@@ -65,7 +65,13 @@ def known_type_rows(rows: pd.DataFrame) -> int:
 
 @register
 class RlhfWriter(SubsetWriter):
-    """SPA-VL-RLHF lists of ``{id, image, question, chosen, rejected, row_id}`` per question type."""
+    """SPA-VL-RLHF lists of ``{id, image, question, chosen, rejected, row_id}`` per question type.
+
+    Parameters
+    ----------
+    context : SubsetContext
+        What the subset's writers share.
+    """
 
     name = "rlhf"
     description = "SPA-VL-RLHF JSON (config_train.json, config_test.json, eval.json, TRAIN.md)"
@@ -78,6 +84,20 @@ class RlhfWriter(SubsetWriter):
 
     @classmethod
     def check(cls, subset: Subset, rows: pd.DataFrame) -> None:
+        """Refuse a subset with fewer than :data:`MIN_ROWS` rows of a known question type.
+
+        Parameters
+        ----------
+        subset : Subset
+            The subset (its name for the message).
+        rows : pandas.DataFrame, shape (n, ...)
+            The subset's pool rows, with ``question_type``.
+
+        Raises
+        ------
+        SpaVLError
+            If fewer than :data:`MIN_ROWS` rows have a known question type.
+        """
         n = known_type_rows(rows)
         if n < MIN_ROWS:
             raise SpaVLError(
@@ -86,6 +106,15 @@ class RlhfWriter(SubsetWriter):
             )
 
     def add(self, file_index: int, rows: pa.Table) -> None:
+        """Store the rows' images and keep their records by question type (unknown types skipped).
+
+        Parameters
+        ----------
+        file_index : int
+            Index of the source shard in the train split's files.
+        rows : pyarrow.Table, shape (k, ...)
+            The subset's rows of that shard: a labelled view with ``row_id``.
+        """
         self.skipped += self._collect(rows, self.records, eval_rows=False)
 
     def _collect(self, rows: pa.Table, into: dict[str, list[dict]], *, eval_rows: bool) -> int:
@@ -111,6 +140,21 @@ class RlhfWriter(SubsetWriter):
         return skipped
 
     def finish(self, eval_rows: pa.Table | None) -> dict[str, Any]:
+        """Write the train and test lists per question type and ``eval.json``.
+
+        The configs naming them are :meth:`located_files`.
+
+        Parameters
+        ----------
+        eval_rows : pyarrow.Table or None
+            Held-out rows for ``test/*.json`` and ``eval.json`` (both empty lists when None).
+
+        Returns
+        -------
+        dict of str to object
+            ``folder``, ``image_folder``, ``rows`` and ``eval_rows`` (training key → records),
+            ``skipped_unknown_question_type`` and a note on ``id``.
+        """
         folder = self.context.folder / RLHF_DIR
         (folder / TEST_DIR).mkdir(parents=True, exist_ok=True)
         tests: dict[str, list[dict]] = {t: [] for t in QUESTION_TYPES}
@@ -133,6 +177,20 @@ class RlhfWriter(SubsetWriter):
 
     @classmethod
     def located_files(cls, location: Path, section: dict[str, Any]) -> dict[str, str]:
+        """``config_train.json`` and ``config_test.json``: training key → absolute JSON path.
+
+        Parameters
+        ----------
+        location : Path
+            The subset folder's absolute location.
+        section : dict of str to object
+            The format's manifest section (unused).
+
+        Returns
+        -------
+        dict of str to str
+            ``rlhf/config_train.json`` and ``rlhf/config_test.json`` → their JSON text.
+        """
         root = Path(location) / RLHF_DIR
         train = {k: str(root / f"{k}.json") for k in _keys()}
         test = {k: str(root / TEST_DIR / f"{k}.json") for k in _keys()}
@@ -140,6 +198,20 @@ class RlhfWriter(SubsetWriter):
 
     @classmethod
     def instructions(cls, location: Path, section: dict[str, Any]) -> str:
+        """The DPO, reward-model, PPO and inference commands of SPA-VL-RLHF, with absolute paths.
+
+        Parameters
+        ----------
+        location : Path
+            The subset folder's absolute location.
+        section : dict of str to object
+            The format's manifest section (its ``rows`` per key are shown).
+
+        Returns
+        -------
+        str
+            Markdown section ``## SPA-VL-RLHF (EchoseChen/SPA-VL-RLHF)``.
+        """
         location = Path(location)
         train = location / RLHF_DIR / "config_train.json"
         test = location / RLHF_DIR / "config_test.json"

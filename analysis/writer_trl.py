@@ -41,7 +41,20 @@ REPLACED: tuple[str, ...] = ("image", "image_name", "question", "chosen", "rejec
 
 
 def trl_features(extra: datasets.Features) -> datasets.Features:
-    """Features of a TRL export: ``images``, ``prompt``, ``chosen``, ``rejected``, then ``extra``."""
+    """Features of a TRL export: ``images``, ``prompt``, ``chosen``, ``rejected``, then ``extra``.
+
+    Parameters
+    ----------
+    extra : datasets.Features
+        Typed features of the source columns; those TRL's columns replace (:data:`REPLACED`) are
+        dropped, the others (``row_id``, labels, response models) kept in order.
+
+    Returns
+    -------
+    datasets.Features
+        ``images`` (list of Image), ``prompt``, ``chosen``, ``rejected`` (:data:`MESSAGES`), then
+        the kept ``extra`` features.
+    """
     features = datasets.Features(
         {"images": datasets.List(datasets.Image()), "prompt": MESSAGES, "chosen": MESSAGES, "rejected": MESSAGES}
     )
@@ -64,6 +77,23 @@ def trl_table(rows: pa.Table, space: LabelSpace, features: datasets.Features) ->
     """``rows`` (a labelled view with ``row_id``) in TRL's vision preference layout (vectorised).
 
     Columns of ``features`` that ``rows`` lacks (eval rows without response models) are null.
+
+    Parameters
+    ----------
+    rows : pyarrow.Table, shape (n, ...)
+        A labelled view with ``row_id``, ``image``, ``question``, ``chosen``, ``rejected`` and the
+        label columns (strings).
+    space : LabelSpace
+        Label names to encode the label columns against (ClassLabel ids, -1 unknown).
+    features : datasets.Features
+        The export's features (:func:`trl_features`): the output columns, in order.
+
+    Returns
+    -------
+    pyarrow.Table, shape (n, len(features))
+        One image per row in ``images``, one-message ``prompt`` (image placeholder then the
+        question), ``chosen`` and ``rejected`` conversations, then the other ``features`` columns,
+        cast to their Arrow schema.
     """
     n = rows.num_rows
     question = rows.column("question").combine_chunks()
@@ -88,7 +118,13 @@ def trl_table(rows: pa.Table, space: LabelSpace, features: datasets.Features) ->
 
 @register
 class TrlWriter(SubsetWriter):
-    """A ``datasets`` folder ``trl/`` in TRL's vision preference format, train and test splits."""
+    """A ``datasets`` folder ``trl/`` in TRL's vision preference format, train and test splits.
+
+    Parameters
+    ----------
+    context : SubsetContext
+        What the subset's writers share.
+    """
 
     name = "trl"
     description = "TRL vision preference dataset (images + conversational prompt/chosen/rejected), train/test"
@@ -109,17 +145,38 @@ class TrlWriter(SubsetWriter):
         size[1] += table.nbytes
 
     def add(self, file_index: int, rows: pa.Table) -> None:
+        """Write the rows as ``trl/data/train-<i>-of-<m>.parquet`` in TRL's layout (:func:`trl_table`).
+
+        Parameters
+        ----------
+        file_index : int
+            Index of the source shard in the train split's files.
+        rows : pyarrow.Table, shape (k, ...)
+            The subset's rows of that shard: a labelled view with ``row_id``.
+        """
         self.features = self.features or trl_features(present_features(self.context.features, rows.column_names))
         self._write("train", trl_table(rows, self.context.space, self.features), self.files.index(file_index), len(self.files))
 
     def finish(self, eval_rows: pa.Table | None) -> dict[str, Any]:
+        """Write the ``test`` split from the eval rows and the ``trl/README.md`` card.
+
+        Parameters
+        ----------
+        eval_rows : pyarrow.Table or None
+            Held-out rows for the ``test`` split (none written when None or empty).
+
+        Returns
+        -------
+        dict of str to object
+            ``{"folder": "trl", "rows": {split: rows}}``.
+        """
         splits = [{"split": "train", "path": "data/train-*"}]
         self.features = self.features or trl_features(self.context.features)
         if eval_rows is not None and eval_rows.num_rows:
             self._write("test", trl_table(eval_rows, self.context.space, self.features), 0, 1)
             splits.append({"split": "test", "path": "data/test-*"})
         configs = [{"config_name": "default", "data_files": splits}]
-        infos = [dataset_info_entry("default", self.features, {s: tuple(v) for s, v in self.sizes.items()})]
+        infos = [dataset_info_entry("default", self.features, {s: (v[0], v[1]) for s, v in self.sizes.items()})]
         name = self.context.subset.name
         metadata = card_metadata(configs, infos, pretty_name=f"SPA-VL subset {name} (TRL)", tags=["trl", "dpo", "vision"])
         (self.context.folder / TRL_DIR / CARD_FILE).write_text(render_card(metadata, self._card_body()), encoding="utf-8")
@@ -137,6 +194,20 @@ class TrlWriter(SubsetWriter):
 
     @classmethod
     def instructions(cls, location: Path, section: dict[str, Any]) -> str:
+        """A ``DPOTrainer`` snippet and a ``trl dpo`` command loading ``<location>/trl``.
+
+        Parameters
+        ----------
+        location : Path
+            The subset folder's absolute location.
+        section : dict of str to object
+            The format's manifest section (unused).
+
+        Returns
+        -------
+        str
+            Markdown section ``## TRL (DPO)``.
+        """
         folder = Path(location) / TRL_DIR
         return f"""## TRL (DPO)
 

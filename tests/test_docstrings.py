@@ -44,6 +44,7 @@ CHECKED: tuple[str, ...] = (
     "spa_vl/stats.py",
     "spa_vl/tables.py",
     "spa_vl/taxonomy.py",
+    "analysis/ablation.py",
     "analysis/backends.py",
     "analysis/contamination.py",
     "analysis/difficulty.py",
@@ -51,11 +52,19 @@ CHECKED: tuple[str, ...] = (
     "analysis/diversity.py",
     "analysis/embeddings.py",
     "analysis/explorer.py",
+    "analysis/export.py",
     "analysis/frames.py",
     "analysis/image_analysis.py",
     "analysis/palette.py",
+    "analysis/recipes.py",
     "analysis/records.py",
     "analysis/response_models.py",
+    "analysis/sampling.py",
+    "analysis/writer.py",
+    "analysis/writer_llamafactory.py",
+    "analysis/writer_parquet.py",
+    "analysis/writer_rlhf.py",
+    "analysis/writer_trl.py",
 )
 
 ALL_MODULES: tuple[str, ...] = tuple(
