@@ -53,7 +53,7 @@ class ImageSection(Section):
     pictures: dict = field(default_factory=dict, repr=False)
 
     @classmethod
-    def compute(cls, inputs: SectionInputs) -> "ImageSection":
+    def compute(cls, inputs: SectionInputs) -> ImageSection:
         """Compute the section from the report's inputs.
 
         Parameters
@@ -177,7 +177,7 @@ class ModelSection(Section):
     distances: pd.DataFrame | None
 
     @classmethod
-    def compute(cls, inputs: SectionInputs) -> "ModelSection":
+    def compute(cls, inputs: SectionInputs) -> ModelSection:
         """Compute the section from the report's inputs.
 
         Parameters
@@ -297,7 +297,7 @@ class ExplorerSection(Section):
     page: str = field(repr=False)
 
     @classmethod
-    def compute(cls, inputs: SectionInputs, max_points: int = explorer.MAX_POINTS) -> "ExplorerSection":
+    def compute(cls, inputs: SectionInputs, max_points: int = explorer.MAX_POINTS) -> ExplorerSection:
         """Compute the section from the report's inputs.
 
         Parameters

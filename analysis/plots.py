@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import io
 import os
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Mapping
 
 import numpy as np
 import pandas as pd
@@ -263,7 +263,7 @@ def image_grid(rows, columns: int = 4, title: str = "Sample rows") -> Figure:
 
     def name(column: str, value) -> str:
         feature = features.get(column) if hasattr(features, "get") else None
-        if hasattr(feature, "int2str") and isinstance(value, int):
+        if feature is not None and hasattr(feature, "int2str") and isinstance(value, int):
             return UNKNOWN if value < 0 else feature.int2str(value)
         return str(value)
 

@@ -93,9 +93,10 @@ def format_number(v: Any, digits: int = 3) -> str:
     str
     """
     if isinstance(v, (float, np.floating)):
-        if math.isnan(v):
+        x = float(v)
+        if math.isnan(x):
             return ""
-        return f"{int(v):,}" if float(v).is_integer() and abs(v) < 1e15 else f"{v:.{digits}f}"
+        return f"{int(x):,}" if x.is_integer() and abs(x) < 1e15 else f"{x:.{digits}f}"
     return str(v)
 
 
@@ -257,8 +258,9 @@ def write_report(report: Report, out: str | os.PathLike, *, overwrite: bool = Fa
         start = time.perf_counter()
         files = {name: save_figure(fig, tmp / f"{name}.png") for name, fig in report.figures.items()}
         timings = [*report.timings, StageTime(WRITE_STAGE, time.perf_counter() - start)]
-        for table in (t for s in report.sections for t in s.tables() if t.csv is not None):
-            table.csv.to_csv(tmp / f"{table.name}.csv", index=False)
+        for table in (t for s in report.sections for t in s.tables()):
+            if table.csv is not None:
+                table.csv.to_csv(tmp / f"{table.name}.csv", index=False)
         for name, page in report.pages.items():
             (tmp / name).write_text(page, encoding="utf-8")
         (tmp / "stats.json").write_text(json.dumps(jsonable(report.stats), indent=2, ensure_ascii=False) + "\n", encoding="utf-8")

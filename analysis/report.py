@@ -15,10 +15,11 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -34,7 +35,17 @@ from . import contamination, difficulty, distributions, diversity, media_section
 from .embeddings import Encoder
 from .explorer import project_2d
 from .frames import SPLIT, labelled_frame
-from .sections import EVAL_SPLITS, TRAIN, Plot, Report, ReportSettings, Section, SectionInputs, StageTime, Table, registered_sections
+from .sections import (
+    EVAL_SPLITS,
+    Plot,
+    Report,
+    ReportSettings,
+    Section,
+    SectionInputs,
+    StageTime,
+    Table,
+    registered_sections,
+)
 
 CURVE_SIZES = (25, 50, 100, 250, 500, 1000, 2500, 5000, 10000, 25000, 50000, 100000)
 LOAD_STAGE = "read labels and texts"
@@ -62,7 +73,7 @@ class TaxonomySection(Section):
     counts: pd.DataFrame
 
     @classmethod
-    def compute(cls, inputs: SectionInputs) -> "TaxonomySection":
+    def compute(cls, inputs: SectionInputs) -> TaxonomySection:
         """Compute the section from the report's inputs.
 
         Parameters
@@ -135,7 +146,7 @@ class BalanceSection(Section):
     divergence: dict[str, pd.DataFrame]
 
     @classmethod
-    def compute(cls, inputs: SectionInputs) -> "BalanceSection":
+    def compute(cls, inputs: SectionInputs) -> BalanceSection:
         """Compute the section from the report's inputs.
 
         Parameters
@@ -209,7 +220,7 @@ class DifficultySection(Section):
     balance: pd.DataFrame
 
     @classmethod
-    def compute(cls, inputs: SectionInputs) -> "DifficultySection":
+    def compute(cls, inputs: SectionInputs) -> DifficultySection:
         """Compute the section from the report's inputs.
 
         Parameters
@@ -301,7 +312,7 @@ class ContaminationSection(Section):
     seconds: dict[str, float] = field(default_factory=dict)
 
     @classmethod
-    def compute(cls, inputs: SectionInputs) -> "ContaminationSection":
+    def compute(cls, inputs: SectionInputs) -> ContaminationSection:
         """Compute the section from the report's inputs.
 
         Parameters
@@ -481,7 +492,7 @@ class DiversitySection(Section):
     labels: list[str]
 
     @classmethod
-    def compute(cls, inputs: SectionInputs) -> "DiversitySection":
+    def compute(cls, inputs: SectionInputs) -> DiversitySection:
         """Compute the section from the report's inputs.
 
         Parameters
@@ -641,7 +652,7 @@ def compute_report(
     with _stage(report, encoder, LOAD_STAGE, f"1/{total}", progress):
         frame = labelled_frame(source)
     inputs = SectionInputs(source, frame, settings, encoder, progress)
-    if estimate:
+    if estimate and announce is not None:
         from .report_estimate import estimate_encoding
 
         with _stage(report, encoder, ESTIMATE_STAGE, f"2/{total}", progress):

@@ -116,7 +116,7 @@ class SectionInputs:
     settings: ReportSettings
     encoder: Any
     progress: bool = False
-    done: dict[str, "Section"] = field(default_factory=dict)
+    done: dict[str, Section] = field(default_factory=dict)
 
     @cached_property
     def train(self) -> pd.DataFrame:
@@ -131,7 +131,7 @@ class SectionInputs:
         return train.loc[stratified_sample(train, limit, "class1", settings.seed)] if len(train) else train
 
 
-_REGISTRY: list[type["Section"]] = []
+_REGISTRY: list[type[Section]] = []
 
 
 class Section:
@@ -160,7 +160,7 @@ class Section:
             _REGISTRY.append(cls)
 
     @classmethod
-    def compute(cls, inputs: SectionInputs) -> "Section":
+    def compute(cls, inputs: SectionInputs) -> Section:
         """Compute the section.
 
         Parameters

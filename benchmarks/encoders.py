@@ -31,9 +31,9 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from analysis import diversity  # noqa: E402
-from analysis.backends import BACKENDS, make_encode  # noqa: E402
-from analysis.frames import labelled_frame  # noqa: E402
+from spa_vl.analysis import diversity  # noqa: E402
+from spa_vl.analysis.backends import BACKENDS, make_encode  # noqa: E402
+from spa_vl.analysis.frames import labelled_frame  # noqa: E402
 from spa_vl.taxonomy import UNKNOWN  # noqa: E402
 
 TARGET_RATIO, MIN_COSINE = 1.5, 0.995
@@ -76,7 +76,7 @@ def main() -> None:
     import torch
     from sentence_transformers import SentenceTransformer
 
-    from analysis.embeddings import default_model
+    from spa_vl.analysis.embeddings import default_model
 
     frame = labelled_frame("sample")
     texts = bench_texts(frame, args.texts, args.long)

@@ -68,7 +68,7 @@ def main() -> int:
     rows = QUICK_ROWS if args.quick else FULL_ROWS
     folder = dataset(rows)
     os.environ["SPA_VL_CACHE"] = tempfile.mkdtemp(prefix="spa-vl-bench-images-")  # a cold content cache
-    from analysis import image_analysis as ia
+    from spa_vl.analysis import image_analysis as ia
 
     cores = os.cpu_count() or 1
     t = time.perf_counter()

@@ -155,7 +155,7 @@ def bench_embeddings(folder: Path, tmp: Path, n_texts: int) -> list[dict]:
     import pyarrow.parquet as pq
     from sentence_transformers import SentenceTransformer
 
-    from analysis.embeddings import Encoder, default_model
+    from spa_vl.analysis.embeddings import Encoder, default_model
 
     questions = pq.read_table(folder / "data", columns=["question"]).column("question").to_pylist()
     texts = sorted(set(questions))[:n_texts]
@@ -182,7 +182,7 @@ def bench_embeddings(folder: Path, tmp: Path, n_texts: int) -> list[dict]:
 
 
 def bench_diversity(rows: int) -> list[dict]:
-    from analysis import diversity as dv
+    from spa_vl.analysis import diversity as dv
 
     x = np.random.default_rng(0).normal(size=(rows, 384)).astype(np.float32)
     t = time.perf_counter()
@@ -203,8 +203,8 @@ def bench_ablate(folder: Path, tmp: Path) -> list[dict]:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    from analysis.ablation import DEFAULT_SIZES, ScaleLadder, train_pool
-    from analysis.export import export_subsets
+    from spa_vl.analysis.ablation import DEFAULT_SIZES, ScaleLadder, train_pool
+    from spa_vl.analysis.export import export_subsets
     from spa_vl.sources import resolve_source
     from spa_vl.tables import split_files
 

@@ -10,7 +10,7 @@ import json
 import os
 import sys
 import warnings
-from typing import Callable, Sequence
+from collections.abc import Callable, Sequence
 
 from .errors import SpaVLError
 
@@ -27,9 +27,9 @@ EPILOG = """examples:
 
 
 def _source(args: argparse.Namespace):
-    from .sources import resolve_source
+    from .opening import open_source
 
-    return resolve_source(args.source, revision=args.revision, allow_partial=args.allow_partial, strict=args.strict)
+    return open_source(args.source, revision=args.revision, allow_partial=args.allow_partial, strict=args.strict)
 
 
 def _add_source(p: argparse.ArgumentParser) -> None:
@@ -92,8 +92,22 @@ def _progress(args: argparse.Namespace) -> bool:
     return not args.quiet and sys.stderr.isatty()
 
 
+#: Modules of the ``analysis`` extra, checked before a command that needs them starts.
+ANALYSIS_MODULES: tuple[str, ...] = ("matplotlib", "seaborn", "sklearn", "sentence_transformers", "imagehash", "plotly", "markdown_it", "datasketch")
+
+
+def _require_analysis(what: str) -> None:
+    """One clear line when the ``analysis`` extra is not installed (instead of an ImportError mid-run)."""
+    import importlib.util
+
+    missing = [m for m in ANALYSIS_MODULES if importlib.util.find_spec(m) is None]
+    if missing:
+        raise SpaVLError(f"{what} needs the analysis extra ({', '.join(missing)} not installed): pip install 'spa-vl[analysis]'")
+
+
 def _cmd_report(args: argparse.Namespace) -> int:
-    from analysis.report import ReportSettings, build_report
+    _require_analysis("spa-vl report")
+    from spa_vl.analysis.report import ReportSettings, build_report
 
     settings = ReportSettings(
         diversity_sample=None if args.full else args.sample, model=args.model, seed=args.seed, batch_size=args.batch_size,
@@ -125,11 +139,11 @@ def _int_list(text: str) -> list[int]:
     try:
         return [int(part) for part in text.replace("_", "").split(",") if part.strip()]
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected comma-separated whole numbers, got {text!r}")
+        raise argparse.ArgumentTypeError(f"expected comma-separated whole numbers, got {text!r}") from None
 
 
 def _question_embeddings(args: argparse.Namespace, pool):
-    from analysis.embeddings import Encoder
+    from spa_vl.analysis.embeddings import Encoder
 
     return Encoder(args.model, progress=_progress(args)).encode(pool["question"].tolist())
 
@@ -140,7 +154,7 @@ SAMPLER_INPUTS: dict[str, Callable] = {"embeddings": _question_embeddings}
 
 def _sampler(args: argparse.Namespace, pool):
     """The ``--recipe`` sampler (its class reads its own options) and the data its ``sample`` takes."""
-    from analysis.recipes import RECIPES
+    from spa_vl.analysis.recipes import RECIPES
 
     cls = RECIPES[args.recipe]
     sampler = cls.from_cli(argparse.Namespace(**{**vars(args), "model_group": _model_groups(args.model_group)}))
@@ -166,7 +180,7 @@ from a subset to a training run (each subset's TRAIN.md has the full commands wi
 
 
 def _cmd_ablate(args: argparse.Namespace) -> int:
-    from analysis.export import export_subsets, relocate_tree, verify_tree
+    from spa_vl.analysis.export import export_subsets, relocate_tree, verify_tree
 
     if args.relocate:
         for folder, moved in relocate_tree(args.relocate).items():
@@ -185,7 +199,7 @@ def _cmd_ablate(args: argparse.Namespace) -> int:
         return 0
     if not args.out:
         raise SpaVLError("spa-vl ablate needs --out DIR (or --verify DIR)")
-    from analysis.ablation import train_pool
+    from spa_vl.analysis.ablation import train_pool
 
     source = _source(args)
     pool = train_pool(source)
@@ -211,7 +225,13 @@ def _cmd_card(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """The argument parser (exposed for tests and docs)."""
+    """The argument parser (exposed for tests and docs).
+
+    Returns
+    -------
+    argparse.ArgumentParser
+        ``spa-vl`` with one sub-parser per command; ``--recipe`` choices come from the recipe registry.
+    """
     parser = argparse.ArgumentParser(
         prog="spa-vl",
         description="Load, measure and subset SPA-VL (hub id, local mirror folder, or the embedded sample).",
@@ -256,10 +276,10 @@ def build_parser() -> argparse.ArgumentParser:
         "every split (validation/eval: own columns; train: meta_files/image_info/meta.json by image_name),\n"
         "train question_type (meta_files/split/*.json by question, chosen, rejected) and train\n"
         "chosen_model/rejected_model (meta_files/model_answer/*.json). Validation's are reported, not promised.\n\n"
-        + p.epilog
+        + (p.epilog or "")
     )
 
-    from analysis.backends import BACKENDS  # --backend's choices (numpy only: parsing needs no extra)
+    from spa_vl.analysis.backends import BACKENDS  # --backend's choices (numpy only: parsing needs no extra)
 
     p = add("report", _cmd_report, "the full report: taxonomy, difficulty, diversity (HTML, Markdown, PNG, JSON; timings.json)",
             "spa-vl report /data/SPA-VL --out report --sample 2000")
@@ -275,7 +295,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     p.add_argument("--overwrite", action="store_true", help="replace an existing report folder")
 
-    from analysis.recipes import RECIPES  # the recipe registry: --recipe's choices and help
+    from spa_vl.analysis.recipes import RECIPES  # the recipe registry: --recipe's choices and help
 
     p = add("ablate", _cmd_ablate, "write ablation subsets (scale ladder or diversity recipes) for datasets, "
             "SPA-VL-RLHF, TRL and LLaMA-Factory", ABLATE_EXAMPLES)
@@ -326,8 +346,38 @@ def _system_allocator() -> None:
         pa.set_memory_pool(pa.system_memory_pool())
 
 
+def cli_option(parameter: str, value: object) -> str:
+    """A library parameter as its command-line flag: ``overwrite=True`` → ``--overwrite``.
+
+    Parameters
+    ----------
+    parameter : str
+        The library's parameter name (``allow_partial``).
+    value : object
+        The value the fix gives it; ``True`` for a switch.
+
+    Returns
+    -------
+    str
+        ``--allow-partial`` for a switch, ``--revision REV`` for a value.
+    """
+    flag = "--" + parameter.replace("_", "-")
+    return flag if value is True else f"{flag} {value}"
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of ``spa-vl``; returns the exit code."""
+    """Entry point of ``spa-vl``.
+
+    Parameters
+    ----------
+    argv : sequence of str, optional
+        The arguments (``sys.argv[1:]`` when None).
+
+    Returns
+    -------
+    int
+        The exit code: 0 success, 1 a user error (one line on stderr), 2 usage, 130 interrupted.
+    """
     parser = build_parser()
     args = parser.parse_args(argv)
     _system_allocator()
@@ -350,7 +400,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             # OSError: a path we cannot read or write (permissions, a full disk): still one line
             if args.debug:
                 raise
-            print(f"spa-vl: error: {e}", file=sys.stderr)
+            message = e.render(cli_option) if isinstance(e, SpaVLError) else str(e)
+            print(f"spa-vl: error: {message}", file=sys.stderr)
             return 1
         except KeyboardInterrupt:
             print("spa-vl: interrupted", file=sys.stderr)

@@ -42,8 +42,7 @@ def open_source(
     SpaVLError
         The source cannot be resolved (see :func:`spa_vl.sources.resolve_source`).
     """
-    flags = {"revision": revision, "allow_partial": allow_partial, "strict": strict}
     if not isinstance(source, Source) and os.fspath(source) == SAMPLE:
         resolved = resolve_source(ensure_sample(), allow_partial=allow_partial, strict=strict)
         return dataclasses.replace(resolved, kind="sample", label=SAMPLE)
-    return resolve_source(source, **flags)
+    return resolve_source(source, revision=revision, allow_partial=allow_partial, strict=strict)

@@ -34,9 +34,9 @@ from .atomic import staged_dir
 from .cache import cache_root
 from .errors import UsageError
 from .layout import (
-    HUB_COLUMNS,
     CARD_FILE,
     CONFIGS,
+    HUB_COLUMNS,
     HUB_SPLIT_ROWS,
     HUB_TRAIN_SHARDS,
     META_DIR,

@@ -21,7 +21,7 @@ from typing import IO, Any
 import fsspec
 
 from .errors import SourceError, SpaVLError
-from .hub import MIRROR_HINT, HubRepo, offline, resolve_repo
+from .hub import MIRROR_HINT, HubFile, HubRepo, offline, resolve_repo
 from .layout import CARD_FILE, CONFIGS, HUB_ID, META_DIR, parse_card, read_card
 
 SAMPLE = "sample"
@@ -153,7 +153,7 @@ class Source:
             return relative in self.repo.files
         return bool(self.fs.exists(self.path(relative)))
 
-    def open(self, path: str, mode: str = "rb") -> IO[Any]:
+    def open(self, path: str, mode: str = "rb") -> IO[Any] | HubFile:
         """Open a full path (as returned by :meth:`glob`); a hub file is read with exact range requests.
 
         Parameters
@@ -325,9 +325,9 @@ def resolve_source(
         with different values; the repo or revision does not exist; offline, the hub id was never
         read here (one line suggesting a mirror).
     """
-    flags = {k: v for k, v in (("allow_partial", allow_partial), ("strict", strict)) if v is not None}
+    flags: dict[str, bool] = {k: v for k, v in (("allow_partial", allow_partial), ("strict", strict)) if v is not None}
     if isinstance(source, Source):
-        return dataclasses.replace(source, **flags) if flags else source
+        return dataclasses.replace(source, **flags) if flags else source  # type: ignore[arg-type]  # only bool fields
     label = os.fspath(source)
     if label == SAMPLE:
         raise SourceError(
@@ -337,14 +337,14 @@ def resolve_source(
     path = Path(label).expanduser()
     if path.exists() or not _HUB_ID_RE.match(label) or label.startswith((".", "/", "~")):
         _check_mirror(path, label)
-        return Source(kind="mirror", root=str(path.resolve()), label=label, **flags)
+        return Source(kind="mirror", root=str(path.resolve()), label=label, **flags)  # type: ignore[arg-type]
     repo_id, _, at = label.partition("@")
     if revision and at and revision != at:
         raise SpaVLError(f"{label!r} names revision {at!r} but {{option}} is given too: give one of them", parameter="revision", value=revision)
     pinned = resolve_repo(repo_id, revision or at or None)
     if isinstance(pinned, Path):  # offline, from a snapshot_download in the Hugging Face cache
         _check_mirror(pinned, label)
-        return Source(kind="mirror", root=str(pinned), label=label, **flags)
+        return Source(kind="mirror", root=str(pinned), label=label, **flags)  # type: ignore[arg-type]
     return Source(kind="hub", root=f"datasets/{repo_id}@{pinned.sha}", label=label, revision=pinned.sha, repo=pinned, **flags)
 
 

@@ -41,3 +41,37 @@ def mirror(sample_dir, tmp_path) -> Path:
     target = tmp_path / "mirror"
     shutil.copytree(sample_dir, target)
     return target
+
+
+# --- the export tests: a mirror with non-ASCII texts and one export in every format -----------------
+
+EXPORT_FORMATS = ["parquet", "rlhf", "trl", "llamafactory"]
+
+
+@pytest.fixture(scope="session")
+def unicode_mirror(sample_dir, tmp_path_factory) -> Path:
+    """A copy of the sample whose chosen responses end in non-ASCII text (Parquet and meta files)."""
+    from helpers import non_ascii_mirror
+
+    return non_ascii_mirror(sample_dir, tmp_path_factory.mktemp("unicode") / "spa-vl")
+
+
+@pytest.fixture(scope="session")
+def unicode_pool(unicode_mirror):
+    """The train pool of :func:`unicode_mirror`."""
+    from spa_vl.analysis.ablation import train_pool
+
+    return train_pool(unicode_mirror)
+
+
+@pytest.fixture(scope="session")
+def all_formats(unicode_mirror, unicode_pool, tmp_path_factory):
+    """Two nested subsets (a tenth and a third of the pool) in every format, seed 5."""
+    from spa_vl.analysis.ablation import ScaleLadder
+    from spa_vl.analysis.export import export_subsets
+
+    n = len(unicode_pool)
+    subsets = ScaleLadder(sizes=[max(n // 10, 5), max(n // 3, 10)], random_state=5).sample(unicode_pool)
+    out = tmp_path_factory.mktemp("all-formats") / "subsets"
+    folders = export_subsets(unicode_mirror, subsets, out, pool=unicode_pool, formats=EXPORT_FORMATS, seed=5, progress=False)
+    return {"out": out, "folders": folders, "subsets": subsets, "rows": [s.rows_in(unicode_pool) for s in subsets]}

@@ -7,11 +7,17 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from analysis import ablation, recipes
-from analysis.ablation import Sampler, ScaleLadder, train_pool
-from analysis.recipes import RECIPES, EmbeddingDiversitySubsets, QuestionTypeSubsets, ResponseModelSubsets, TaxonomyCoverage
-from analysis.diversity import vendi_score
-from analysis.sampling import Subset, check_sizes, nested_allocations, rank, stratified_sample, stratified_take
+from spa_vl.analysis import ablation, recipes
+from spa_vl.analysis.ablation import Sampler, ScaleLadder, train_pool
+from spa_vl.analysis.diversity import vendi_score
+from spa_vl.analysis.recipes import (
+    RECIPES,
+    EmbeddingDiversitySubsets,
+    QuestionTypeSubsets,
+    ResponseModelSubsets,
+    TaxonomyCoverage,
+)
+from spa_vl.analysis.sampling import Subset, check_sizes, nested_allocations, rank, stratified_sample, stratified_take
 from spa_vl.cli import build_parser
 from spa_vl.errors import SpaVLError
 
@@ -296,8 +302,8 @@ def test_subsets_hold_row_ids_and_resolve_rows_against_the_pool(pool):
 
 
 def test_the_reports_frame_and_the_pool_have_the_same_row_ids(sample_dir, pool):
-    from analysis.frames import labelled_frame
-    from analysis.sampling import row_ids
+    from spa_vl.analysis.frames import labelled_frame
+    from spa_vl.analysis.sampling import row_ids
 
     frame = labelled_frame(sample_dir, configs=["train"])
     assert set(row_ids(frame)) == set(pool["row_id"])

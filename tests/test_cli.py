@@ -48,7 +48,6 @@ def test_debug_shows_the_traceback(tmp_path):
 
 def test_data_warnings_are_one_plain_line(mirror, capsys):
     import pyarrow.parquet as pq
-
     from helpers import rewrite_parquet, set_column
 
     harm = mirror / "test/harm-00000-of-00001.parquet"

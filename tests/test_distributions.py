@@ -4,9 +4,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from analysis import distributions as d
-from analysis.difficulty import balance_by_type, by_question_type, category_mix_by_type, text_length_stats
-from analysis.frames import labelled_frame
+from spa_vl.analysis import distributions as d
+from spa_vl.analysis.difficulty import balance_by_type, by_question_type, category_mix_by_type, text_length_stats
+from spa_vl.analysis.frames import labelled_frame
 
 
 def test_entropy_hand_cases():

@@ -18,10 +18,10 @@ import shutil
 from pathlib import Path
 
 import datasets
+from helpers import NON_ASCII, c_locale_python
 
-from analysis.export import verify_subset
+from spa_vl.analysis.export import verify_subset
 from spa_vl.cli import main
-from test_export_support import NON_ASCII, all_formats, c_locale_python, unicode_mirror, unicode_pool  # noqa: F401
 
 # LLaMA-Factory's defaults (hparams/data_args.py, data/parser.py, extras/constants.py)
 DEFAULT_TAGS = {"role_tag": "from", "content_tag": "value", "user_tag": "human", "assistant_tag": "gpt"}

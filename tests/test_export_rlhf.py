@@ -17,12 +17,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from helpers import NON_ASCII, c_locale_python
 
-from analysis.ablation import ScaleLadder
-from analysis.export import export_subsets, relocate_tree, verify_subset, verify_tree
+from spa_vl.analysis.ablation import ScaleLadder
+from spa_vl.analysis.export import export_subsets, relocate_tree, verify_subset, verify_tree
 from spa_vl.cli import main
 from spa_vl.errors import SpaVLError
-from test_export_support import NON_ASCII, all_formats, c_locale_python, unicode_mirror, unicode_pool  # noqa: F401
 
 KEYS = ["hardq", "hardd", "easy"]
 

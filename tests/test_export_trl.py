@@ -11,12 +11,12 @@ import shutil
 
 import datasets
 import pytest
+from helpers import NON_ASCII, c_locale_python
 from tokenizers import Tokenizer, models, pre_tokenizers
 from transformers import PreTrainedTokenizerFast
 
-from analysis.export import verify_subset
+from spa_vl.analysis.export import verify_subset
 from spa_vl.cli import main
-from test_export_support import NON_ASCII, all_formats, c_locale_python, unicode_mirror, unicode_pool  # noqa: F401
 
 trl_data = pytest.importorskip("trl.data_utils")
 

@@ -15,7 +15,7 @@ import pyarrow.parquet as pq
 import pytest
 from PIL import Image
 
-from analysis import image_analysis as ia
+from spa_vl.analysis import image_analysis as ia
 
 SIZE = 256
 

@@ -23,9 +23,10 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("spa_vl.labels",),
     # the loader's public face, and numpy-only metrics
     ("spa_vl.card", "spa_vl.builder", "spa_vl.loading", "spa_vl.stats", "spa_vl.doctor", "spa_vl.sample", "spa_vl.opening", "spa_vl",
-     "analysis.records", "analysis.sampling", "analysis.distributions", "analysis.diversity", "analysis.palette"),
+     "spa_vl.analysis.records", "spa_vl.analysis.sampling", "spa_vl.analysis.distributions", "spa_vl.analysis.diversity",
+     "spa_vl.analysis.palette"),
     # analyses, recipes, writers, report
-    ("analysis", "analysis.*"),
+    ("spa_vl.analysis", "spa_vl.analysis.*"),
     # the command line, on top of everything
     ("spa_vl.cli",),
 )
@@ -33,6 +34,8 @@ LAYERS: tuple[tuple[str, ...], ...] = (
 
 def _module_name(path: Path) -> str:
     parts = path.relative_to(REPO).with_suffix("").parts
+    if parts[0] == "analysis":  # the analysis/ folder installs as spa_vl.analysis
+        parts = ("spa_vl", *parts)
     return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
 
 
@@ -94,3 +97,18 @@ def test_the_import_graph_has_no_cycle():
         if node not in state:
             visit(node, [node])
     assert cycles == []
+
+
+def test_nothing_imports_the_repository_folder_as_a_top_level_package():
+    """``analysis/`` installs as ``spa_vl.analysis``; importing it as ``analysis`` would load a second copy."""
+    files = [p for folder in ("spa_vl", "analysis", "tests", "benchmarks") for p in sorted((REPO / folder).glob("*.py"))]
+    offenders = []
+    for path in files:
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            names = [a.name for a in node.names] if isinstance(node, ast.Import) else []
+            if isinstance(node, ast.ImportFrom) and not node.level:
+                names = [node.module or ""]
+            offenders += [f"{path.relative_to(REPO)}: {n}" for n in names if n.split(".")[0] == "analysis"]
+    notebooks = sorted((REPO / "notebooks").glob("*.ipynb"))
+    offenders += [str(p.relative_to(REPO)) for p in notebooks if "from analysis" in p.read_text() or "import analysis" in p.read_text()]
+    assert offenders == []

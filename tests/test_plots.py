@@ -3,8 +3,8 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from analysis import difficulty, distributions, image_analysis, plots, section_plots
-from analysis.frames import empty_frame, labelled_frame
+from spa_vl.analysis import difficulty, distributions, image_analysis, plots, section_plots
+from spa_vl.analysis.frames import empty_frame, labelled_frame
 
 
 @pytest.fixture(scope="module")

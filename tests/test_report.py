@@ -5,14 +5,14 @@ from html import escape
 import pytest
 from PIL import Image
 
-from analysis.backends import BACKENDS
-from analysis.embeddings import Encoder
-from analysis.frames import labelled_frame
-from analysis.render import TIMINGS_END, TIMINGS_START, jsonable, strip_timings, write_report
-from analysis.report import ReportSettings, build_report, compute_report
-from analysis.report_estimate import duration, estimate_encoding, texts_to_encode
-from analysis.sections import SectionInputs, registered_sections
 from spa_vl import compute_stats
+from spa_vl.analysis.backends import BACKENDS
+from spa_vl.analysis.embeddings import Encoder
+from spa_vl.analysis.frames import labelled_frame
+from spa_vl.analysis.render import TIMINGS_END, TIMINGS_START, jsonable, strip_timings, write_report
+from spa_vl.analysis.report import ReportSettings, build_report, compute_report
+from spa_vl.analysis.report_estimate import duration, estimate_encoding, texts_to_encode
+from spa_vl.analysis.sections import SectionInputs, registered_sections
 from spa_vl.cli import build_parser, main
 from spa_vl.errors import SpaVLError
 
@@ -110,7 +110,6 @@ def test_report_numbers_equal_spa_vl_stats(report_dir, sample_dir):
 def test_report_lists_contamination_pairs_with_both_texts(mirror, tmp_path):
     """A planted copy of a train question (re-spaced, re-cased) in eval/harm is reported with both texts."""
     import pyarrow.parquet as pq
-
     from helpers import rewrite_parquet, set_column
 
     train = pq.read_table(sorted((mirror / "data").glob("train-*.parquet"))[0], columns=["question"]).column("question").to_pylist()

@@ -1,5 +1,5 @@
-"""The reliability catalogue (issue 7): each case feeds real bad input and checks the message and the
-files left behind. Cases covered in other files are named in their docstrings here too."""
+"""Bad input end to end: each test feeds real bad files or arguments through the public commands and
+checks the one-line message and the files left behind (nothing half-written, no stale cache)."""
 
 from __future__ import annotations
 
@@ -11,15 +11,14 @@ import sys
 import time
 from pathlib import Path
 
-import datasets
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from helpers import rewrite_parquet, set_column, tree_digest
 
 import spa_vl
-from analysis.frames import labelled_frame
-from analysis.report import ReportSettings, compute_report
-from helpers import rewrite_parquet, set_column, tree_digest
+from spa_vl.analysis.frames import labelled_frame
+from spa_vl.analysis.report import ReportSettings, compute_report
 from spa_vl.cli import main
 from spa_vl.errors import SpaVLError
 from spa_vl.sample import generate_sample
@@ -34,8 +33,7 @@ def run_cli(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "spa_vl.cli", *args], capture_output=True, text=True, env=env)
 
 
-# 1 ------------------------------------------------------------------------------------------
-def test_case_01_missing_folder_and_wrong_layout(tmp_path, capsys):
+def test_missing_folder_and_wrong_layout(tmp_path, capsys):
     assert main(["stats", str(tmp_path / "absent")]) == 1
     err = capsys.readouterr().err
     assert str(tmp_path / "absent") in err and "README.md" in err and err.count("\n") == 1
@@ -45,8 +43,7 @@ def test_case_01_missing_folder_and_wrong_layout(tmp_path, capsys):
     assert "not in the SPA-VL hub layout" in capsys.readouterr().err
 
 
-# 2 ------------------------------------------------------------------------------------------
-def test_case_02_missing_shard_named_and_allow_partial(mirror, capsys):
+def test_missing_shard_named_and_allow_partial(mirror, capsys):
     (mirror / "data/train-00007-of-00008.parquet").unlink()
     assert main(["stats", str(mirror)]) == 1
     err = capsys.readouterr().err
@@ -62,8 +59,7 @@ def test_case_02_missing_shard_named_and_allow_partial(mirror, capsys):
     assert train.num_rows == present
 
 
-# 3 ------------------------------------------------------------------------------------------
-def test_case_03_truncated_parquet_named_no_traceback(mirror, capsys):
+def test_truncated_parquet_named_no_traceback(mirror, capsys):
     shard = mirror / "validation/validation-00000-of-00001.parquet"
     shard.write_bytes(shard.read_bytes()[: shard.stat().st_size // 2])
     assert main(["stats", str(mirror)]) == 1
@@ -74,8 +70,7 @@ def test_case_03_truncated_parquet_named_no_traceback(mirror, capsys):
     assert "Traceback" in run_cli("--debug", "stats", str(mirror)).stderr
 
 
-# 4 ------------------------------------------------------------------------------------------
-def test_case_04_schema_missing_wrong_and_extra(mirror, tmp_path, capsys):
+def test_schema_missing_wrong_and_extra(mirror, tmp_path, capsys):
     val = mirror / "validation/validation-00000-of-00001.parquet"
     original = pq.read_table(val)
     pq.write_table(original.drop_columns(["question"]), val)
@@ -93,8 +88,7 @@ def test_case_04_schema_missing_wrong_and_extra(mirror, tmp_path, capsys):
     assert ds["source_url"][0] == "http://x"  # kept
 
 
-# 5 ------------------------------------------------------------------------------------------
-def test_case_05_unknown_labels_counted_warned_strict_errors(mirror, capsys):
+def test_unknown_labels_counted_warned_strict_errors(mirror, capsys):
     shard = mirror / "data/train-00002-of-00008.parquet"
     names = pq.read_table(shard, columns=["image_name"]).column("image_name").to_pylist()
     names[0] = "Brand New Domain/Some category/odd sub/1.jpg"
@@ -110,8 +104,7 @@ def test_case_05_unknown_labels_counted_warned_strict_errors(mirror, capsys):
     assert "strict mode" in capsys.readouterr().err
 
 
-# 6 ------------------------------------------------------------------------------------------
-def test_case_06_corrupt_image_bytes(mirror, tmp_path, capsys):
+def test_corrupt_image_bytes(mirror, tmp_path, capsys):
     val = mirror / "validation/validation-00000-of-00001.parquet"
     table = pq.read_table(val)
     images = table.column("image").to_pylist()
@@ -125,8 +118,7 @@ def test_case_06_corrupt_image_bytes(mirror, tmp_path, capsys):
         ds[3]["image"]  # decoding the row names the row and the file
 
 
-# 7 ------------------------------------------------------------------------------------------
-def test_case_07_empty_split(mirror, tmp_path):
+def test_empty_split(mirror, tmp_path):
     help_file = mirror / "test/help-00000-of-00001.parquet"
     rewrite_parquet(help_file, lambda t: t.slice(0, 0))
     stats = spa_vl.compute_stats(mirror)
@@ -134,23 +126,21 @@ def test_case_07_empty_split(mirror, tmp_path):
     report = compute_report(mirror, ReportSettings(diversity_sample=40), progress=False)
     assert report.stats["eval/help"]["rows"] == 0
     assert "eval/help" not in report.stats["diversity"]["train_eval_overlap"]
-    from analysis.render import write_report
+    from spa_vl.analysis.render import write_report
 
     write_report(report, tmp_path / "r")
     assert (tmp_path / "r" / "report.html").is_file() and no_temp_left(tmp_path)
 
 
-# 8 ------------------------------------------------------------------------------------------
 @pytest.mark.parametrize("sizes", ["0,10", "10,10", "10,999999"])
-def test_case_08_bad_subset_sizes(sample_dir, tmp_path, capsys, sizes):
+def test_bad_subset_sizes(sample_dir, tmp_path, capsys, sizes):
     assert main(["ablate", str(sample_dir), "--out", str(tmp_path / "o"), "--sizes", sizes]) == 1
     err = capsys.readouterr().err
     assert "rows" in err and "1.." in err
     assert not (tmp_path / "o").exists() and no_temp_left(tmp_path)
 
 
-# 9 ------------------------------------------------------------------------------------------
-def test_case_09_unknown_config_or_split_lists_valid_names(sample_dir, capsys):
+def test_unknown_config_or_split_lists_valid_names(sample_dir, capsys):
     with pytest.raises(SpaVLError, match=r"valid names are train, validation, eval; aliases default \(= train\), test \(= eval\)"):
         spa_vl.load_dataset(sample_dir, "training")
     with pytest.raises(SpaVLError, match="valid splits are harm, help"):
@@ -159,8 +149,7 @@ def test_case_09_unknown_config_or_split_lists_valid_names(sample_dir, capsys):
     assert "aliases default" in capsys.readouterr().err
 
 
-# 10 -----------------------------------------------------------------------------------------
-def test_case_10_hub_offline_and_unreachable_leave_no_cache(tmp_path):
+def test_hub_offline_and_unreachable_leave_no_cache(tmp_path):
     cache = tmp_path / "hf"
     env = {**os.environ, "HF_DATASETS_CACHE": str(cache), "SPA_VL_CACHE": str(tmp_path / "spa")}
     offline = run_cli("stats", "sqrti/SPA-VL", env={**env, "HF_HUB_OFFLINE": "1"})
@@ -172,8 +161,7 @@ def test_case_10_hub_offline_and_unreachable_leave_no_cache(tmp_path):
     assert not cache.exists() or not any(cache.rglob("*.arrow"))
 
 
-# 11 -----------------------------------------------------------------------------------------
-def test_case_11_existing_outputs_refused_then_replaced(sample_dir, tmp_path, capsys):
+def test_existing_outputs_refused_then_replaced(sample_dir, tmp_path, capsys):
     out = tmp_path / "rep"
     out.mkdir()
     (out / "report.html").write_text("an older report")
@@ -183,7 +171,6 @@ def test_case_11_existing_outputs_refused_then_replaced(sample_dir, tmp_path, ca
     assert "SPA-VL report" in (out / "report.html").read_text() and no_temp_left(tmp_path)
 
 
-# 12 -----------------------------------------------------------------------------------------
 def _kill_when_writing(args: list[str], parent: Path, pattern: str, timeout: float = 240) -> bool:
     """Start the CLI, SIGKILL it as soon as its temp output appears; True if it was killed mid-write."""
     process = subprocess.Popen([sys.executable, "-m", "spa_vl.cli", "--quiet", *args], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -207,7 +194,7 @@ def bigger_sample(tmp_path_factory):
     return generate_sample(tmp_path_factory.mktemp("big") / "s", rows=2400, seed=1, image_size=96)
 
 
-def test_case_12_sigkill_during_ablate(bigger_sample, tmp_path):
+def test_sigkill_during_ablate(bigger_sample, tmp_path):
     out = tmp_path / "subsets"
     args = ["ablate", str(bigger_sample), "--out", str(out), "--sizes", "800,2000"]
     assert _kill_when_writing(args, out, ".spa-vl-tmp-*"), "the export finished before it could be killed"
@@ -216,7 +203,7 @@ def test_case_12_sigkill_during_ablate(bigger_sample, tmp_path):
     assert main(["ablate", "--verify", str(out)]) == 0 and no_temp_left(tmp_path)
 
 
-def test_case_12_sigkill_during_report(sample_dir, tmp_path):
+def test_sigkill_during_report(sample_dir, tmp_path):
     out = tmp_path / "report"
     args = ["report", str(sample_dir), "--out", str(out), "--sample", "60"]
     assert _kill_when_writing(args, tmp_path, ".spa-vl-tmp-report.*"), "the report finished before it could be killed"
@@ -224,8 +211,7 @@ def test_case_12_sigkill_during_report(sample_dir, tmp_path):
     assert main(["--quiet", *args]) == 0 and (out / "stats.json").is_file() and no_temp_left(tmp_path)
 
 
-# 13 -----------------------------------------------------------------------------------------
-def test_case_13_null_empty_unicode_and_huge_texts(mirror, tmp_path):
+def test_null_empty_unicode_and_huge_texts(mirror, tmp_path):
     shard = mirror / "data/train-00000-of-00008.parquet"
     table = pq.read_table(shard)
     questions, chosen, rejected = (table.column(c).to_pylist() for c in ("question", "chosen", "rejected"))
@@ -248,8 +234,7 @@ def test_case_13_null_empty_unicode_and_huge_texts(mirror, tmp_path):
     assert ds[2]["rejected"].startswith("拒绝") and ds[0]["question"] is None
 
 
-# 14 -----------------------------------------------------------------------------------------
-def test_case_14_mismatched_meta_files(mirror, tmp_path):
+def test_mismatched_meta_files(mirror, tmp_path):
     easy = mirror / "meta_files/split/easy.json"
     records = json.loads(easy.read_text())
     records += [{"id": 10**6 + i, "image": "x/y/z/1.jpg", "question": f"a question nobody asked {i}"} for i in range(5)]
@@ -265,11 +250,10 @@ def test_case_14_mismatched_meta_files(mirror, tmp_path):
     assert "hards" not in {names[i] for i in ds["question_type"] if i >= 0} and -1 in ds["question_type"]
 
 
-# 15 -----------------------------------------------------------------------------------------
-def test_case_15_embedding_cache_corrupted_or_foreign(tmp_path):
+def test_embedding_cache_corrupted_or_foreign(tmp_path):
     """(test_embeddings.py covers a tampered chunk and a foreign model.json; here: an emptied chunk and a
     manifest that is not JSON, through the report's own encoder path.)"""
-    from analysis.embeddings import Encoder
+    from spa_vl.analysis.embeddings import Encoder
 
     texts = ["first text", "second text", "third text"]
     reference = Encoder(cache_dir=tmp_path, progress=False).encode(texts)
@@ -292,7 +276,7 @@ def test_same_command_same_bytes_across_processes(sample_dir, tmp_path):
     long each stage takes) differs: those numbers must live in timings.json and the footer only."""
     import hashlib
 
-    from analysis.render import TIMINGS_START, strip_timings
+    from spa_vl.analysis.render import TIMINGS_START, strip_timings
 
     digests, encoded = [], []
     cache = tmp_path / "cache"  # empty before the first run, shared by both
