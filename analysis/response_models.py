@@ -24,7 +24,7 @@ CHOSEN_MODEL = "chosen_model"
 REJECTED_MODEL = "rejected_model"
 NO_PROVENANCE = (
     "no provenance: this source does not say which model wrote each answer (chosen_model / rejected_model "
-    "come from meta_files/prefer; a mirror without them, or whose records do not match, has none)"
+    "come from meta_files/model_answer; a mirror without them, or whose answers do not match, has none)"
 )
 
 
