@@ -198,12 +198,23 @@ class MetaIndex:
             common &= set(meta_schema(self.source, f)[1])
         return tuple(c for c in MATCH_FIELDS if c in common) if QUESTION in common else ()
 
-    def _split_records(self, extra: Sequence[str] = ()) -> pa.Table:
-        tables = []
+    def _split_keys(self, normalise: bool = False) -> pa.Table:
+        """``key`` (or ``norm_key`` too) and ``question_type`` of every split record, one file at a time.
+
+        Only the 16-byte keys of a file are kept once it is hashed, so memory holds one file's texts
+        at most (the split files are ~130 MB of text on the hub).
+        """
+        parts = []
         for f in self.of_kind("split"):
-            t = read_meta_table(self.source, f, [*self.match_fields, *extra])
-            tables.append(t.append_column(QUESTION_TYPE, pa.array([f.question_type] * t.num_rows, pa.string())))
-        return pa.concat_tables(tables, promote_options="permissive") if tables else pa.table({})
+            table = read_meta_table(self.source, f, list(self.match_fields))
+            columns = [table.column(c) for c in self.match_fields]
+            part = {KEY: content_keys(columns)}
+            if normalise:
+                part[NORM_KEY] = content_keys(columns, normalise=True)
+            part[QUESTION_TYPE] = pa.array([f.question_type] * table.num_rows, pa.string())
+            parts.append(pa.table(part))
+            del table, columns
+        return pa.concat_tables(parts)
 
     @cached_property
     def items(self) -> pa.Table:
@@ -216,8 +227,8 @@ class MetaIndex:
         return self._cached("items", self.of_kind("split"), self._build_items)
 
     def _build_items(self) -> pa.Table:
-        records = self._split_records()
-        keys = content_keys([records.column(c) for c in self.match_fields])
+        records = self._split_keys()
+        keys = records.column(KEY).combine_chunks()
         counts = _distinct_per_group(keys, records.column(QUESTION_TYPE).combine_chunks())
         types = pc.if_else(pa.array(counts > 1), pa.nulls(len(keys), pa.string()), records.column(QUESTION_TYPE))
         return pa.table({KEY: keys, QUESTION_TYPE: types}).take(first_per_key(keys))
@@ -232,9 +243,7 @@ class MetaIndex:
             return pa.table({NORM_KEY: pa.array([], KEY_TYPE), KEY: pa.array([], KEY_TYPE)})
 
         def build() -> pa.Table:
-            records = self._split_records()
-            columns = [records.column(c) for c in self.match_fields]
-            table = pa.table({NORM_KEY: content_keys(columns, normalise=True), KEY: content_keys(columns)})
+            table = self._split_keys(normalise=True).select([NORM_KEY, KEY])
             # the fallback must never merge two different items: drop norm keys shared by several
             shared = _distinct_per_group(table.column(NORM_KEY).combine_chunks(), table.column(KEY).combine_chunks()) > 1
             table = table.filter(pa.array(~shared))
