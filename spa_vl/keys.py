@@ -145,3 +145,67 @@ def lookup(keys: pa.Array, table_keys: pa.Array) -> pa.Array:
         Index into ``table_keys`` of each key, null where it is absent.
     """
     return pc.index_in(keys, value_set=_as_array(table_keys))
+
+
+def _words(keys: pa.Array | pa.ChunkedArray) -> tuple[np.ndarray, np.ndarray]:
+    """The two 64-bit words of every 16-byte key, shape (n, 2), and whether each key is valid, shape (n,)."""
+    array = _as_array(keys)
+    if len(array) == 0:
+        return np.zeros((0, 2), np.uint64), np.zeros(0, bool)
+    data = np.frombuffer(array.buffers()[1], dtype=np.uint64, count=2 * (array.offset + len(array)))
+    words = data[2 * array.offset :].reshape(-1, 2)
+    valid = np.ones(len(array), bool) if array.null_count == 0 else array.is_valid().to_numpy(zero_copy_only=False)
+    return words, valid
+
+
+class KeyIndex:
+    """A sorted index of 128-bit keys, built once and looked up per batch (no hash table per call).
+
+    ``pyarrow.compute.index_in`` hashes its whole value set on every call; labelling looks the same
+    meta tables up once per record batch, so the builder would rebuild a 100K-entry hash table a
+    hundred times. This index sorts the keys once and answers with ``numpy.searchsorted``.
+
+    Parameters
+    ----------
+    keys : pyarrow.FixedSizeBinaryArray of 16-byte keys, shape (m,)
+        The table's keys (nulls are never found); with repeats, the first position wins, as with
+        :func:`lookup`.
+    """
+
+    def __init__(self, keys: pa.Array | pa.ChunkedArray):
+        words, valid = _words(keys)
+        positions = np.flatnonzero(valid)
+        order = np.lexsort((positions, words[positions, 1], words[positions, 0]))  # by (hi, lo), then position
+        self._positions = positions[order]
+        self._hi = np.ascontiguousarray(words[self._positions, 0])
+        self._lo = np.ascontiguousarray(words[self._positions, 1])
+
+    def __len__(self) -> int:
+        return len(self._positions)
+
+    def positions(self, query: pa.Array | pa.ChunkedArray) -> pa.Array:
+        """Position of each query key in the indexed keys (first occurrence), null where absent.
+
+        Parameters
+        ----------
+        query : pyarrow.FixedSizeBinaryArray of 16-byte keys, shape (n,)
+
+        Returns
+        -------
+        pyarrow.Int64Array, shape (n,)
+        """
+        words, valid = _words(query)
+        if len(self) == 0 or len(words) == 0:
+            return pa.nulls(len(words), pa.int64())
+        hi, lo = words[:, 0], words[:, 1]
+        start = np.searchsorted(self._hi, hi, side="left")
+        stop = np.searchsorted(self._hi, hi, side="right")
+        # keys sharing the first word are sorted by the second: find the exact one inside that run
+        at = start.copy()
+        shared = np.flatnonzero(stop - start > 1)
+        for i in shared:  # runs of one first word are astronomically rare with hashed keys
+            at[i] = start[i] + np.searchsorted(self._lo[start[i] : stop[i]], lo[i], side="left")
+        inside = at < len(self)
+        clipped = np.minimum(at, len(self) - 1)
+        found = valid & inside & (self._hi[clipped] == hi) & (self._lo[clipped] == lo)
+        return pa.array(np.where(found, self._positions[clipped], 0), pa.int64(), mask=~found)

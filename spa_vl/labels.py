@@ -34,9 +34,8 @@ from .atomic import atomic_write
 from .cache import cache_root
 from .columns import CLASS_LABEL_COLUMNS, IMAGE_NAME, LABEL_COLUMNS, LEVELS, MODEL_COLUMNS, QUESTION_TYPE
 from .errors import LabelError
-from .keys import lookup
 from .layout import HUB_COLUMNS, split_key
-from .meta import IMAGE, MetaIndex, read_meta_index
+from .meta import MetaIndex, read_meta_index
 from .sources import Source
 from .tables import available_splits, read_columns, split_files
 from .taxonomy import LabelSpace, SpaVLWarning, parse_image_paths
@@ -101,11 +100,6 @@ def _as_strings(column: pa.ChunkedArray | pa.Array, names: list[str] | None = No
     return pc.if_else(pc.equal(pc.utf8_trim_whitespace(strings), ""), None, strings)
 
 
-def _file_name(paths: pa.Array) -> pa.Array:
-    normalised = pc.replace_substring(paths.cast(pa.string()), "\\", "/")
-    return pc.extract_regex(normalised, r"(?P<name>[^/]*)$").field("name")
-
-
 def taxonomy_columns(table: pa.Table, meta: MetaIndex) -> dict[str, pa.Array]:
     """The three taxonomy levels of every row of ``table`` as string arrays (null = unknown).
 
@@ -137,7 +131,7 @@ def taxonomy_columns(table: pa.Table, meta: MetaIndex) -> dict[str, pa.Array]:
     images = meta.images
     if images.num_rows and pc.any(unparsed).as_py():
         # The hub's train image_name is a bare global file name: its labels are image_info's.
-        position = pc.coalesce(lookup(image_names, images.column(IMAGE)), lookup(_file_name(image_names), images.column(IMAGE)))
+        position = meta.image_position(image_names)
         parsed = {level: pc.coalesce(parsed[level], images.column(level).take(position)) for level in LEVELS}
     return {level: _as_strings(parsed[level]) for level in LEVELS}
 
@@ -208,7 +202,7 @@ def label_batch(
     extra: dict[str, pa.Array] = {}
     if image_info:
         info = meta.image_info(image_info)
-        position = lookup(_as_strings(table.column(IMAGE_NAME)), info.column(IMAGE)) if IMAGE_NAME in table.column_names else pa.nulls(table.num_rows, pa.int32())
+        position = meta.image_position(_as_strings(table.column(IMAGE_NAME))) if IMAGE_NAME in table.column_names else pa.nulls(table.num_rows, pa.int64())
         extra.update({f: info.column(f).take(position).combine_chunks() for f in image_info})
     if reasons:
         extra.update(meta.reasons_of(item))

@@ -43,7 +43,7 @@ from .columns import (
     REJECTED,
     REJECTED_MODEL,
 )
-from .keys import KEY_TYPE, combine, content_keys, digests, lookup
+from .keys import KEY_TYPE, KeyIndex, combine, content_keys, digests, lookup
 from .meta_files import IMAGE_INFO_FILE, MetaFile, files_of, list_meta_files, meta_schema, read_meta_table
 from .sources import Source
 from .taxonomy import QUESTION_TYPES, RESPONSE_MODELS, SpaVLWarning
@@ -157,6 +157,30 @@ class MetaIndex:
     def images(self) -> pa.Table:
         """``image`` and ``class1..3`` of every image_info record (first record per image)."""
         return self.image_info(())
+
+    @cached_property
+    def _image_index(self) -> KeyIndex:
+        return KeyIndex(content_keys([self.images.column(IMAGE)]))
+
+    def image_position(self, image_names: pa.Array) -> pa.Array:
+        """Row of :attr:`images` (and of every :meth:`image_info` table) for each image name.
+
+        Parameters
+        ----------
+        image_names : pyarrow string array, shape (n,)
+            Train ``image_name`` values: the exact name first, then its file name (a path's last part).
+
+        Returns
+        -------
+        pyarrow.Int64Array, shape (n,)
+            Null where no image_info record has that name.
+        """
+        names = image_names.combine_chunks() if isinstance(image_names, pa.ChunkedArray) else image_names
+        exact = self._image_index.positions(content_keys([names]))
+        if not exact.null_count:
+            return exact
+        file_names = pc.extract_regex(pc.replace_substring(names.cast(pa.string()), "\\", "/"), r"(?P<name>[^/]*)$").field("name")
+        return pc.coalesce(exact, self._image_index.positions(content_keys([file_names])))
 
     def image_info(self, fields: Sequence[str]) -> pa.Table:
         """``image``, ``class1..3`` and the requested image_info ``fields`` (typed; null where absent).
@@ -273,7 +297,7 @@ class MetaIndex:
             The key (a row of :attr:`items`) of each row's item, null where none matches.
         """
         items = self.items
-        found = items.column(KEY).take(lookup(content_keys(columns), items.column(KEY))).combine_chunks()
+        found = items.column(KEY).take(self._item_index.positions(content_keys(columns))).combine_chunks()
         unmatched = pc.indices_nonzero(pc.is_null(found))
         if items.num_rows and len(unmatched):
             norm = self.normalised_items
@@ -296,7 +320,11 @@ class MetaIndex:
             One of :data:`~spa_vl.taxonomy.QUESTION_TYPES`, null where the key is null, unknown or
             ambiguous.
         """
-        return self.items.column(QUESTION_TYPE).take(lookup(item_keys, self.items.column(KEY))).combine_chunks()
+        return self.items.column(QUESTION_TYPE).take(self._item_index.positions(item_keys)).combine_chunks()
+
+    @cached_property
+    def _item_index(self) -> KeyIndex:
+        return KeyIndex(self.items.column(KEY))
 
     # -- model_answer: provenance --------------------------------------------------------------
     @cached_property
@@ -338,8 +366,12 @@ class MetaIndex:
             rejected answer.
         """
         table = self.provenance
-        position = lookup(item_keys, table.column(KEY))
+        position = self._provenance_index.positions(item_keys)
         return table.column(CHOSEN_MODEL).take(position).combine_chunks(), table.column(REJECTED_MODEL).take(position).combine_chunks()
+
+    @cached_property
+    def _provenance_index(self) -> KeyIndex:
+        return KeyIndex(self.provenance.column(KEY))
 
     # -- prefer: reasons -----------------------------------------------------------------------
     @cached_property
@@ -376,7 +408,7 @@ class MetaIndex:
         dict of str to pyarrow.StringArray, each shape (n,)
             ``reason1`` and ``reason2``.
         """
-        position = lookup(item_keys, self.reasons.column(KEY))
+        position = KeyIndex(self.reasons.column(KEY)).positions(item_keys)
         return {c: self.reasons.column(c).take(position).combine_chunks() for c in PREFER_FIELDS}
 
 
