@@ -216,7 +216,9 @@ def read_columns(
     wanted = list(dict.fromkeys(columns))
     tables = []
     for path in files if files is not None else split_files(source, config, split):
-        parquet = open_parquet(source, path, pre_buffer=True)
+        # no pre_buffer: its asynchronous reads of a Python file object (hub sources) were seen to
+        # abort the interpreter at exit ("terminate called without an active exception")
+        parquet = open_parquet(source, path)
         check_schema(parquet.schema_arrow, config, path)
         present = [c for c in wanted if c in parquet.schema_arrow.names]
         try:
