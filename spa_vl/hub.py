@@ -7,8 +7,9 @@
   again without the network.
 * :class:`HubFile` is a seekable file over HTTP ``Range`` requests without read-ahead: each
   ``read(n)`` fetches exactly ``n`` bytes. pyarrow reads only the column chunks a projection needs
-  (``pre_buffer`` merges neighbouring chunks into one request), so label and text reads never
-  touch the image pages.
+  (one request per chunk: ``pre_buffer`` could merge neighbours, but its asynchronous reads of a
+  Python file object were seen to abort the interpreter at exit, so readers leave it off), so
+  label and text reads never touch the image pages.
 * :func:`read_metadata` fetches a Parquet footer once (two small requests) and keeps it under
   ``$SPA_VL_CACHE/hub/footers/`` by the file's content id, so no command fetches it again.
 * Files already in the Hugging Face cache (``hf_hub_download``/``snapshot_download`` at that
