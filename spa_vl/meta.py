@@ -156,7 +156,7 @@ class MetaIndex:
     @cached_property
     def images(self) -> pa.Table:
         """``image`` and ``class1..3`` of every image_info record (first record per image)."""
-        return self.image_info(())
+        return self._read_image_info(())  # label columns only: the captions are not read for labels
 
     @cached_property
     def _image_index(self) -> KeyIndex:
@@ -182,6 +182,10 @@ class MetaIndex:
         file_names = pc.extract_regex(pc.replace_substring(names.cast(pa.string()), "\\", "/"), r"(?P<name>[^/]*)$").field("name")
         return pc.coalesce(exact, self._image_index.positions(content_keys([file_names])))
 
+    @cached_property
+    def _image_info_table(self) -> pa.Table:
+        return self._read_image_info(tuple(IMAGE_INFO_FIELDS))
+
     def image_info(self, fields: Sequence[str]) -> pa.Table:
         """``image``, ``class1..3`` and the requested image_info ``fields`` (typed; null where absent).
 
@@ -197,6 +201,11 @@ class MetaIndex:
             documented (a value of another type is null); the first record of each image, records
             without ``image`` dropped. Empty when the source has no image_info file.
         """
+        if set(fields) <= set(IMAGE_INFO_FIELDS):  # the documented fields: read once, selected per call
+            return self._image_info_table.select([IMAGE, *LEVELS, *fields])
+        return self._read_image_info(tuple(fields))
+
+    def _read_image_info(self, fields: tuple[str, ...]) -> pa.Table:
         file = self.image_info_file
         columns = [IMAGE, *LEVELS, *fields]
         if file is None:
@@ -408,8 +417,12 @@ class MetaIndex:
         dict of str to pyarrow.StringArray, each shape (n,)
             ``reason1`` and ``reason2``.
         """
-        position = KeyIndex(self.reasons.column(KEY)).positions(item_keys)
+        position = self._reasons_index.positions(item_keys)
         return {c: self.reasons.column(c).take(position).combine_chunks() for c in PREFER_FIELDS}
+
+    @cached_property
+    def _reasons_index(self) -> KeyIndex:
+        return KeyIndex(self.reasons.column(KEY))
 
 
 def _image_info_type(column: str) -> pa.DataType:
