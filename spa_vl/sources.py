@@ -21,7 +21,7 @@ from typing import IO, Any
 import fsspec
 
 from .errors import SourceError, SpaVLError
-from .hub import MIRROR_HINT, HubFile, HubRepo, offline, resolve_repo
+from .hub import MIRROR_HINT, HubFile, HubRepo, resolve_repo
 from .layout import CARD_FILE, CONFIGS, HUB_ID, META_DIR, parse_card, read_card
 
 SAMPLE = "sample"
@@ -346,14 +346,3 @@ def resolve_source(
         _check_mirror(pinned, label)
         return Source(kind="mirror", root=str(pinned), label=label, **flags)  # type: ignore[arg-type]
     return Source(kind="hub", root=f"datasets/{repo_id}@{pinned.sha}", label=label, revision=pinned.sha, repo=pinned, **flags)
-
-
-def hub_offline() -> bool:
-    """Whether ``HF_HUB_OFFLINE`` is on.
-
-    Returns
-    -------
-    bool
-        See :func:`spa_vl.hub.offline`.
-    """
-    return offline()
