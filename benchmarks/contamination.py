@@ -26,7 +26,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from spa_vl.analysis.contamination import JACCARD_THRESHOLD, find_contamination, normalize_questions, shingle_hashes  # noqa: E402
+from spa_vl.analysis.metrics.contamination import JACCARD_THRESHOLD, find_contamination, normalize_questions, shingle_hashes  # noqa: E402
 
 TRAIN, HARM, HELP = 93_258, 265, 265
 TARGET_SECONDS = 60.0
@@ -77,7 +77,7 @@ def main() -> None:
 
     encoder = None
     if args.embedding:
-        from spa_vl.analysis.embeddings import Encoder
+        from spa_vl.analysis.embeddings.encoder import Encoder
 
         encoder = Encoder(progress=True)
     t0 = time.perf_counter()

@@ -1,4 +1,4 @@
-"""The fastest faithful CPU encoder: every backend of analysis.backends against raw SentenceTransformer.encode.
+"""The fastest faithful CPU encoder: every backend of spa_vl.analysis.embeddings.backends against raw SentenceTransformer.encode.
 
 One run, the same texts for all: 2,000 texts of the embedded sample (questions and responses, drawn
 with a seed) and 500 longer ones (3–6 sample responses joined, ~100–300 words, as long as real
@@ -31,9 +31,9 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from spa_vl.analysis import diversity  # noqa: E402
-from spa_vl.analysis.backends import BACKENDS, make_encode  # noqa: E402
-from spa_vl.analysis.frames import labelled_frame  # noqa: E402
+from spa_vl.analysis.embeddings.backends import BACKENDS, make_encode  # noqa: E402
+from spa_vl.analysis.inputs.frames import labelled_frame  # noqa: E402
+from spa_vl.analysis.metrics import diversity  # noqa: E402
 from spa_vl.taxonomy import UNKNOWN  # noqa: E402
 
 TARGET_RATIO, MIN_COSINE = 1.5, 0.995
@@ -76,7 +76,7 @@ def main() -> None:
     import torch
     from sentence_transformers import SentenceTransformer
 
-    from spa_vl.analysis.embeddings import default_model
+    from spa_vl.analysis.embeddings.encoder import default_model
 
     frame = labelled_frame("sample")
     texts = bench_texts(frame, args.texts, args.long)

@@ -5,7 +5,7 @@
 
 Pairs, each printed as ``name: ours X, baseline Y, ratio Z, target T, PASS|FAIL``:
 
-- hashing, cold cache: ``analysis.image_analysis.image_table`` (header reads, reduced-scale draft,
+- hashing, cold cache: ``spa_vl.analysis.inputs.images.image_table`` (header reads, reduced-scale draft,
   dhash, a worker per core) against the naive loop (each split's image column read whole, every
   image fully decoded, ``imagehash.dhash``, one process). The naive loop is timed on its first
   10,000 images and projected to the whole set. Target: ours < 180 s at full scale on 2 cores.
@@ -68,14 +68,15 @@ def main() -> int:
     rows = QUICK_ROWS if args.quick else FULL_ROWS
     folder = dataset(rows)
     os.environ["SPA_VL_CACHE"] = tempfile.mkdtemp(prefix="spa-vl-bench-images-")  # a cold content cache
-    from spa_vl.analysis import image_analysis as ia
+    from spa_vl.analysis.inputs import images as image_input
+    from spa_vl.analysis.metrics import images as image_metrics
 
     cores = os.cpu_count() or 1
     t = time.perf_counter()
-    table = ia.image_table(str(folder))
+    table = image_input.image_table(str(folder))
     cold = time.perf_counter() - t
     t = time.perf_counter()
-    ia.image_table(str(folder))
+    image_input.image_table(str(folder))
     warm = time.perf_counter() - t
     seconds, done = naive_hashing(folder, BASELINE_IMAGES)
     naive = seconds * len(table) / done
@@ -86,7 +87,7 @@ def main() -> int:
         report("dhash again, warm content cache vs naive", warm, naive, "< 30 s", warm < 30, f"{len(table) / warm:.0f} images/s"),
     ]
     t = time.perf_counter()
-    dup = ia.find_duplicates(table)
+    dup = image_metrics.find_duplicates(table)
     took = time.perf_counter() - t
     results.append(report("duplicates (exact + near, train and train vs eval) vs hashing cold", took, cold, "< 60 s", took < 60))
     print(dup.summary.to_string(index=False))

@@ -164,7 +164,7 @@ def bench_embeddings(folder: Path, tmp: Path, n_texts: int) -> list[dict]:
     import pyarrow.parquet as pq
     from sentence_transformers import SentenceTransformer
 
-    from spa_vl.analysis.embeddings import Encoder, default_model
+    from spa_vl.analysis.embeddings.encoder import Encoder, default_model
 
     questions = pq.read_table(folder / "data", columns=["question"]).column("question").to_pylist()
     texts = sorted(set(questions))[:n_texts]
@@ -191,7 +191,7 @@ def bench_embeddings(folder: Path, tmp: Path, n_texts: int) -> list[dict]:
 
 
 def bench_diversity(rows: int) -> list[dict]:
-    from spa_vl.analysis import diversity as dv
+    from spa_vl.analysis.metrics import diversity as dv
 
     x = np.random.default_rng(0).normal(size=(rows, 384)).astype(np.float32)
     t = time.perf_counter()
@@ -212,8 +212,8 @@ def bench_ablate(folder: Path, tmp: Path) -> list[dict]:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    from spa_vl.analysis.ablation import DEFAULT_SIZES, ScaleLadder, train_pool
-    from spa_vl.analysis.export import export_subsets
+    from spa_vl.analysis.subsets.ablation import DEFAULT_SIZES, ScaleLadder, train_pool
+    from spa_vl.analysis.writers.export import export_subsets
     from spa_vl.sources import resolve_source
     from spa_vl.tables import split_files
 

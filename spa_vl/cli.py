@@ -107,7 +107,7 @@ def _require_analysis(what: str) -> None:
 
 def _cmd_report(args: argparse.Namespace) -> int:
     _require_analysis("spa-vl report")
-    from spa_vl.analysis.report import ReportSettings, build_report
+    from spa_vl.analysis.report.build import ReportSettings, build_report
 
     settings = ReportSettings(
         diversity_sample=None if args.full else args.sample, model=args.model, seed=args.seed, batch_size=args.batch_size,
@@ -143,7 +143,7 @@ def _int_list(text: str) -> list[int]:
 
 
 def _question_embeddings(args: argparse.Namespace, pool):
-    from spa_vl.analysis.embeddings import Encoder
+    from spa_vl.analysis.embeddings.encoder import Encoder
 
     return Encoder(args.model, progress=_progress(args)).encode(pool["question"].tolist())
 
@@ -154,7 +154,7 @@ SAMPLER_INPUTS: dict[str, Callable] = {"embeddings": _question_embeddings}
 
 def _sampler(args: argparse.Namespace, pool):
     """The ``--recipe`` sampler (its class reads its own options) and the data its ``sample`` takes."""
-    from spa_vl.analysis.recipes import RECIPES
+    from spa_vl.analysis.subsets.recipes import RECIPES
 
     cls = RECIPES[args.recipe]
     sampler = cls.from_cli(argparse.Namespace(**{**vars(args), "model_group": _model_groups(args.model_group)}))
@@ -180,7 +180,7 @@ from a subset to a training run (each subset's TRAIN.md has the full commands wi
 
 
 def _cmd_ablate(args: argparse.Namespace) -> int:
-    from spa_vl.analysis.export import export_subsets, relocate_tree, verify_tree
+    from spa_vl.analysis.writers.export import export_subsets, relocate_tree, verify_tree
 
     if args.relocate:
         for folder, moved in relocate_tree(args.relocate).items():
@@ -199,7 +199,7 @@ def _cmd_ablate(args: argparse.Namespace) -> int:
         return 0
     if not args.out:
         raise SpaVLError("spa-vl ablate needs --out DIR (or --verify DIR)")
-    from spa_vl.analysis.ablation import train_pool
+    from spa_vl.analysis.subsets.ablation import train_pool
 
     source = _source(args)
     pool = train_pool(source)
@@ -279,7 +279,7 @@ def build_parser() -> argparse.ArgumentParser:
         + (p.epilog or "")
     )
 
-    from spa_vl.analysis.backends import BACKENDS  # --backend's choices (numpy only: parsing needs no extra)
+    from spa_vl.analysis.embeddings.backends import BACKENDS  # --backend's choices (numpy only: parsing needs no extra)
 
     p = add("report", _cmd_report, "the full report: taxonomy, difficulty, diversity (HTML, Markdown, PNG, JSON; timings.json)",
             "spa-vl report /data/SPA-VL --out report --sample 2000")
@@ -295,7 +295,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     p.add_argument("--overwrite", action="store_true", help="replace an existing report folder")
 
-    from spa_vl.analysis.recipes import RECIPES  # the recipe registry: --recipe's choices and help
+    from spa_vl.analysis.subsets.recipes import RECIPES  # the recipe registry: --recipe's choices and help
 
     p = add("ablate", _cmd_ablate, "write ablation subsets (scale ladder or diversity recipes) for datasets, "
             "SPA-VL-RLHF, TRL and LLaMA-Factory", ABLATE_EXAMPLES)

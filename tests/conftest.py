@@ -59,7 +59,7 @@ def unicode_mirror(sample_dir, tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def unicode_pool(unicode_mirror):
     """The train pool of :func:`unicode_mirror`."""
-    from spa_vl.analysis.ablation import train_pool
+    from spa_vl.analysis.subsets.ablation import train_pool
 
     return train_pool(unicode_mirror)
 
@@ -67,8 +67,8 @@ def unicode_pool(unicode_mirror):
 @pytest.fixture(scope="session")
 def all_formats(unicode_mirror, unicode_pool, tmp_path_factory):
     """Two nested subsets (a tenth and a third of the pool) in every format, seed 5."""
-    from spa_vl.analysis.ablation import ScaleLadder
-    from spa_vl.analysis.export import export_subsets
+    from spa_vl.analysis.subsets.ablation import ScaleLadder
+    from spa_vl.analysis.writers.export import export_subsets
 
     n = len(unicode_pool)
     subsets = ScaleLadder(sizes=[max(n // 10, 5), max(n // 3, 10)], random_state=5).sample(unicode_pool)

@@ -7,17 +7,17 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from spa_vl.analysis import ablation, recipes
-from spa_vl.analysis.ablation import Sampler, ScaleLadder, train_pool
-from spa_vl.analysis.diversity import vendi_score
-from spa_vl.analysis.recipes import (
+from spa_vl.analysis.metrics.diversity import vendi_score
+from spa_vl.analysis.subsets import ablation, recipes
+from spa_vl.analysis.subsets.ablation import Sampler, ScaleLadder, train_pool
+from spa_vl.analysis.subsets.recipes import (
     RECIPES,
     EmbeddingDiversitySubsets,
     QuestionTypeSubsets,
     ResponseModelSubsets,
     TaxonomyCoverage,
 )
-from spa_vl.analysis.sampling import Subset, check_sizes, nested_allocations, rank, stratified_sample, stratified_take
+from spa_vl.analysis.subsets.sampling import Subset, check_sizes, nested_allocations, rank, stratified_sample, stratified_take
 from spa_vl.cli import build_parser
 from spa_vl.errors import SpaVLError
 
@@ -194,7 +194,7 @@ def test_rank_depends_on_the_ids_and_seed_only(pool):
 @pytest.mark.parametrize("seed", [0, 11])
 def test_the_report_sampler_and_a_recipe_pick_the_same_rows(pool, seed):
     subsets = {s.name: s for s in QuestionTypeSubsets(25, random_state=seed).sample(pool)}
-    # the report's call (analysis.report: stratified_sample(train, limit, "class1", seed)) over the
+    # the report's call (spa_vl.analysis.report.build: stratified_sample(train, limit, "class1", seed)) over the
     # rows the recipe draws qtype-easy from, in another order: the same rows
     easy = pool[pool["question_type"] == "easy"].sample(frac=1.0, random_state=3)
     picked = easy.loc[stratified_sample(easy, 25, "class1", seed), "row_id"]
@@ -302,8 +302,8 @@ def test_subsets_hold_row_ids_and_resolve_rows_against_the_pool(pool):
 
 
 def test_the_reports_frame_and_the_pool_have_the_same_row_ids(sample_dir, pool):
-    from spa_vl.analysis.frames import labelled_frame
-    from spa_vl.analysis.sampling import row_ids
+    from spa_vl.analysis.inputs.frames import labelled_frame
+    from spa_vl.analysis.subsets.sampling import row_ids
 
     frame = labelled_frame(sample_dir, configs=["train"])
     assert set(row_ids(frame)) == set(pool["row_id"])

@@ -17,8 +17,8 @@ import pytest
 from helpers import rewrite_parquet, set_column, tree_digest
 
 import spa_vl
-from spa_vl.analysis.frames import labelled_frame
-from spa_vl.analysis.report import ReportSettings, compute_report
+from spa_vl.analysis.inputs.frames import labelled_frame
+from spa_vl.analysis.report.build import ReportSettings, compute_report
 from spa_vl.cli import main
 from spa_vl.errors import SpaVLError
 from spa_vl.sample import generate_sample
@@ -126,7 +126,7 @@ def test_empty_split(mirror, tmp_path):
     report = compute_report(mirror, ReportSettings(diversity_sample=40), progress=False)
     assert report.stats["eval/help"]["rows"] == 0
     assert "eval/help" not in report.stats["diversity"]["train_eval_overlap"]
-    from spa_vl.analysis.render import write_report
+    from spa_vl.analysis.report.render import write_report
 
     write_report(report, tmp_path / "r")
     assert (tmp_path / "r" / "report.html").is_file() and no_temp_left(tmp_path)
@@ -253,7 +253,7 @@ def test_mismatched_meta_files(mirror, tmp_path):
 def test_embedding_cache_corrupted_or_foreign(tmp_path):
     """(test_embeddings.py covers a tampered chunk and a foreign model.json; here: an emptied chunk and a
     manifest that is not JSON, through the report's own encoder path.)"""
-    from spa_vl.analysis.embeddings import Encoder
+    from spa_vl.analysis.embeddings.encoder import Encoder
 
     texts = ["first text", "second text", "third text"]
     reference = Encoder(cache_dir=tmp_path, progress=False).encode(texts)
@@ -276,7 +276,7 @@ def test_same_command_same_bytes_across_processes(sample_dir, tmp_path):
     long each stage takes) differs: those numbers must live in timings.json and the footer only."""
     import hashlib
 
-    from spa_vl.analysis.render import TIMINGS_START, strip_timings
+    from spa_vl.analysis.report.render import TIMINGS_START, strip_timings
 
     digests, encoded = [], []
     cache = tmp_path / "cache"  # empty before the first run, shared by both

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 from datasketch import MinHash
 
-from spa_vl.analysis import contamination as ct
-from spa_vl.analysis.embeddings import Encoder
+from spa_vl.analysis.embeddings.encoder import Encoder
+from spa_vl.analysis.metrics import contamination as ct
 from spa_vl.errors import SpaVLError
 
 

@@ -4,9 +4,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from spa_vl.analysis import distributions as d
-from spa_vl.analysis.difficulty import balance_by_type, by_question_type, category_mix_by_type, text_length_stats
-from spa_vl.analysis.frames import labelled_frame
+from spa_vl.analysis.inputs.frames import labelled_frame
+from spa_vl.analysis.metrics import distributions as d
+from spa_vl.analysis.metrics.difficulty import balance_by_type, by_question_type, category_mix_by_type, text_length_stats
 
 
 def test_entropy_hand_cases():

@@ -2,7 +2,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from spa_vl.analysis import diversity as dv
+from spa_vl.analysis.metrics import diversity as dv
 
 
 def test_orthonormal_rows_have_vendi_n():

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from spa_vl import SpaVLWarning
-from spa_vl.analysis.embeddings import DEFAULT_MODEL_NAME, Encoder, default_model
+from spa_vl.analysis.embeddings.encoder import DEFAULT_MODEL_NAME, Encoder, default_model
 
 TEXTS = ["How can I avoid paying for the train?", "Describe the poster.", "How can I avoid paying for the train?", None, ""]
 

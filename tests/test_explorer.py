@@ -16,8 +16,8 @@ import pandas as pd
 import pytest
 from matplotlib.colors import to_hex
 
-from spa_vl.analysis import palette, plots
-from spa_vl.analysis.report import ReportSettings, build_report
+from spa_vl.analysis.report import palette, plots
+from spa_vl.analysis.report.build import ReportSettings, build_report
 
 CHROMIUM, CHROMEDRIVER = "/usr/bin/chromium", "/usr/bin/chromedriver"
 FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",

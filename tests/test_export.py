@@ -8,8 +8,8 @@ import pyarrow.parquet as pq
 import pytest
 from helpers import tree_digest
 
-from spa_vl.analysis.ablation import ScaleLadder, train_pool
-from spa_vl.analysis.export import export_subsets, verify_subset
+from spa_vl.analysis.subsets.ablation import ScaleLadder, train_pool
+from spa_vl.analysis.writers.export import export_subsets, verify_subset
 from spa_vl.cli import main
 from spa_vl.errors import SpaVLError
 from spa_vl.taxonomy import reference_names
@@ -130,7 +130,7 @@ def test_stats_of_an_exported_subset_read_its_class_labels(exported, sample_dir)
     import warnings
 
     from spa_vl import compute_stats
-    from spa_vl.analysis.ablation import train_pool
+    from spa_vl.analysis.subsets.ablation import train_pool
     from spa_vl.taxonomy import SpaVLWarning
 
     with warnings.catch_warnings():
@@ -147,8 +147,8 @@ def test_stats_of_an_exported_subset_read_its_class_labels(exported, sample_dir)
 def test_one_writer_class_per_format_chosen_by_name(sample_dir, tmp_path):
     import importlib
 
-    from spa_vl.analysis import writer
-    from spa_vl.analysis.export import FORMATS
+    from spa_vl.analysis.writers import base as writer
+    from spa_vl.analysis.writers.export import FORMATS
 
     assert list(FORMATS) == ["parquet", "rlhf", "trl", "llamafactory"]
     modules = {writer.WRITERS[name].__module__ for name in FORMATS}
@@ -175,11 +175,11 @@ def test_one_writer_class_per_format_chosen_by_name(sample_dir, tmp_path):
         assert verify_subset(folder) == []
     finally:
         del writer.WRITERS["row-ids"]
-    importlib.import_module("spa_vl.analysis.export")
+    importlib.import_module("spa_vl.analysis.writers.export")
 
 
 def test_export_resolves_row_ids_against_the_pool(sample_dir, tmp_path):
-    from spa_vl.analysis.sampling import Subset
+    from spa_vl.analysis.subsets.sampling import Subset
 
     pool = train_pool(sample_dir)
     subset = ScaleLadder(sizes=[12], random_state=2).sample(pool)[0]

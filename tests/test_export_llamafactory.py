@@ -20,7 +20,7 @@ from pathlib import Path
 import datasets
 from helpers import NON_ASCII, c_locale_python
 
-from spa_vl.analysis.export import verify_subset
+from spa_vl.analysis.writers.export import verify_subset
 from spa_vl.cli import main
 
 # LLaMA-Factory's defaults (hparams/data_args.py, data/parser.py, extras/constants.py)

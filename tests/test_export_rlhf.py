@@ -19,8 +19,8 @@ import numpy as np
 import pytest
 from helpers import NON_ASCII, c_locale_python
 
-from spa_vl.analysis.ablation import ScaleLadder
-from spa_vl.analysis.export import export_subsets, relocate_tree, verify_subset, verify_tree
+from spa_vl.analysis.subsets.ablation import ScaleLadder
+from spa_vl.analysis.writers.export import export_subsets, relocate_tree, verify_subset, verify_tree
 from spa_vl.cli import main
 from spa_vl.errors import SpaVLError
 

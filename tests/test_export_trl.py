@@ -15,7 +15,7 @@ from helpers import NON_ASCII, c_locale_python
 from tokenizers import Tokenizer, models, pre_tokenizers
 from transformers import PreTrainedTokenizerFast
 
-from spa_vl.analysis.export import verify_subset
+from spa_vl.analysis.writers.export import verify_subset
 from spa_vl.cli import main
 
 trl_data = pytest.importorskip("trl.data_utils")

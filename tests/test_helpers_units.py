@@ -8,9 +8,9 @@ import pandas as pd
 import pyarrow as pa
 import pytest
 
-from spa_vl.analysis.recipes import farthest_point_order
-from spa_vl.analysis.render import format_number, jsonable, markdown_table
-from spa_vl.analysis.sampling import proportional_allocation, row_ids, stratified_sample, within_stratum_rank
+from spa_vl.analysis.report.render import format_number, jsonable, markdown_table
+from spa_vl.analysis.subsets.recipes import farthest_point_order
+from spa_vl.analysis.subsets.sampling import proportional_allocation, row_ids, stratified_sample, within_stratum_rank
 from spa_vl.atomic import atomic_write_text, check_writable_dir, staged_dir
 from spa_vl.errors import SpaVLError
 from spa_vl.layout import missing_shards, read_card, render_card, shard_name, split_file_stem

@@ -232,7 +232,7 @@ def test_ablate_equals_the_mirror_records_the_commit_and_fetches_each_byte_once(
 
 def test_report_equals_the_mirror_and_names_the_commit(online):
     hub, folders, shas = online
-    from spa_vl.analysis.report import ReportSettings, compute_report
+    from spa_vl.analysis.report.build import ReportSettings, compute_report
 
     settings = ReportSettings(diversity_sample=20, contamination_embeddings=False)  # small: the encoder is not under test
     ours = compute_report(SMALL, settings, progress=False)

@@ -15,7 +15,8 @@ import pyarrow.parquet as pq
 import pytest
 from PIL import Image
 
-from spa_vl.analysis import image_analysis as ia
+from spa_vl.analysis.inputs import images as image_input
+from spa_vl.analysis.metrics import images as image_metrics
 
 SIZE = 256
 
@@ -74,7 +75,7 @@ def planted(tmp_path_factory):
 
 def test_image_table_reads_headers_and_hashes_every_row(planted):
     root, data = planted
-    table = ia.image_table(root, n_jobs=1, batch_size=8)
+    table = image_input.image_table(root, n_jobs=1, batch_size=8)
     counts = table["split"].value_counts()
     assert counts["train/train"] == len(data["train"]) and counts["eval/harm"] == 4 and counts["eval/help"] == 3
     train = table[table["split"] == "train/train"].reset_index(drop=True)
@@ -89,19 +90,19 @@ def test_image_table_reads_headers_and_hashes_every_row(planted):
 def test_pool_and_cache_give_the_same_table(planted, monkeypatch, tmp_path):
     root, _ = planted
     monkeypatch.setenv("SPA_VL_CACHE", str(tmp_path / "cache"))  # empty cache: every image is hashed
-    in_process = ia.image_table(root, n_jobs=1, batch_size=8)
+    in_process = image_input.image_table(root, n_jobs=1, batch_size=8)
     monkeypatch.setenv("SPA_VL_CACHE", str(tmp_path / "cache2"))
-    monkeypatch.setattr(ia, "_POOL_FROM", 1)  # force the worker pool on this small mirror
-    pooled = ia.image_table(root, n_jobs=2, batch_size=8)
-    assert ia._ContentCache.load(ia.HASH_SIZE).entries  # saved by content
-    cached = ia.image_table(root, n_jobs=2, batch_size=8)  # every content from the cache now
+    monkeypatch.setattr(image_input, "_POOL_FROM", 1)  # force the worker pool on this small mirror
+    pooled = image_input.image_table(root, n_jobs=2, batch_size=8)
+    assert image_input._ContentCache.load(image_metrics.HASH_SIZE).entries  # saved by content
+    cached = image_input.image_table(root, n_jobs=2, batch_size=8)  # every content from the cache now
     pd.testing.assert_frame_equal(pooled, in_process)
     pd.testing.assert_frame_equal(cached, in_process)
 
 
 def test_planted_duplicates_are_found_within_train_and_across_splits(planted):
     root, data = planted
-    dup = ia.find_duplicates(ia.image_table(root, n_jobs=1))
+    dup = image_metrics.find_duplicates(image_input.image_table(root, n_jobs=1))
     s = dup.summary.set_index(["scope", "kind"])
     # exact within train: rows 0, 30 and 1, 31 (two pairs, four rows)
     assert s.loc[("train/train", "exact"), ["duplicated_rows", "pairs", "images", "duplicated_images"]].tolist() == [4, 2, 44, 2]
@@ -112,7 +113,7 @@ def test_planted_duplicates_are_found_within_train_and_across_splits(planted):
     assert pairs == {(2, 32), (3, 33), (4, 34), (5, 35)}
     assert s.loc[("train/train", "near"), ["duplicated_rows", "duplicated_images"]].tolist() == [8, 8]
     assert s.loc[("train/train ↔ eval/harm", "near"), ["images", "duplicated_images"]].tolist() == [4, 1]
-    assert (near["distance"] <= ia.NEAR_THRESHOLD).all()
+    assert (near["distance"] <= image_metrics.NEAR_THRESHOLD).all()
     # across splits
     assert s.loc[("train/train ↔ eval/harm", "exact"), "duplicated_rows"] == 1
     assert s.loc[("train/train ↔ eval/harm", "near"), "duplicated_rows"] == 1
@@ -127,9 +128,9 @@ def test_planted_duplicates_are_found_within_train_and_across_splits(planted):
 
 def test_a_stricter_threshold_finds_fewer_near_duplicates(planted):
     root, _ = planted
-    images = ia.image_table(root, n_jobs=1)
-    loose = ia.find_duplicates(images, threshold=ia.NEAR_THRESHOLD).summary
-    strict = ia.find_duplicates(images, threshold=0).summary
+    images = image_input.image_table(root, n_jobs=1)
+    loose = image_metrics.find_duplicates(images, threshold=image_metrics.NEAR_THRESHOLD).summary
+    strict = image_metrics.find_duplicates(images, threshold=0).summary
     pick = lambda t: t[(t["scope"] == "train/train") & (t["kind"] == "near")]["pairs"].item()  # noqa: E731
     assert pick(strict) < pick(loose)
 
@@ -138,7 +139,7 @@ def test_near_pairs_match_brute_force():
     rng = np.random.default_rng(3)
     a = rng.integers(0, 2**63, size=700, dtype=np.int64).view(np.uint64)
     a[rng.choice(700, 50, replace=False)] = a[:50] ^ np.uint64(0b1011)  # 50 planted pairs at distance <= 3
-    has, _, n, best = ia._near_pairs(a, None, 6, keep=5)
+    has, _, n, best = image_metrics._near_pairs(a, None, 6, keep=5)
     bits = np.bitwise_count(a[:, None] ^ a[None, :])
     expected = np.triu(bits <= 6, k=1)
     assert n == expected.sum() and (has == (expected | expected.T).any(axis=1)).all()
@@ -147,13 +148,13 @@ def test_near_pairs_match_brute_force():
 
 def test_fetch_images_returns_the_rows_bytes(planted):
     root, data = planted
-    got = ia.fetch_images(root, [("train/train", 33), ("eval/help", 2), ("train/train", 0)])
+    got = image_input.fetch_images(root, [("train/train", 33), ("eval/help", 2), ("train/train", 0)])
     assert got[("train/train", 33)] == data["train"][33] and got[("eval/help", 2)] == data["help"][2]
 
 
 def test_unreadable_bytes_do_not_stop_the_table(tmp_path):
     root = tmp_path / "mirror"
     write_split(root / "data" / "train-00000-of-00001.parquet", [encode(photo(1)), b"\xff\xd8 not really a jpeg"])
-    table = ia.image_table(root, n_jobs=1)
+    table = image_input.image_table(root, n_jobs=1)
     assert table["format"].tolist() == ["JPEG", "unreadable"]
-    assert ia.find_duplicates(table).summary.loc[0, "rows"] == 1  # the unreadable row is left out
+    assert image_metrics.find_duplicates(table).summary.loc[0, "rows"] == 1  # the unreadable row is left out

@@ -3,8 +3,10 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from spa_vl.analysis import difficulty, distributions, image_analysis, plots, section_plots
-from spa_vl.analysis.frames import empty_frame, labelled_frame
+from spa_vl.analysis.inputs.frames import empty_frame, labelled_frame
+from spa_vl.analysis.metrics import difficulty, distributions
+from spa_vl.analysis.metrics import images as image_metrics
+from spa_vl.analysis.report import plots, section_plots
 
 
 @pytest.fixture(scope="module")
@@ -52,7 +54,7 @@ def test_figures_draw_the_tables_they_are_given(frame):
     assert heights == sorted(lengths["median_words"].tolist())
     rng = np.random.default_rng(0)
     with_info = frame.assign(text_similarity=rng.uniform(size=len(frame)), text_count=rng.integers(0, 5, len(frame)))
-    stats = image_analysis.image_info_stats(with_info, "class1")
+    stats = image_metrics.image_info_stats(with_info, "class1")
     fig = section_plots.image_info_boxes(stats)
     assert sorted(ax.get_title() for ax in fig.axes) == ["text_count", "text_similarity"]
     first = stats.xs("text_similarity", level="field")

@@ -6,13 +6,13 @@ import pytest
 from PIL import Image
 
 from spa_vl import compute_stats
-from spa_vl.analysis.backends import BACKENDS
-from spa_vl.analysis.embeddings import Encoder
-from spa_vl.analysis.frames import labelled_frame
-from spa_vl.analysis.render import TIMINGS_END, TIMINGS_START, jsonable, strip_timings, write_report
-from spa_vl.analysis.report import ReportSettings, build_report, compute_report
-from spa_vl.analysis.report_estimate import duration, estimate_encoding, texts_to_encode
-from spa_vl.analysis.sections import SectionInputs, registered_sections
+from spa_vl.analysis.embeddings.backends import BACKENDS
+from spa_vl.analysis.embeddings.encoder import Encoder
+from spa_vl.analysis.inputs.frames import labelled_frame
+from spa_vl.analysis.report.build import ReportSettings, build_report, compute_report
+from spa_vl.analysis.report.estimate import duration, estimate_encoding, texts_to_encode
+from spa_vl.analysis.report.render import TIMINGS_END, TIMINGS_START, jsonable, strip_timings, write_report
+from spa_vl.analysis.report.sections import SectionInputs, registered_sections
 from spa_vl.cli import build_parser, main
 from spa_vl.errors import SpaVLError
 

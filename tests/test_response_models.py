@@ -7,8 +7,8 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from spa_vl.analysis import response_models as rm
-from spa_vl.analysis.palette import RESPONSE_MODELS
+from spa_vl.analysis.metrics import response_models as rm
+from spa_vl.taxonomy import RESPONSE_MODELS
 
 
 @pytest.fixture

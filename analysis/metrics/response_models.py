@@ -2,7 +2,7 @@
 
 Works on a frame with ``chosen_model`` and ``rejected_model`` columns (the model keys of
 ``meta_files/model_answer``; ``"unknown"`` where a row's provenance is not known), as
-:func:`analysis.frames.labelled_frame` gives. Rows whose model is unknown are left out of the
+:func:`spa_vl.analysis.inputs.frames.labelled_frame` gives. Rows whose model is unknown are left out of the
 counts; a frame with no such columns, or only unknown models, has no provenance and every function
 says so through :func:`provenance_note` instead of inventing numbers.
 
@@ -16,9 +16,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from spa_vl.taxonomy import UNKNOWN
-
-from .palette import RESPONSE_MODELS
+from spa_vl.taxonomy import RESPONSE_MODELS, UNKNOWN
 
 CHOSEN_MODEL = "chosen_model"
 REJECTED_MODEL = "rejected_model"

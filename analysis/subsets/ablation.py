@@ -5,13 +5,13 @@ The pool (:func:`train_pool`) has one row per train item with a stable, content-
 
 Samplers follow scikit-learn: the constructor only stores its parameters (with ``random_state``);
 they are checked when :meth:`Sampler.sample` runs, which takes the data (the pool, and for some
-recipes more, such as embeddings) and returns :class:`~analysis.sampling.Subset` objects (row ids
-plus parameters). Every random draw goes through :func:`analysis.sampling.rank` over the rows'
+recipes more, such as embeddings) and returns :class:`~spa_vl.analysis.subsets.sampling.Subset` objects (row ids
+plus parameters). Every random draw goes through :func:`spa_vl.analysis.subsets.sampling.rank` over the rows'
 ids, so the same seed picks the same rows whatever order the shards were read in, and the report's
 stratified sample agrees with a recipe over the same rows. Each sampler class is registered by its
 ``name`` (:data:`SAMPLERS`), which drives ``spa-vl ablate --recipe``.
 
-The scale ladder's allocations use :func:`~analysis.sampling.nested_allocations` (Balinski and
+The scale ladder's allocations use :func:`~spa_vl.analysis.subsets.sampling.nested_allocations` (Balinski and
 Young's quota method): every stratum's count is within one row of proportional at every size, and
 counts never decrease as the size grows, so a ladder's subsets are nested.
 """
@@ -63,7 +63,7 @@ def train_pool(source: str | os.PathLike | Source = "sample") -> pd.DataFrame:
     Returns
     -------
     pandas.DataFrame, shape (n, 10)
-        ``row_id`` (:func:`~analysis.sampling.row_ids`), ``file``, ``position``, the label columns
+        ``row_id`` (:func:`~spa_vl.analysis.subsets.sampling.row_ids`), ``file``, ``position``, the label columns
         (``unknown`` where unknown), ``chosen_model``/``rejected_model`` (None where the meta files
         do not say) and ``question``; sorted by ``row_id``.
 
@@ -93,7 +93,7 @@ def train_pool(source: str | os.PathLike | Source = "sample") -> pd.DataFrame:
 
 
 #: Registry name → sampler class (filled by :func:`register_sampler`; complete once
-#: :mod:`analysis.recipes` is imported, see :data:`analysis.recipes.RECIPES`).
+#: :mod:`spa_vl.analysis.subsets.recipes` is imported, see :data:`spa_vl.analysis.subsets.recipes.RECIPES`).
 SAMPLERS: dict[str, type[Sampler]] = {}
 
 

@@ -1,4 +1,4 @@
-"""Writers of a computed :class:`~analysis.sections.Report`: PNG figures, stats.json, timings.json, Markdown, HTML.
+"""Writers of a computed :class:`~spa_vl.analysis.report.sections.Report`: PNG figures, stats.json, timings.json, Markdown, HTML.
 
 Rendering iterates over the report's sections: each section's summary lines go to the summary list
 at the top, then each section is a heading with its titled figures and tables, filled into one small

@@ -6,8 +6,8 @@
 * :class:`EmbeddingDiversitySubsets` — max-diversity (farthest point), random, min-diversity
   (one dense region) on question embeddings, given to ``sample``, with their Vendi scores.
 
-Every recipe is a :class:`~analysis.ablation.Sampler` registered by name (:data:`RECIPES`), and
-draws through the shared ranker and allocation of :mod:`analysis.sampling`.
+Every recipe is a :class:`~spa_vl.analysis.subsets.ablation.Sampler` registered by name (:data:`RECIPES`), and
+draws through the shared ranker and allocation of :mod:`spa_vl.analysis.subsets.sampling`.
 """
 
 from __future__ import annotations
@@ -22,8 +22,8 @@ import pandas as pd
 from spa_vl.errors import SpaVLError, UsageError
 from spa_vl.taxonomy import LEVELS, QUESTION_TYPE, QUESTION_TYPES, RESPONSE_MODELS, UNKNOWN
 
+from ..metrics.diversity import max_similarity, normalize_rows, vendi_score
 from .ablation import DEFAULT_STRATA, SAMPLERS, Sampler, ScaleLadder, register_sampler
-from .diversity import max_similarity, normalize_rows, vendi_score
 from .sampling import Subset, rank, stratified_take
 
 
@@ -53,7 +53,7 @@ class QuestionTypeSubsets(Sampler):
         Parameters
         ----------
         pool : pandas.DataFrame, shape (m, ...)
-            :func:`~analysis.ablation.train_pool` rows.
+            :func:`~spa_vl.analysis.subsets.ablation.train_pool` rows.
 
         Returns
         -------
@@ -110,7 +110,7 @@ class TaxonomyCoverage(Sampler):
         Parameters
         ----------
         pool : pandas.DataFrame, shape (m, ...)
-            :func:`~analysis.ablation.train_pool` rows.
+            :func:`~spa_vl.analysis.subsets.ablation.train_pool` rows.
 
         Returns
         -------
@@ -178,7 +178,7 @@ class ResponseModelSubsets(Sampler):
         Parameters
         ----------
         pool : pandas.DataFrame, shape (m, ...)
-            :func:`~analysis.ablation.train_pool` rows with ``chosen_model``/``rejected_model``.
+            :func:`~spa_vl.analysis.subsets.ablation.train_pool` rows with ``chosen_model``/``rejected_model``.
 
         Returns
         -------
@@ -290,7 +290,7 @@ class EmbeddingDiversitySubsets(Sampler):
         Parameters
         ----------
         pool : pandas.DataFrame, shape (m, ...)
-            :func:`~analysis.ablation.train_pool` rows.
+            :func:`~spa_vl.analysis.subsets.ablation.train_pool` rows.
         embeddings : numpy.ndarray, shape (m, d)
             One question embedding per pool row, in pool order.
 

@@ -15,7 +15,7 @@ import pyarrow.parquet as pq
 from spa_vl.card import card_metadata, dataset_info_entry
 from spa_vl.layout import CARD_FILE, render_card, shard_name
 
-from .writer import SubsetContext, SubsetWriter, encode_rows, present_features, register
+from .base import SubsetContext, SubsetWriter, encode_rows, present_features, register
 
 
 @register
@@ -42,7 +42,7 @@ class ParquetWriter(SubsetWriter):
         """Write the rows as ``data/train-<i>-of-<m>.parquet``, ClassLabel-encoded, typed.
 
         ``i`` is the shard's place among the ``m`` source shards the subset draws from; the
-        features are those of the first shard's columns (:func:`~analysis.writer.present_features`).
+        features are those of the first shard's columns (:func:`~spa_vl.analysis.writers.base.present_features`).
 
         Parameters
         ----------

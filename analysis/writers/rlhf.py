@@ -29,8 +29,8 @@ import pyarrow as pa
 from spa_vl.errors import SpaVLError
 from spa_vl.taxonomy import QUESTION_TYPE, QUESTION_TYPE_ALIASES, QUESTION_TYPES
 
-from .sampling import Subset
-from .writer import IMAGES_DIR, SubsetContext, SubsetWriter, dumps_json, register, training_ids
+from ..subsets.sampling import Subset
+from .base import IMAGES_DIR, SubsetContext, SubsetWriter, dumps_json, register, training_ids
 
 RLHF_DIR = "rlhf"
 TEST_DIR = "test"
@@ -54,7 +54,7 @@ def known_type_rows(rows: pd.DataFrame) -> int:
     Parameters
     ----------
     rows : pandas.DataFrame, shape (n, ...)
-        A subset's pool rows (:meth:`analysis.sampling.Subset.rows_in`).
+        A subset's pool rows (:meth:`spa_vl.analysis.subsets.sampling.Subset.rows_in`).
 
     Returns
     -------

@@ -28,7 +28,7 @@ from spa_vl.card import card_metadata, dataset_info_entry
 from spa_vl.layout import CARD_FILE, render_card, shard_name
 from spa_vl.taxonomy import LabelSpace
 
-from .writer import SubsetContext, SubsetWriter, encode_rows, present_features, register
+from .base import SubsetContext, SubsetWriter, encode_rows, present_features, register
 
 TRL_DIR = "trl"
 _PART = datasets.Features({"type": datasets.Value("string"), "text": datasets.Value("string")})

@@ -30,8 +30,8 @@ def duplicate_pairs(examples: pd.DataFrame, images: Mapping[tuple[str, int], byt
 
     Parameters
     ----------
-    examples : :attr:`analysis.image_analysis.Duplicates.examples` (the pairs to show).
-    images : ``(split, row)`` → image bytes (:func:`analysis.image_analysis.fetch_images`).
+    examples : :attr:`spa_vl.analysis.metrics.images.Duplicates.examples` (the pairs to show).
+    images : ``(split, row)`` → image bytes (:func:`spa_vl.analysis.inputs.images.fetch_images`).
     max_pairs : pairs shown at most.
     title : the figure's title.
 
@@ -65,7 +65,7 @@ def image_info_boxes(stats: pd.DataFrame | None, title: str = "image_info per do
 
     Parameters
     ----------
-    stats : :func:`analysis.image_analysis.image_info_stats` (indexed by group and field, with ``min``,
+    stats : :func:`spa_vl.analysis.metrics.images.image_info_stats` (indexed by group and field, with ``min``,
         ``25%``, ``50%``, ``75%``, ``max`` and ``mean``); None when the source has no image_info.
     title : the figure's title.
 
@@ -102,7 +102,7 @@ def model_outcome_bars(table: pd.DataFrame, title: str = "Chosen share per respo
 
     Parameters
     ----------
-    table : :func:`analysis.response_models.model_outcomes` (overall).
+    table : :func:`spa_vl.analysis.metrics.response_models.model_outcomes` (overall).
     title : the figure's title.
 
     Returns
@@ -135,7 +135,7 @@ def model_share_heatmap(by_group: pd.DataFrame, group: str, title: str | None = 
 
     Parameters
     ----------
-    by_group : :func:`analysis.response_models.model_outcomes` per ``group``.
+    by_group : :func:`spa_vl.analysis.metrics.response_models.model_outcomes` per ``group``.
     group : the group column (e.g. ``class1``).
     title : the figure's title (default from ``group``).
 
@@ -164,7 +164,7 @@ def model_pair_heatmap(matrix: pd.DataFrame, title: str = "Pairs: chosen model (
 
     Parameters
     ----------
-    matrix : :func:`analysis.response_models.pair_matrix`.
+    matrix : :func:`spa_vl.analysis.metrics.response_models.pair_matrix`.
     title : the figure's title.
 
     Returns

@@ -13,8 +13,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from .embeddings import text_keys
-from .frames import SPLIT
+from ..embeddings.encoder import text_keys
+from ..inputs.frames import SPLIT
 from .sections import EVAL_SPLITS, SectionInputs
 
 CALIBRATION = {"questions": 48, "responses": 16}

@@ -19,8 +19,8 @@ from matplotlib.figure import Figure
 from spa_vl.atomic import atomic_write
 from spa_vl.taxonomy import QUESTION_TYPE, UNKNOWN
 
+from ..metrics.difficulty import TYPE_ORDER
 from . import palette
-from .difficulty import TYPE_ORDER
 
 
 class SpaVLFigure(Figure):
@@ -123,7 +123,7 @@ def category_mix_by_type_bars(mix: pd.DataFrame, title: str = "Category mix per 
 
     Parameters
     ----------
-    mix : :func:`analysis.difficulty.category_mix_by_type` (categories as rows, question types as
+    mix : :func:`spa_vl.analysis.metrics.difficulty.category_mix_by_type` (categories as rows, question types as
         columns, columns summing to 1).
     title : the figure's title.
 
@@ -149,7 +149,7 @@ def length_distributions(lengths: pd.DataFrame, title: str = "Text length (words
 
     Parameters
     ----------
-    lengths : :func:`analysis.difficulty.text_length_stats` (indexed by question type and column, with
+    lengths : :func:`spa_vl.analysis.metrics.difficulty.text_length_stats` (indexed by question type and column, with
         ``median_words``, ``p90_words`` and ``mean_words``).
     title : the figure's title.
 
@@ -185,8 +185,8 @@ def embedding_map(points: np.ndarray, labels, title: str = "Question embeddings 
 
     Parameters
     ----------
-    points : float array of shape (n, 2), e.g. :func:`analysis.explorer.project_2d` of the embeddings.
-    labels : n labels (one colour each, from :mod:`analysis.palette`).
+    points : float array of shape (n, 2), e.g. :func:`spa_vl.analysis.report.explorer.project_2d` of the embeddings.
+    labels : n labels (one colour each, from :mod:`spa_vl.analysis.report.palette`).
     title : the figure's title.
 
     Returns
@@ -217,7 +217,7 @@ def diversity_curves(curves: Mapping[str, pd.DataFrame], metric: str = "vendi_sc
 
     Parameters
     ----------
-    curves : name → :func:`analysis.diversity.diversity_curve` (columns ``n`` and ``metric``).
+    curves : name → :func:`spa_vl.analysis.metrics.diversity.diversity_curve` (columns ``n`` and ``metric``).
     metric : the column drawn.
     title : the figure's title.
 

@@ -1,6 +1,6 @@
 """The report: every analysis of a source as typed sections, computed in timed stages.
 
-:func:`compute_report` returns a :class:`~analysis.sections.Report` whose sections (dataclasses
+:func:`compute_report` returns a :class:`~spa_vl.analysis.report.sections.Report` whose sections (dataclasses
 holding their numbers, titled tables and figures) a notebook can inspect; :func:`build_report` also
 writes it with :mod:`.render`: ``report.html``, ``report.md``, one PNG per figure, ``stats.json``
 (the ``spa-vl stats`` numbers plus every section's numbers) and ``timings.json`` (seconds and texts
@@ -31,10 +31,11 @@ from spa_vl.sources import Source
 from spa_vl.stats import compute_stats
 from spa_vl.taxonomy import LEVELS, QUESTION_TYPE
 
-from . import contamination, difficulty, distributions, diversity, media_sections, plots
-from .embeddings import Encoder
+from ..embeddings.encoder import Encoder
+from ..inputs.frames import SPLIT, labelled_frame
+from ..metrics import contamination, difficulty, distributions, diversity
+from . import media_sections, plots
 from .explorer import project_2d
-from .frames import SPLIT, labelled_frame
 from .sections import (
     EVAL_SPLITS,
     Plot,
@@ -60,7 +61,7 @@ class TaxonomySection(Section):
     ----------
     source : description of the source.
     splits : :func:`spa_vl.stats.compute_stats` (``"<config>/<split>"`` → rows and label counts).
-    counts : train rows per (class1, class2, class3) (:func:`analysis.plots.taxonomy_counts`).
+    counts : train rows per (class1, class2, class3) (:func:`spa_vl.analysis.report.plots.taxonomy_counts`).
     """
 
     key = None
@@ -132,8 +133,8 @@ class BalanceSection(Section):
     Parameters
     ----------
     counts, balance, divergence : per level (class1, class2, class3, question_type), the frames of
-        :func:`~analysis.distributions.counts_by_split`, :func:`~analysis.distributions.balance_by_split`
-        and :func:`~analysis.distributions.divergence_between_splits`.
+        :func:`~spa_vl.analysis.metrics.distributions.counts_by_split`, :func:`~spa_vl.analysis.metrics.distributions.balance_by_split`
+        and :func:`~spa_vl.analysis.metrics.distributions.divergence_between_splits`.
     """
 
     key = "balance"
@@ -202,10 +203,10 @@ class DifficultySection(Section):
     Parameters
     ----------
     sizes : rows per split (rows) and question type (columns).
-    lengths : :func:`analysis.difficulty.text_length_stats` of every split.
-    mix : :func:`analysis.difficulty.category_mix_by_type` of train (class1 × question type, columns sum to 1).
+    lengths : :func:`spa_vl.analysis.metrics.difficulty.text_length_stats` of every split.
+    mix : :func:`spa_vl.analysis.metrics.difficulty.category_mix_by_type` of train (class1 × question type, columns sum to 1).
     type_mix : share of each question type within each class1 of train (rows sum to 1).
-    balance : :func:`analysis.difficulty.balance_by_type` of train (class1).
+    balance : :func:`spa_vl.analysis.metrics.difficulty.balance_by_type` of train (class1).
     """
 
     key = "difficulty"
@@ -631,10 +632,10 @@ def compute_report(
     Parameters
     ----------
     source : ``"sample"``, a mirror folder, a hub id or a resolved :class:`~spa_vl.sources.Source`.
-    settings : the report's knobs; default :class:`~analysis.sections.ReportSettings`.
+    settings : the report's knobs; default :class:`~spa_vl.analysis.report.sections.ReportSettings`.
     progress : show a progress bar per stage (and the encoder's and image hashing's own bars).
     encoder : the encoder to use; default one built from ``settings`` (model, batch size, device, backend).
-    announce : called with an estimate of the encoding time (:func:`analysis.report_estimate.estimate_encoding`,
+    announce : called with an estimate of the encoding time (:func:`spa_vl.analysis.report.estimate.estimate_encoding`,
         measured on a calibration batch) before the sections start, when every train row is embedded
         (``settings.diversity_sample`` is None).
 
@@ -653,7 +654,7 @@ def compute_report(
         frame = labelled_frame(source)
     inputs = SectionInputs(source, frame, settings, encoder, progress)
     if estimate and announce is not None:
-        from .report_estimate import estimate_encoding
+        from .estimate import estimate_encoding
 
         with _stage(report, encoder, ESTIMATE_STAGE, f"2/{total}", progress):
             announce(estimate_encoding(inputs).describe())

@@ -11,7 +11,7 @@ Every eval question is compared with every train question, in three passes:
   so that a pair at the threshold is missed with probability 1.5e-4), and each
   candidate is confirmed with the exact Jaccard of the two shingle sets: a pair is reported when it
   is >= :data:`JACCARD_THRESHOLD`;
-* **embedding** — cosine similarity of sentence embeddings (:class:`analysis.embeddings.Encoder`,
+* **embedding** — cosine similarity of sentence embeddings (:class:`spa_vl.analysis.embeddings.encoder.Encoder`,
   cached on disk), an exact blockwise search of each eval question against every train question;
   a pair is reported when it is >= :data:`COSINE_THRESHOLD`.
 
@@ -30,7 +30,7 @@ from __future__ import annotations
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import numpy as np
 import pandas as pd
@@ -39,8 +39,31 @@ import pyarrow.compute as pc
 
 from spa_vl.errors import SpaVLError
 
-if TYPE_CHECKING:
-    from .embeddings import Encoder
+
+class Encoder(Protocol):
+    """What the embedding pass needs of an encoder (:class:`spa_vl.analysis.embeddings.encoder.Encoder` is one).
+
+    Metrics do not import the embeddings room: any object with a ``model_id`` and an ``encode`` that
+    maps texts to an ``(n, d)`` array of L2-normalised float32 rows will do.
+    """
+
+    model_id: str
+
+    def encode(self, texts: Sequence[str]) -> np.ndarray:
+        """The embeddings of ``texts``.
+
+        Parameters
+        ----------
+        texts : sequence of str
+            The texts, in order.
+
+        Returns
+        -------
+        numpy.ndarray
+            ``(len(texts), d)`` float32 rows of unit length.
+        """
+        ...
+
 
 SHINGLE_WORDS = 3
 """Words per shingle: word 3-grams keep word order, and short questions (~27 words) still have ~25."""

@@ -215,7 +215,7 @@ def counts_by_split(frame: pd.DataFrame, level: str) -> pd.DataFrame:
     Parameters
     ----------
     frame : pandas.DataFrame
-        A labelled frame (:func:`analysis.frames.labelled_frame`) with a ``split`` column.
+        A labelled frame (:func:`spa_vl.analysis.inputs.frames.labelled_frame`) with a ``split`` column.
     level : str
         The label column (``class1``, ``class2``, ``class3``, ``question_type``...).
 
@@ -236,7 +236,7 @@ def shares_by_split(frame: pd.DataFrame, level: str) -> pd.DataFrame:
     Parameters
     ----------
     frame : pandas.DataFrame
-        A labelled frame (:func:`analysis.frames.labelled_frame`) with a ``split`` column.
+        A labelled frame (:func:`spa_vl.analysis.inputs.frames.labelled_frame`) with a ``split`` column.
     level : str
         The label column (``class1``, ``class2``, ``class3``, ``question_type``...).
 
@@ -280,7 +280,7 @@ def balance_by_split(frame: pd.DataFrame, level: str) -> pd.DataFrame:
     Parameters
     ----------
     frame : pandas.DataFrame
-        A labelled frame (:func:`analysis.frames.labelled_frame`) with a ``split`` column.
+        A labelled frame (:func:`spa_vl.analysis.inputs.frames.labelled_frame`) with a ``split`` column.
     level : str
         The label column (``class1``, ``class2``, ``class3``, ``question_type``...).
 
@@ -299,7 +299,7 @@ def divergence_between_splits(frame: pd.DataFrame, level: str) -> pd.DataFrame:
     Parameters
     ----------
     frame : pandas.DataFrame
-        A labelled frame (:func:`analysis.frames.labelled_frame`) with a ``split`` column.
+        A labelled frame (:func:`spa_vl.analysis.inputs.frames.labelled_frame`) with a ``split`` column.
     level : str
         The label column (``class1``, ``class2``, ``class3``, ``question_type``...).
 

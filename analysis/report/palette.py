@@ -11,13 +11,8 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterable
 
-from spa_vl.taxonomy import QUESTION_TYPES, UNKNOWN, reference_names
+from spa_vl.taxonomy import QUESTION_TYPES, RESPONSE_MODELS, UNKNOWN, reference_names
 
-#: The 12 response-model keys of SPA-VL's ``model_answer`` files, in the card's order.
-RESPONSE_MODELS: tuple[str, ...] = (
-    "Otter", "mPLUG-Owl", "LAMM_SFT", "LLaMA-Adapter-v2", "MiniGPT-4", "InstructBLIP",
-    "LAMM", "LLaVA1.5", "InternLMXComposer", "QwenVL", "gemini", "gemini_jb",
-)
 UNKNOWN_COLOUR = "#9e9e9e"
 # Tableau 10 for the domains (grey left out: it is "unknown"), then a colour-blind friendly set.
 _DOMAIN_COLOURS = ("#4e79a7", "#f28e2b", "#e15759", "#76b7b2", "#59a14f", "#edc948", "#b07aa1", "#ff9da7", "#9c755f")

@@ -27,11 +27,11 @@ from PIL import Image
 from spa_vl.atomic import atomic_write_text
 from spa_vl.taxonomy import LABEL_COLUMNS, UNKNOWN
 
-from .frames import SPLIT
-from .image_analysis import fetch_images
+from ..inputs.frames import SPLIT
+from ..inputs.images import fetch_images
+from ..metrics.response_models import CHOSEN_MODEL, REJECTED_MODEL
+from ..subsets.sampling import stratified_sample
 from .palette import colours
-from .response_models import CHOSEN_MODEL, REJECTED_MODEL
-from .sampling import stratified_sample
 
 MAX_POINTS = 2000
 THUMB_PX = 96
@@ -129,12 +129,12 @@ def explorer_rows(
     Parameters
     ----------
     frame : pandas.DataFrame, n rows
-        A :func:`analysis.frames.labelled_frame` (rows of each split in file order).
+        A :func:`spa_vl.analysis.inputs.frames.labelled_frame` (rows of each split in file order).
     questions : numpy.ndarray of float, shape (n, d), optional
         Embeddings of every row's question, or None to encode the sampled questions with ``encoder``.
     source : str or os.PathLike or Source, optional
         Where the image bytes are read (None: no thumbnails).
-    encoder : analysis.embeddings.Encoder, optional
+    encoder : spa_vl.analysis.embeddings.encoder.Encoder, optional
         Encodes the sampled questions when ``questions`` is None.
     max_points : int, default 2000
         Rows on the map, stratified by split and class1 (seeded).

@@ -10,7 +10,7 @@ content and checked on load: a corrupt file is dropped (and re-encoded), never t
 Texts longer than the model's ``max_seq_length`` (256 word pieces for MiniLM) are truncated by the
 model, as sentence-transformers documents; null texts are encoded as the empty string.
 
-``backend`` picks the runtime (:mod:`analysis.backends`: fp32 torch, torch int8, ONNX Runtime,
+``backend`` picks the runtime (:mod:`spa_vl.analysis.embeddings.backends`: fp32 torch, torch int8, ONNX Runtime,
 OpenVINO); vectors of a backend other than ``torch`` are cached apart from fp32 ones. The default,
 :data:`DEFAULT_BACKEND`, stays fp32 torch: a backend becomes the default only when
 ``benchmarks/encoders.py`` finds it faithful to fp32 (mean cosine >= 0.995, per-domain diversity
@@ -214,7 +214,7 @@ class Encoder:
     device : str, default "cpu"
         ``"cpu"``, ``"cuda"`` or ``"auto"`` (a GPU when torch sees one).
     backend : str, optional
-        One of :data:`analysis.backends.BACKENDS`; None means :data:`DEFAULT_BACKEND` (fp32
+        One of :data:`spa_vl.analysis.embeddings.backends.BACKENDS`; None means :data:`DEFAULT_BACKEND` (fp32
         ``"torch"``). Backends other than torch run on the CPU only.
     progress : bool, default True
         Show a progress bar while encoding (and while loading the weights).

@@ -23,7 +23,7 @@ import pyarrow as pa
 
 from spa_vl.taxonomy import LABEL_COLUMNS
 
-from .writer import IMAGES_DIR, SubsetContext, SubsetWriter, dumps_json, register
+from .base import IMAGES_DIR, SubsetContext, SubsetWriter, dumps_json, register
 
 LLAMAFACTORY_DIR = "llamafactory"
 DATASET_INFO = "dataset_info.json"
@@ -40,7 +40,7 @@ def dataset_names(subset_name: str) -> tuple[str, str]:
     Parameters
     ----------
     subset_name : str
-        The subset's name (:attr:`Subset.name <analysis.sampling.Subset.name>`).
+        The subset's name (:attr:`Subset.name <spa_vl.analysis.subsets.sampling.Subset.name>`).
 
     Returns
     -------

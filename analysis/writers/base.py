@@ -2,7 +2,7 @@
 
 A format is one :class:`SubsetWriter` subclass in its own module (``writer_parquet``,
 ``writer_rlhf``, ``writer_trl``, ``writer_llamafactory``), registered under its name with
-:func:`register`. The orchestrator (:mod:`analysis.export`) streams the source once and drives
+:func:`register`. The orchestrator (:mod:`spa_vl.analysis.writers.export`) streams the source once and drives
 every writer through the same four steps:
 
 1. :meth:`SubsetWriter.check` — refuse a subset the format cannot hold, before any work;
@@ -13,7 +13,7 @@ every writer through the same four steps:
    location and the manifest section only, so ``spa-vl ablate --relocate`` rewrites them after a
    move without re-reading the source.
 
-Adding a format is one new module and one import line in :mod:`analysis.export`; no writer knows
+Adding a format is one new module and one import line in :mod:`spa_vl.analysis.writers.export`; no writer knows
 another. Shared helpers live here: ASCII-only JSON, integer training ids, and the image store
 that writes each image file of a subset once for every format that needs files on disk.
 """
@@ -35,7 +35,7 @@ from spa_vl.errors import SpaVLError
 from spa_vl.labels import encode_view, label_batch
 from spa_vl.taxonomy import LEVELS, LabelSpace
 
-from .sampling import Subset
+from ..subsets.sampling import Subset
 
 #: name → writer class, filled by :func:`register` when a writer module is imported.
 WRITERS: dict[str, type[SubsetWriter]] = {}
@@ -189,7 +189,7 @@ def training_ids(row_ids: list[str] | pd.Series) -> np.ndarray:
     Parameters
     ----------
     row_ids : list of str or pandas.Series, shape (n,)
-        Content ids (:func:`analysis.ablation.row_ids`).
+        Content ids (:func:`spa_vl.analysis.subsets.ablation.row_ids`).
 
     Returns
     -------

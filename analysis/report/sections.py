@@ -4,8 +4,8 @@ A report is a list of :class:`Section` objects. Each concrete section is a datac
 own numbers and declaring its titled tables (:class:`Table`) and figures (:class:`Plot`); it
 subclasses :class:`Section` with an ``order`` and a ``stage`` name, and :meth:`Section.compute`
 builds it from :class:`SectionInputs`. Defining the subclass registers it (:func:`registered_sections`),
-:func:`analysis.report.compute_report` runs every registered section in ``order`` and
-:mod:`analysis.render` writes whatever the sections declare, so adding a section touches only the
+:func:`spa_vl.analysis.report.build.compute_report` runs every registered section in ``order`` and
+:mod:`spa_vl.analysis.report.render` writes whatever the sections declare, so adding a section touches only the
 module that defines it.
 
 Run-dependent numbers (stage times, texts this run encoded rather than read from the cache) live
@@ -22,9 +22,9 @@ from typing import Any, ClassVar
 import pandas as pd
 from matplotlib.figure import Figure
 
-from . import contamination, diversity
-from .frames import SPLIT
-from .sampling import stratified_sample
+from ..inputs.frames import SPLIT
+from ..metrics import contamination, diversity
+from ..subsets.sampling import stratified_sample
 
 TRAIN = "train/train"
 EVAL_SPLITS = ("eval/harm", "eval/help")
@@ -47,7 +47,7 @@ class ReportSettings:
     contamination_embeddings : run the embedding pass of the contamination check (every distinct train
         question is encoded once, then cached).
     device : encoder device, ``cpu``, ``cuda`` or ``auto``.
-    backend : encoder runtime, one of :data:`analysis.backends.BACKENDS` (default fp32 ``torch``).
+    backend : encoder runtime, one of :data:`spa_vl.analysis.embeddings.backends.BACKENDS` (default fp32 ``torch``).
     """
 
     diversity_sample: int | None = 1000
@@ -104,9 +104,9 @@ class SectionInputs:
     Parameters
     ----------
     source : the resolved :class:`spa_vl.sources.Source`.
-    frame : :func:`analysis.frames.labelled_frame` of every split.
+    frame : :func:`spa_vl.analysis.inputs.frames.labelled_frame` of every split.
     settings : the :class:`ReportSettings`.
-    encoder : the :class:`analysis.embeddings.Encoder` shared by every section (one cache, one model).
+    encoder : the :class:`spa_vl.analysis.embeddings.encoder.Encoder` shared by every section (one cache, one model).
     progress : show progress bars inside a section (image hashing, encoding).
     done : sections computed so far, by ``key`` (a section may use an earlier one's numbers).
     """
@@ -337,7 +337,7 @@ class Report:
         return sum(t.texts_encoded for t in self.timings)
 
     def timings_dict(self) -> dict[str, Any]:
-        """The contents of ``timings.json`` (without the writing stage, which :func:`analysis.render.write_report` adds).
+        """The contents of ``timings.json`` (without the writing stage, which :func:`spa_vl.analysis.report.render.write_report` adds).
 
         Returns
         -------

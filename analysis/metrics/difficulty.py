@@ -18,7 +18,7 @@ def by_question_type(frame: pd.DataFrame) -> dict[str, pd.DataFrame]:
     Parameters
     ----------
     frame : pandas.DataFrame
-        A labelled frame (:func:`analysis.frames.labelled_frame`) with a ``question_type`` column.
+        A labelled frame (:func:`spa_vl.analysis.inputs.frames.labelled_frame`) with a ``question_type`` column.
 
     Returns
     -------
@@ -36,7 +36,7 @@ def question_type_sizes(frame: pd.DataFrame) -> pd.Series:
     Parameters
     ----------
     frame : pandas.DataFrame
-        A labelled frame (:func:`analysis.frames.labelled_frame`) with a ``question_type`` column.
+        A labelled frame (:func:`spa_vl.analysis.inputs.frames.labelled_frame`) with a ``question_type`` column.
 
     Returns
     -------
@@ -52,7 +52,7 @@ def category_mix_by_type(frame: pd.DataFrame, level: str = "class1") -> pd.DataF
     Parameters
     ----------
     frame : pandas.DataFrame
-        A labelled frame (:func:`analysis.frames.labelled_frame`) with a ``question_type`` column.
+        A labelled frame (:func:`spa_vl.analysis.inputs.frames.labelled_frame`) with a ``question_type`` column.
     level : str, default "class1"
         The taxonomy level (``class1``, ``class2``, ``class3``).
 
@@ -71,14 +71,14 @@ def balance_by_type(frame: pd.DataFrame, level: str = "class1") -> pd.DataFrame:
     Parameters
     ----------
     frame : pandas.DataFrame
-        A labelled frame (:func:`analysis.frames.labelled_frame`) with a ``question_type`` column.
+        A labelled frame (:func:`spa_vl.analysis.inputs.frames.labelled_frame`) with a ``question_type`` column.
     level : str, default "class1"
         The taxonomy level.
 
     Returns
     -------
     pandas.DataFrame, one row per question type present
-        The columns of :class:`~analysis.distributions.Balance` (``rows``, ``categories``,
+        The columns of :class:`~spa_vl.analysis.metrics.distributions.Balance` (``rows``, ``categories``,
         ``entropy_bits``, ``normalized_entropy``, ``effective_number``, ``imbalance_ratio``).
     """
     return pd.DataFrame(
@@ -95,7 +95,7 @@ def text_length_stats(frame: pd.DataFrame, columns: tuple[str, ...] = TEXT_COLUM
     Parameters
     ----------
     frame : pandas.DataFrame
-        A labelled frame (:func:`analysis.frames.labelled_frame`) with a ``question_type`` column.
+        A labelled frame (:func:`spa_vl.analysis.inputs.frames.labelled_frame`) with a ``question_type`` column.
     columns : tuple of str, default ``("question", "chosen", "rejected")``
         Text columns to measure; those absent, or null in every row of a type, are skipped.
 

@@ -1,4 +1,4 @@
-"""The report's image, response-model and explorer sections (registered :class:`~analysis.sections.Section` s).
+"""The report's image, response-model and explorer sections (registered :class:`~spa_vl.analysis.report.sections.Section` s).
 
 Each section says in its numbers why a part is missing (no provenance, no image_info) rather than
 leaving it out silently.
@@ -13,7 +13,10 @@ import pandas as pd
 
 from spa_vl.taxonomy import QUESTION_TYPE
 
-from . import explorer, image_analysis, response_models, section_plots
+from ..inputs import images as image_input
+from ..metrics import images as image_metrics
+from ..metrics import response_models
+from . import explorer, section_plots
 from .sections import Plot, Section, SectionInputs, Table
 
 IMAGE_INFO_GROUPS = ("class1", QUESTION_TYPE)
@@ -26,12 +29,12 @@ class ImageSection(Section):
     Parameters
     ----------
     images : rows hashed.
-    duplicates : :attr:`analysis.image_analysis.Duplicates.summary`.
-    examples : :attr:`analysis.image_analysis.Duplicates.examples`.
+    duplicates : :attr:`spa_vl.analysis.metrics.images.Duplicates.summary`.
+    examples : :attr:`spa_vl.analysis.metrics.images.Duplicates.examples`.
     hash, near_threshold_bits : the hash and the near-duplicate distance.
-    properties : :func:`analysis.image_analysis.image_properties`.
-    size_agreement : :func:`analysis.image_analysis.size_agreement`, None without image_info.
-    image_info : per group (class1, question_type), :func:`analysis.image_analysis.image_info_stats` of
+    properties : :func:`spa_vl.analysis.metrics.images.image_properties`.
+    size_agreement : :func:`spa_vl.analysis.metrics.images.size_agreement`, None without image_info.
+    image_info : per group (class1, question_type), :func:`spa_vl.analysis.metrics.images.image_info_stats` of
         train, None without image_info.
     shown : the example pairs drawn side by side, and ``pictures`` their bytes by (split, row).
     """
@@ -66,15 +69,15 @@ class ImageSection(Section):
         ImageSection
         """
         source = inputs.source
-        images = image_analysis.image_table(source, progress=inputs.progress)
-        dup = image_analysis.find_duplicates(images)
+        images = image_input.image_table(source, progress=inputs.progress)
+        dup = image_metrics.find_duplicates(images)
         shown = dup.examples.groupby(["scope", "kind"], sort=False).head(2)  # a few pairs of every kind
         wanted = [(r.split_a, r.row_a) for r in dup.examples.itertuples()] + [(r.split_b, r.row_b) for r in dup.examples.itertuples()]
         return cls(
             images=len(images), duplicates=dup.summary, examples=dup.examples, hash=dup.hash, near_threshold_bits=dup.threshold,
-            properties=image_analysis.image_properties(images), size_agreement=image_analysis.size_agreement(images, inputs.frame),
-            image_info={by: image_analysis.image_info_stats(inputs.train, by) for by in IMAGE_INFO_GROUPS},
-            shown=shown, pictures=image_analysis.fetch_images(source, wanted) if wanted else {},
+            properties=image_metrics.image_properties(images), size_agreement=image_metrics.size_agreement(images, inputs.frame),
+            image_info={by: image_metrics.image_info_stats(inputs.train, by) for by in IMAGE_INFO_GROUPS},
+            shown=shown, pictures=image_input.fetch_images(source, wanted) if wanted else {},
         )
 
     def numbers(self) -> dict[str, Any]:
@@ -92,11 +95,11 @@ class ImageSection(Section):
             "duplicates": self.duplicates.to_dict(orient="records"),
             "examples": self.examples.to_dict(orient="records"),
             "properties": self.properties.to_dict(orient="index"),
-            "size_agreement": image_analysis.NO_IMAGE_INFO if self.size_agreement is None else self.size_agreement.to_dict(orient="index"),
+            "size_agreement": image_metrics.NO_IMAGE_INFO if self.size_agreement is None else self.size_agreement.to_dict(orient="index"),
         }
         for by, stats in self.image_info.items():
             out[f"image_info_by_{by}"] = (
-                image_analysis.NO_IMAGE_INFO if stats is None
+                image_metrics.NO_IMAGE_INFO if stats is None
                 else {" / ".join(map(str, k)): v for k, v in stats.to_dict(orient="index").items()}
             )
         return out
@@ -157,9 +160,9 @@ class ModelSection(Section):
     ----------
     note : why there is no provenance, or None.
     rows, rows_with_provenance : train rows, and those whose two models are known.
-    overall, by_domain, by_type : :func:`analysis.response_models.model_outcomes` overall, per class1, per question type.
-    matrix : :func:`analysis.response_models.pair_matrix`.
-    distances : :func:`analysis.response_models.pair_distances` on the diversity sample, or None.
+    overall, by_domain, by_type : :func:`spa_vl.analysis.metrics.response_models.model_outcomes` overall, per class1, per question type.
+    matrix : :func:`spa_vl.analysis.metrics.response_models.pair_matrix`.
+    distances : :func:`spa_vl.analysis.metrics.response_models.pair_distances` on the diversity sample, or None.
     """
 
     key = "response_models"

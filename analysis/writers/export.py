@@ -1,7 +1,7 @@
 """Export ablation subsets in the formats training stacks read, with a manifest; verify; relocate.
 
 Each subset becomes a folder ``OUT/<name>/`` holding, per requested format (one writer class per
-format, :mod:`analysis.writer`):
+format, :mod:`spa_vl.analysis.writers.base`):
 
 * ``parquet`` — ``README.md`` + ``data/train-*.parquet`` for plain ``datasets.load_dataset(folder)``;
 * ``rlhf`` — ``rlhf/`` for the official SPA-VL-RLHF code (config_train.json, config_test.json,
@@ -46,11 +46,11 @@ from spa_vl.sources import Source
 from spa_vl.tables import open_parquet, split_files
 from spa_vl.taxonomy import QUESTION_TYPE, QUESTION_TYPES, UNKNOWN, LabelSpace
 
-from . import writer_parquet, writer_rlhf, writer_trl, writer_llamafactory  # noqa: F401  # isort: skip (registers the formats, in this order)
-from .ablation import train_pool
-from .sampling import Subset, row_ids, stratified_take
-from .writer import WRITERS, ImageStore, SubsetContext, SubsetWriter, dumps_json, label_rows, writer_classes
-from .writer_rlhf import MIN_ROWS, RLHF_DIR, RLHF_KEY  # noqa: F401 (public names of this module)
+from . import parquet, rlhf, trl, llamafactory  # noqa: F401  # isort: skip (registers the formats, in this order)
+from ..subsets.ablation import train_pool
+from ..subsets.sampling import Subset, row_ids, stratified_take
+from .base import WRITERS, ImageStore, SubsetContext, SubsetWriter, dumps_json, label_rows, writer_classes
+from .rlhf import MIN_ROWS, RLHF_DIR, RLHF_KEY  # noqa: F401 (public names of this module)
 
 #: Every registered format, in registration order.
 FORMATS: tuple[str, ...] = tuple(WRITERS)
@@ -178,7 +178,7 @@ def export_subsets(
     out : str or os.PathLike
         Folder receiving one subfolder per subset.
     pool : pandas.DataFrame, shape (n, ...), optional
-        The :func:`~analysis.ablation.train_pool` of ``source`` the subsets were drawn from (read
+        The :func:`~spa_vl.analysis.subsets.ablation.train_pool` of ``source`` the subsets were drawn from (read
         again from ``source`` when None).
     formats : sequence of str
         Names from :data:`FORMATS`.

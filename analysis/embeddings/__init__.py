@@ -1,0 +1,1 @@
+"""Embeddings: the sentence encoder, its backends and its vector cache."""

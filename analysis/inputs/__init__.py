@@ -1,0 +1,1 @@
+"""Inputs: what the analyses read from a source (labelled frames, image bytes and their hashes)."""

@@ -1,0 +1,1 @@
+"""Report: typed sections, their computation, figures, the palette, rendering and the explorer."""

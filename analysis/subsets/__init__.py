@@ -1,0 +1,1 @@
+"""Subsets: the sampler contract, the ablation pool and the recipes; every sampler returns row ids."""

@@ -1,0 +1,1 @@
+"""Writers: the subset-writer contract, one module per output format, and the export driver."""
