@@ -34,7 +34,7 @@ from spa_vl.taxonomy import LEVELS, QUESTION_TYPE
 from ..embeddings.encoder import Encoder
 from ..inputs.frames import SPLIT, labelled_frame
 from ..metrics import contamination, difficulty, distributions, diversity
-from . import media_sections, plots
+from . import media_sections, pair_sections, plots  # noqa: F401 (pair_sections: importing registers its section)
 from .explorer import project_2d
 from .sections import (
     EVAL_SPLITS,
