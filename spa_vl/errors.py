@@ -6,7 +6,8 @@ A small hierarchy under :class:`SpaVLError`, so callers can catch what they can 
   the Hub unreachable or offline;
 * :class:`SchemaError` — what a file holds: unreadable Parquet or JSON, a missing column, a wrong type;
 * :class:`LabelError` — labels a strict source refuses (new names, rows without labels);
-* :class:`UsageError` — a parameter value that cannot work (sizes, names, an existing output folder).
+* :class:`UsageError` — a parameter value that cannot work (sizes, names, an existing output folder);
+* :class:`OutputError` — an output or cache path that cannot be written (also an ``OSError``).
 
 The library never names command-line flags. When the fix is a parameter, the message holds an
 ``{option}`` placeholder and the error records the parameter: ``str(error)`` spells it as Python
@@ -90,3 +91,11 @@ class LabelError(SpaVLError):
 
 class UsageError(SpaVLError):
     """A parameter value that cannot work: a size out of range, an unknown name, an existing folder."""
+
+
+class OutputError(SpaVLError, OSError):
+    """An output or cache path that cannot be written (also an ``OSError``).
+
+    A full disk, a read-only folder, a file where a folder belongs, another run writing the same
+    folder. Code that tolerates an unwritable cache by catching ``OSError`` keeps doing so.
+    """

@@ -21,6 +21,7 @@ that writes each image file of a subset once for every format that needs files o
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
@@ -30,7 +31,9 @@ import datasets
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+from PIL import Image, UnidentifiedImageError
 
+from spa_vl.atomic import make_subfolder
 from spa_vl.errors import SpaVLError
 from spa_vl.labels import encode_view, label_batch
 from spa_vl.taxonomy import LEVELS, LabelSpace
@@ -211,6 +214,34 @@ def training_ids(row_ids: list[str] | pd.Series) -> np.ndarray:
     return ids
 
 
+def unreadable_images(rows: pa.Table) -> np.ndarray:
+    """Which rows' image bytes are not an image Pillow can identify and verify (null bytes included).
+
+    Parameters
+    ----------
+    rows : pyarrow.Table, shape (n, ...)
+        Rows with an ``image`` column (struct of ``bytes`` and ``path``, as in SPA-VL's Parquet).
+
+    Returns
+    -------
+    numpy.ndarray of bool, shape (n,)
+        True where the bytes are missing or unreadable.
+    """
+    data = rows.column("image").combine_chunks().field("bytes").to_pylist()
+    return np.array([not _readable(b) for b in data], dtype=bool)
+
+
+def _readable(data: bytes | None) -> bool:
+    if not data:
+        return False
+    try:
+        with Image.open(io.BytesIO(data)) as image:
+            image.verify()  # headers and structure, without decoding every pixel
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError):
+        return False
+    return True
+
+
 @dataclass
 class ImageStore:
     """Writes each image of a subset once under ``<subset>/images/`` and names it for every writer.
@@ -270,7 +301,7 @@ class ImageStore:
         if path not in self._digests:
             self._digests[path] = digest
             target = self.folder / IMAGES_DIR / path
-            target.parent.mkdir(parents=True, exist_ok=True)
+            make_subfolder(self.folder, target.parent.relative_to(self.folder))  # never recreates a vanished temp folder
             target.write_bytes(data)
         return path
 
@@ -298,6 +329,8 @@ class SubsetContext:
         The recipe's seed (recorded in cards).
     images : ImageStore
         The subset's shared image files.
+    strict : bool
+        Refuse rows a format cannot hold (instead of leaving them out with a warning).
     """
 
     subset: Subset
@@ -308,6 +341,7 @@ class SubsetContext:
     space: LabelSpace
     seed: int | None
     images: ImageStore
+    strict: bool = False
 
 
 class SubsetWriter:

@@ -21,10 +21,11 @@ built under a temp name and renamed into place.
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
 import os
+import re
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -36,7 +37,7 @@ import pyarrow as pa
 from tqdm.auto import tqdm
 
 from spa_vl import __version__
-from spa_vl.atomic import atomic_write_text, check_writable_dir, staged_dir
+from spa_vl.atomic import atomic_write_text, make_subfolder, pending_publish, staged_dirs
 from spa_vl.errors import SpaVLError
 from spa_vl.features import typed_features
 from spa_vl.labels import source_label_space
@@ -44,12 +45,12 @@ from spa_vl.meta import read_meta_index
 from spa_vl.opening import open_source
 from spa_vl.sources import Source
 from spa_vl.tables import open_parquet, split_files
-from spa_vl.taxonomy import QUESTION_TYPE, QUESTION_TYPES, UNKNOWN, LabelSpace
+from spa_vl.taxonomy import QUESTION_TYPE, QUESTION_TYPES, UNKNOWN, LabelSpace, SpaVLWarning
 
 from . import parquet, rlhf, trl, llamafactory  # noqa: F401  # isort: skip (registers the formats, in this order)
 from ..subsets.ablation import train_pool
 from ..subsets.sampling import Subset, row_ids, stratified_take
-from .base import WRITERS, ImageStore, SubsetContext, SubsetWriter, dumps_json, label_rows, writer_classes
+from .base import WRITERS, ImageStore, SubsetContext, SubsetWriter, dumps_json, label_rows, unreadable_images, writer_classes
 from .rlhf import MIN_ROWS, RLHF_DIR, RLHF_KEY  # noqa: F401 (public names of this module)
 
 #: Every registered format, in registration order.
@@ -60,6 +61,9 @@ DEFAULT_EVAL_SIZE = 1000
 MANIFEST = "manifest.json"
 TRAIN_GUIDE = "TRAIN.md"
 TEXT_KEY_COLUMNS: tuple[str, ...] = ("question", "chosen", "rejected")
+#: Key of the lock and publish journal of an ``out`` folder (``.spa-vl-lock``, ``.spa-vl-publish.json``).
+OUT_KEY = ""
+_SHARD = re.compile(r"^(?P<stem>.*)-(?P<index>\d{5})-of-(?P<count>\d{5})\.parquet$")
 
 
 def export_features(space: LabelSpace) -> datasets.Features:
@@ -166,6 +170,7 @@ def export_subsets(
     progress: bool = True,
     eval_from: str = "validation",
     eval_size: int = DEFAULT_EVAL_SIZE,
+    strict: bool = False,
 ) -> list[Path]:
     """Write every subset to ``out/<name>/`` in ``formats`` (see the module docstring).
 
@@ -193,6 +198,11 @@ def export_subsets(
         or train rows in no subset of this call.
     eval_size : int
         At most this many eval rows (all candidates when fewer).
+    strict : bool
+        Refuse rows whose image bytes are not a readable image, and rows a format cannot hold
+        (a null question or response); by default they are reported in a warning naming the
+        rows (bad images are exported as they are, rows without text are left out of the formats
+        that need text).
 
     Returns
     -------
@@ -203,7 +213,9 @@ def export_subsets(
     ------
     SpaVLError
         Unknown format, a subset a format cannot hold, row ids not in the pool, an existing folder
-        without ``overwrite``, too few held-out rows; nothing is written then.
+        without ``overwrite``, too few held-out rows, bad rows with ``strict``; nothing is
+        published then. Another run writing into ``out``, a full or read-only disk, or ``out``
+        naming a file raise :class:`~spa_vl.errors.OutputError` naming the user's path.
     """
     classes = writer_classes(list(formats))
     if eval_from not in EVAL_SOURCES:
@@ -212,8 +224,16 @@ def export_subsets(
         raise SpaVLError(f"--eval-size {eval_size} is too small: the trainers' eval sets need at least {MIN_ROWS} rows")
     source = open_source(source)
     targets = [Path(out).resolve() / s.name for s in subsets]
-    for target in targets:  # refuse before any work is done
-        check_writable_dir(target, overwrite=overwrite, what="subset")
+    if not targets:
+        return []
+    # the lock is held from here to the publish: a second run into ``out`` fails at once, and
+    # every target is checked (``overwrite``) before any work is done
+    with staged_dirs(targets, overwrite=overwrite, what="subset", key=OUT_KEY) as folders:
+        _export(source, subsets, targets, folders, pool, classes, seed, progress, eval_from, eval_size, strict)
+    return targets
+
+
+def _export(source: Source, subsets, targets, folders, pool, classes, seed, progress, eval_from, eval_size, strict) -> None:
     pool = train_pool(source) if pool is None else pool
     rows = [subset.rows_in(pool) for subset in subsets]
     for cls in classes:
@@ -232,43 +252,77 @@ def export_subsets(
     needed = set().union(*(set(r["file"].unique().tolist()) for r in rows)) if subsets else set()
     if train_eval is not None:
         needed |= set(train_eval["file"].unique().tolist())
-    with contextlib.ExitStack() as stack:
-        groups = []
-        for subset, subset_rows, target in zip(subsets, rows, targets):
-            folder = stack.enter_context(staged_dir(target, overwrite=overwrite, what="subset"))
-            context = SubsetContext(subset, subset_rows, folder, target, features, space, seed, ImageStore(folder))
-            groups.append((context, [cls(context) for cls in classes]))
-        exported_keys, eval_parts = [], []
-        files = split_files(source, "train", "train")
-        for file_index, path in enumerate(tqdm(files, desc="export", unit="shard", disable=not progress)):
-            if file_index not in needed:
-                continue
-            view = label_rows(open_parquet(source, path).read(), meta)
-            for context, writers in groups:
-                shard_rows = context.rows[context.rows["file"] == file_index]
-                if shard_rows.empty:
-                    continue
-                taken = _take(view, shard_rows)
-                for writer in writers:
-                    writer.add(file_index, taken)
-                if needs_eval and eval_from == "validation":
-                    exported_keys.append(text_keys(taken))
-            if train_eval is not None:
-                eval_rows = train_eval[train_eval["file"] == file_index]
-                if not eval_rows.empty:
-                    eval_parts.append(_take(view, eval_rows))
-        eval_table: pa.Table | None = None
-        eval_ids: list[str] = []
-        if needs_eval and eval_from == "validation":
-            exclude = np.concatenate(exported_keys) if exported_keys else np.zeros(0, np.uint64)
-            eval_table, eval_ids = _validation_eval(source, meta, exclude, eval_size, eval_seed)
-        elif train_eval is not None:
-            eval_table, eval_ids = pa.concat_tables(eval_parts), train_eval["row_id"].tolist()
-        eval_info = {"from": eval_from, "size": eval_size, "rows": len(eval_ids), "row_ids": eval_ids} if needs_eval else None
+    groups = []
+    for subset, subset_rows, target, folder in zip(subsets, rows, targets, folders):
+        context = SubsetContext(subset, subset_rows, folder, target, features, space, seed, ImageStore(folder), strict)
+        groups.append((context, [cls(context) for cls in classes]))
+    exported_keys, eval_parts = [], []
+    bad_images: dict[str, list[str]] = {}  # subset → "row <row_id> (<image_name>) of <shard>"
+    files = split_files(source, "train", "train")
+    for file_index, path in enumerate(tqdm(files, desc="export", unit="shard", disable=not progress)):
+        if file_index not in needed:
+            continue
+        view = label_rows(open_parquet(source, path).read(), meta)
+        bad = _unreadable_positions(view, [context.rows for context, _ in groups], file_index)
         for context, writers in groups:
-            sections = {w.name: w.finish(eval_table if w.needs_eval else None) for w in writers}
-            _finish_subset(context, sections, source, seed, eval_info)
-    return targets
+            shard_rows = context.rows[context.rows["file"] == file_index]
+            if shard_rows.empty:
+                continue
+            _note_bad_images(context, shard_rows, bad, path, strict, bad_images)
+            taken = _take(view, shard_rows)
+            for writer in writers:
+                writer.add(file_index, taken)
+            if needs_eval and eval_from == "validation":
+                exported_keys.append(text_keys(taken))
+        if train_eval is not None:
+            eval_rows = train_eval[train_eval["file"] == file_index]
+            if not eval_rows.empty:
+                eval_parts.append(_take(view, eval_rows))
+    for name, rows_named in bad_images.items():
+        warnings.warn(
+            f"subset {name}: {len(rows_named)} row(s) hold image bytes that are not a readable image and were exported "
+            f"as they are: {_first(rows_named)}; re-download those shards, or pass --strict to refuse them",
+            SpaVLWarning, stacklevel=3,
+        )
+    eval_table: pa.Table | None = None
+    eval_ids: list[str] = []
+    if needs_eval and eval_from == "validation":
+        exclude = np.concatenate(exported_keys) if exported_keys else np.zeros(0, np.uint64)
+        eval_table, eval_ids = _validation_eval(source, meta, exclude, eval_size, eval_seed)
+    elif train_eval is not None:
+        eval_table, eval_ids = pa.concat_tables(eval_parts), train_eval["row_id"].tolist()
+    eval_info = {"from": eval_from, "size": eval_size, "rows": len(eval_ids), "row_ids": eval_ids} if needs_eval else None
+    for context, writers in groups:
+        sections = {w.name: w.finish(eval_table if w.needs_eval else None) for w in writers}
+        _finish_subset(context, sections, source, seed, eval_info)
+
+
+def _first(names: list[str], shown: int = 5) -> str:
+    return ", ".join(names[:shown]) + (f" and {len(names) - shown} more" if len(names) > shown else "")
+
+
+def _unreadable_positions(view: pa.Table, frames: list[pd.DataFrame], file_index: int) -> set[int]:
+    """Positions in the shard ``view`` of rows some subset takes whose image is not readable (each checked once)."""
+    positions = sorted(set().union(*(set(f.loc[f["file"] == file_index, "position"].tolist()) for f in frames)))
+    if not positions:
+        return set()
+    flags = unreadable_images(view.select(["image"]).take(pa.array(positions, pa.int64())))
+    return {p for p, flag in zip(positions, flags) if flag}
+
+
+def _note_bad_images(context: SubsetContext, shard_rows: pd.DataFrame, bad: set[int], path: str, strict: bool,
+                     found: dict[str, list[str]]) -> None:
+    hit = shard_rows[shard_rows["position"].isin(bad)]
+    if hit.empty:
+        return
+    names = hit["image_name"].tolist() if "image_name" in hit.columns else [None] * len(hit)
+    described = [f"row {r} ({n or 'no image_name'}, position {p} of {path})" for r, n, p in zip(hit["row_id"], names, hit["position"])]
+    if strict:
+        raise SpaVLError(
+            f"subset {context.subset.name}: {len(hit)} row(s) of {path} hold image bytes that are not a readable image: "
+            f"{_first(described)}; re-download that shard, or drop --strict to export them as they are (with a warning)"
+        )
+    found.setdefault(context.subset.name, []).extend(described)
 
 
 def _located_texts(location: Path, sections: dict[str, dict]) -> tuple[dict[str, str], list[str]]:
@@ -300,9 +354,13 @@ def _finish_subset(context: SubsetContext, sections: dict[str, dict], source: So
     folder, location, s = context.folder, context.location, context.subset
     texts, located = _located_texts(location, sections)
     for name, text in texts.items():
-        (folder / name).parent.mkdir(parents=True, exist_ok=True)
+        make_subfolder(folder, Path(name).parent)
         (folder / name).write_text(text, encoding="utf-8")
-    files = {p.relative_to(folder).as_posix(): sha256_file(p) for p in sorted(folder.rglob("*")) if p.is_file()}
+    paths = [p for p in sorted(folder.rglob("*")) if p.is_file()]
+    files = {p.relative_to(folder).as_posix(): sha256_file(p) for p in paths}
+    gaps = _shard_gaps(files)
+    if gaps:  # a writer's file vanished: never publish (nor list as intact) an incomplete folder
+        raise SpaVLError(f"{location}: {', '.join(gaps[:3])} missing from the folder being written: run the export again")
     manifest = {
         "format_version": 2,
         "spa_vl_version": __version__,
@@ -321,8 +379,20 @@ def _finish_subset(context: SubsetContext, sections: dict[str, dict], source: So
         "formats": sections,
         "eval": eval_info,
         "files": files,
+        "sizes": {p.relative_to(folder).as_posix(): p.stat().st_size for p in paths},
     }
     (folder / MANIFEST).write_text(dumps_json(manifest), encoding="ascii")
+
+
+def _shard_gaps(names) -> list[str]:
+    """Shard files (``<stem>-0000K-of-0000M.parquet``) whose siblings are listed but which are not."""
+    seen: dict[tuple[str, int], set[int]] = {}
+    for name in names:
+        match = _SHARD.match(name)
+        if match:
+            seen.setdefault((match["stem"], int(match["count"])), set()).add(int(match["index"]))
+    return [f"{stem}-{i:05d}-of-{count:05d}.parquet" for (stem, count), present in sorted(seen.items())
+            for i in range(count) if i not in present]
 
 
 def _read_manifest(folder: Path) -> dict[str, Any]:
@@ -355,12 +425,16 @@ def verify_subset(folder: str | os.PathLike) -> list[str]:
     except SpaVLError:
         return [f"{folder / MANIFEST}: unreadable manifest"]
     problems = []
+    sizes = manifest.get("sizes") or {}
     for name, digest in manifest.get("files", {}).items():
         path = folder / name
         if not path.is_file():
             problems.append(f"{path}: missing")
+        elif name in sizes and path.stat().st_size != sizes[name]:
+            problems.append(f"{path}: modified ({path.stat().st_size} bytes, the manifest says {sizes[name]})")
         elif sha256_file(path) != digest:
             problems.append(f"{path}: modified (sha256 differs from the manifest)")
+    problems += [f"{folder / name}: missing (a shard of a set the manifest lists)" for name in _shard_gaps(manifest.get("files", {}))]
     listed = set(manifest.get("files", {})) | {MANIFEST}
     extra = sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file())
     problems += [f"{folder / name}: not in the manifest" for name in extra if name not in listed]
@@ -374,7 +448,10 @@ def verify_subset(folder: str | os.PathLike) -> list[str]:
 
 
 def _manifest_folders(root: Path) -> list[Path]:
-    manifests = [root / MANIFEST] if (root / MANIFEST).is_file() else sorted(root.glob(f"*/{MANIFEST}"))
+    if (root / MANIFEST).is_file():
+        manifests = [root / MANIFEST]
+    else:  # listed, not globbed (a root with [ ] in its name); temp and set-aside folders are not subsets
+        manifests = sorted(p / MANIFEST for p in root.iterdir() if not p.name.startswith(".") and (p / MANIFEST).is_file()) if root.is_dir() else []
     if not manifests:
         raise SpaVLError(f"{root}: no {MANIFEST} here or in its subfolders; pass a folder written by `spa-vl ablate`")
     return [m.parent for m in manifests]
@@ -399,7 +476,13 @@ def verify_tree(root: str | os.PathLike) -> dict[str, list[str]]:
     SpaVLError
         If neither ``root`` nor any of its subfolders holds ``manifest.json``.
     """
-    return {str(folder): verify_subset(folder) for folder in _manifest_folders(Path(root))}
+    root = Path(root)
+    results = {str(folder): verify_subset(folder) for folder in _manifest_folders(root)}
+    journal = pending_publish(root, OUT_KEY)
+    if journal is not None:  # a run was killed while publishing: some subsets may still be the old ones
+        results[str(root)] = [f"{journal}: a run was killed while publishing its subsets: run the same `spa-vl ablate --out {root}` "
+                              f"again (it finishes the publish first), then verify"]
+    return results
 
 
 def relocate_subset(folder: str | os.PathLike) -> bool:
@@ -430,6 +513,8 @@ def relocate_subset(folder: str | os.PathLike) -> bool:
     for name, text in texts.items():
         atomic_write_text(folder / name, text)
         manifest["files"][name] = sha256_file(folder / name)
+        if "sizes" in manifest:
+            manifest["sizes"][name] = (folder / name).stat().st_size
     manifest["location"] = str(location)
     manifest["located_files"] = located
     atomic_write_text(folder / MANIFEST, dumps_json(manifest))

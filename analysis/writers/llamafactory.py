@@ -21,6 +21,7 @@ from typing import Any
 
 import pyarrow as pa
 
+from spa_vl.atomic import make_subfolder
 from spa_vl.taxonomy import LABEL_COLUMNS
 
 from .base import IMAGES_DIR, SubsetContext, SubsetWriter, dumps_json, register
@@ -135,7 +136,7 @@ class LlamaFactoryWriter(SubsetWriter):
             ``folder``, ``datasets`` (dataset name → file name) and ``rows`` (``train``, ``eval``).
         """
         folder = self.context.folder / LLAMAFACTORY_DIR
-        folder.mkdir(parents=True, exist_ok=True)
+        make_subfolder(self.context.folder, LLAMAFACTORY_DIR)
         train_name, eval_name = dataset_names(self.context.subset.name)
         (folder / TRAIN_FILE).write_text(dumps_json(self.records), encoding="ascii")
         info = {train_name: dataset_entry(TRAIN_FILE)}

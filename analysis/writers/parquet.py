@@ -12,6 +12,7 @@ import datasets
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from spa_vl.atomic import make_subfolder
 from spa_vl.card import card_metadata, dataset_info_entry
 from spa_vl.layout import CARD_FILE, render_card, shard_name
 
@@ -56,7 +57,7 @@ class ParquetWriter(SubsetWriter):
         schema = self.features.arrow_schema
         table = encode_rows(rows, ctx.space).select(schema.names).cast(schema)
         target = ctx.folder / "data" / shard_name("train", self.files.index(file_index), len(self.files))
-        target.parent.mkdir(parents=True, exist_ok=True)
+        make_subfolder(ctx.folder, "data")
         pq.write_table(table, target, row_group_size=500, compression="snappy")
         self.rows += table.num_rows
         self.bytes += table.nbytes

@@ -26,6 +26,7 @@ from typing import Any
 import pandas as pd
 import pyarrow as pa
 
+from spa_vl.atomic import make_subfolder
 from spa_vl.errors import SpaVLError
 from spa_vl.taxonomy import QUESTION_TYPE, QUESTION_TYPE_ALIASES, QUESTION_TYPES
 
@@ -156,7 +157,7 @@ class RlhfWriter(SubsetWriter):
             ``skipped_unknown_question_type`` and a note on ``id``.
         """
         folder = self.context.folder / RLHF_DIR
-        (folder / TEST_DIR).mkdir(parents=True, exist_ok=True)
+        make_subfolder(self.context.folder, f"{RLHF_DIR}/{TEST_DIR}")
         tests: dict[str, list[dict]] = {t: [] for t in QUESTION_TYPES}
         if eval_rows is not None:
             self._collect(eval_rows, tests, eval_rows=True)

@@ -24,6 +24,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from spa_vl.atomic import make_subfolder
 from spa_vl.card import card_metadata, dataset_info_entry
 from spa_vl.layout import CARD_FILE, render_card, shard_name
 from spa_vl.taxonomy import LabelSpace
@@ -138,7 +139,7 @@ class TrlWriter(SubsetWriter):
 
     def _write(self, split: str, table: pa.Table, index: int, count: int) -> None:
         target = self.context.folder / TRL_DIR / "data" / shard_name(split, index, count)
-        target.parent.mkdir(parents=True, exist_ok=True)
+        make_subfolder(self.context.folder, f"{TRL_DIR}/data")
         pq.write_table(table, target, row_group_size=500, compression="snappy")
         size = self.sizes.setdefault(split, [0, 0])
         size[0] += table.num_rows
