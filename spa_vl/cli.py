@@ -202,7 +202,7 @@ def _cmd_ablate(args: argparse.Namespace) -> int:
     from spa_vl.analysis.subsets.ablation import train_pool
 
     source = _source(args)
-    pool = train_pool(source)
+    pool = _pair_quality_pool(args, source, train_pool(source))
     sampler, inputs = _sampler(args, pool)
     subsets = sampler.sample(pool, **inputs)
     formats = [f.strip() for f in args.format.split(",") if f.strip()]
@@ -212,9 +212,26 @@ def _cmd_ablate(args: argparse.Namespace) -> int:
     )
     for subset, folder in zip(subsets, folders):
         print(f"{folder}: {len(subset)} rows")
+        for key, value in subset.metrics.items():  # e.g. the subset's and the pool's chosen-longer share
+            print(f"  {key}: {value:.4f}" if isinstance(value, float) else f"  {key}: {value}")
     if set(formats) - {"parquet"}:
         print(f"training commands: {folders[0] / 'TRAIN.md'}" + (" (one per subset)" if len(folders) > 1 else ""))
     return 0
+
+
+def _pair_quality_pool(args: argparse.Namespace, source, pool):
+    """The pool with pair features where the recipe or ``--drop-no-signal`` needs them, less the no-signal pairs if asked."""
+    from spa_vl.analysis.subsets.recipes import RECIPES, drop_no_signal, with_pair_features
+
+    if not (args.drop_no_signal or getattr(RECIPES[args.recipe], "needs_pair_features", False)):
+        return pool
+    pool = with_pair_features(pool, source)
+    if args.drop_no_signal:
+        kinds = [k.strip() for k in args.drop_no_signal.split(",") if k.strip()]
+        kept = drop_no_signal(pool, kinds)
+        print(f"--drop-no-signal {','.join(kinds)}: {len(pool) - len(kept)} of {len(pool)} pairs left out, {len(kept)} in the pool")
+        pool = kept
+    return pool
 
 
 def _cmd_card(args: argparse.Namespace) -> int:
@@ -312,6 +329,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="response-models: a named group of model keys (repeatable); gives one subset per group plus models-all, "
                         "e.g. --model-group safe=gemini,LLaVA1.5,QwenVL")
     p.add_argument("--model", help="embedding: sentence-transformers model name or path")
+    p.add_argument("--max-refusal-share", type=float, metavar="S", help="refusal: highest share of pairs whose chosen answer refuses (0..1)")
+    p.add_argument("--drop-no-signal", nargs="?", const="both-refuse,both-comply,identical", metavar="KINDS",
+                   help="any recipe: leave pairs without signal out of the pool first; KINDS comma-separated from both-refuse, "
+                        "both-comply, identical (default all three); docs/pair_quality.md")
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     p.add_argument("--format", default="parquet,rlhf",
                    help="comma-separated: parquet, rlhf (SPA-VL-RLHF), trl, llamafactory (default parquet,rlhf)")

@@ -93,26 +93,29 @@ def normalized_equal(a: pa.Array | pa.ChunkedArray, b: pa.Array | pa.ChunkedArra
     return np.asarray(pc.fill_null(pc.equal(norm(a), norm(b)), False).to_numpy(zero_copy_only=False), dtype=bool)
 
 
-def pair_features(frame: pd.DataFrame, detector: RefusalDetector | None = None) -> pd.DataFrame:
+def pair_features(frame: pd.DataFrame | pa.Table, detector: RefusalDetector | None = None) -> pd.DataFrame:
     """Per-pair length and refusal features of the rows of ``frame``.
 
     Parameters
     ----------
-    frame : pandas.DataFrame, n rows
+    frame : pandas.DataFrame or pyarrow.Table, n rows
         With ``chosen`` and ``rejected`` text columns (None where a row has none).
     detector : RefusalDetector, optional
         The refusal definition (default :data:`spa_vl.analysis.metrics.refusal.DEFAULT_DETECTOR`).
 
     Returns
     -------
-    pandas.DataFrame, shape (n, 9), index of ``frame``
+    pandas.DataFrame, shape (n, 9), index of ``frame`` (0..n-1 for a table)
         ``is_pair`` (both answers present), ``chosen_words``, ``rejected_words``,
         ``word_difference`` (chosen − rejected), ``log_word_ratio`` (ln(chosen / rejected), NaN
         when either has no words), ``chosen_longer`` (1.0 / 0.0, NaN for ties), ``chosen_refuses``,
         ``rejected_refuses`` and ``identical`` (bool). Numbers are NaN and flags False where
         ``is_pair`` is False.
     """
-    chosen, rejected = string_array(frame[CHOSEN].astype(object)), string_array(frame[REJECTED].astype(object))
+    if isinstance(frame, pa.Table):
+        chosen, rejected, index = frame.column(CHOSEN), frame.column(REJECTED), pd.RangeIndex(frame.num_rows)
+    else:
+        chosen, rejected, index = string_array(frame[CHOSEN].astype(object)), string_array(frame[REJECTED].astype(object)), frame.index
     cw, rw = word_counts(chosen), word_counts(rejected)
     is_pair = ~np.isnan(cw) & ~np.isnan(rw)
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -130,7 +133,7 @@ def pair_features(frame: pd.DataFrame, detector: RefusalDetector | None = None) 
             "rejected_refuses": refuses(rejected, detector) & is_pair,
             "identical": normalized_equal(chosen, rejected) & is_pair,
         },
-        index=frame.index,
+        index=index,
     )
 
 

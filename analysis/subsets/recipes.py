@@ -4,7 +4,11 @@
 * :class:`TaxonomyCoverage` — drawing from k of the class1 (or class2) categories, k = 1..all;
 * :class:`ResponseModelSubsets` — chosen and rejected both written by one of m response models;
 * :class:`EmbeddingDiversitySubsets` — max-diversity (farthest point), random, min-diversity
-  (one dense region) on question embeddings, given to ``sample``, with their Vendi scores.
+  (one dense region) on question embeddings, given to ``sample``, with their Vendi scores;
+* :class:`~spa_vl.analysis.subsets.pair_recipes.LengthBalanced` and
+  :class:`~spa_vl.analysis.subsets.pair_recipes.RefusalCapped` — pair-quality controls (chosen longer in
+  half the pairs; at most a share of refusing chosen answers), and
+  :func:`~spa_vl.analysis.subsets.pair_recipes.drop_no_signal` for any recipe's pool.
 
 Every recipe is a :class:`~spa_vl.analysis.subsets.ablation.Sampler` registered by name (:data:`RECIPES`), and
 draws through the shared ranker and allocation of :mod:`spa_vl.analysis.subsets.sampling`.
@@ -24,6 +28,7 @@ from spa_vl.taxonomy import LEVELS, QUESTION_TYPE, QUESTION_TYPES, RESPONSE_MODE
 
 from ..metrics.diversity import max_similarity, normalize_rows, vendi_score
 from .ablation import DEFAULT_STRATA, SAMPLERS, Sampler, ScaleLadder, register_sampler
+from .pair_recipes import LengthBalanced, RefusalCapped, drop_no_signal, with_pair_features
 from .sampling import Subset, rank, stratified_take
 
 
@@ -327,10 +332,26 @@ class EmbeddingDiversitySubsets(Sampler):
 #: Every recipe of ``spa-vl ablate --recipe``: registry name → sampler class, in registration order.
 RECIPES: dict[str, type[Sampler]] = SAMPLERS
 
+#: What each recipe's subsets hold fixed and what they vary (``TRAIN.md`` of every subset says it).
+RECIPE_CONTROLS: dict[str, str] = {
+    "scale": "size only: every subset has the pool's class1 x question-type mix (within one row per stratum) and the subsets are nested",
+    "question-type": "question type: one type alone vs the three mixed, at the same n, each stratified by class1",
+    "taxonomy": "taxonomy coverage: rows from the k largest categories of one level, at the same n",
+    "response-models": "response diversity: chosen and rejected answers written by fewer or more models (or a named group vs all), at the same n",
+    "embedding": "question diversity in embedding space: farthest-point, random and one dense region, at the same n",
+    "length-balanced": "length bias: the chosen answer is the longer one in 50% of the untied pairs (the pool's share is in the manifest's metrics), stratified like the scale ladder",
+    "refusal": "refusal: at most the given share of chosen answers refuse (spa_vl.analysis.metrics.refusal), stratified like the scale ladder",
+}
+
 __all__ = [
     "EmbeddingDiversitySubsets",
+    "LengthBalanced",
     "QuestionTypeSubsets",
     "RECIPES",
+    "RECIPE_CONTROLS",
+    "RefusalCapped",
+    "drop_no_signal",
+    "with_pair_features",
     "ResponseModelSubsets",
     "ScaleLadder",
     "TaxonomyCoverage",

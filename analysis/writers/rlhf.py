@@ -30,6 +30,7 @@ from spa_vl.atomic import make_subfolder
 from spa_vl.errors import SpaVLError
 from spa_vl.taxonomy import QUESTION_TYPE, QUESTION_TYPE_ALIASES, QUESTION_TYPES
 
+from ..subsets.recipes import RECIPE_CONTROLS
 from ..subsets.sampling import Subset
 from .base import IMAGES_DIR, SubsetContext, SubsetWriter, dumps_json, register, training_ids
 
@@ -174,6 +175,7 @@ class RlhfWriter(SubsetWriter):
             "eval_rows": {RLHF_KEY[t]: len(tests[t]) for t in QUESTION_TYPES},
             "skipped_unknown_question_type": self.skipped,
             "id": "int64: a keyed 64-bit hash of row_id with the top bit cleared (0 <= id < 2**63)",
+            "controls": _controls(self.context.subset),
         }
 
     @classmethod
@@ -223,9 +225,11 @@ class RlhfWriter(SubsetWriter):
             f"    --keywords {keywords} \\\n"
             f"    --image_folder {_shell(images)} \\\n"
         )
+        controls = section.get("controls")
+        controls = f"What this subset controls: {controls}\n\n" if controls else ""
         return f"""## SPA-VL-RLHF (EchoseChen/SPA-VL-RLHF)
 
-Rows per keyword: {rows}. Run the commands from the root of your SPA-VL-RLHF clone, as its
+{controls}Rows per keyword: {rows}. Run the commands from the root of your SPA-VL-RLHF clone, as its
 `scripts/*.sh` do; the paths below are absolute, so any working directory works for the data.
 Pass all three keywords (DPO's default is `easy` only) and the image folder. The other flags
 (model paths, batch size, learning rate ...) are those of the repository's scripts.
@@ -271,6 +275,13 @@ torchrun --standalone --nnodes=1 --nproc-per-node=8 ./infer_json.py \\
 `id` is an integer (int64) for `torch.tensor(id, dtype=torch.long)`; `row_id` is the content id
 of `manifest.json`. After moving this folder run `spa-vl ablate --relocate <folder>`.
 """
+
+
+def _controls(subset: Subset) -> str:
+    """One line for TRAIN.md: what the subset's recipe holds fixed or varies, with its measured shares."""
+    text = RECIPE_CONTROLS.get(subset.recipe, "")
+    shares = [f"{k.replace('_', ' ')} {v:.3f}" for k, v in subset.metrics.items() if k.endswith("_share") and isinstance(v, float)]
+    return text + (f" (measured: {', '.join(shares)})" if text and shares else "")
 
 
 def _shell(path: Path) -> str:
