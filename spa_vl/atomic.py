@@ -39,8 +39,9 @@ JOURNAL_PREFIX = ".spa-vl-publish"
 _HOST = hashlib.blake2b(socket.gethostname().encode(), digest_size=4).hexdigest()
 _OWNED = re.compile(r"^(?P<kind>\.spa-vl-(?:tmp|old)-)(?P<name>.+)\.(?P<host>[0-9a-f]{8})-(?P<pid>\d+)\.[^.]+$")
 
-#: Test hook: called as ``fault_hook(event, path)`` after each step of a publish ("journal",
-#: "aside", "in", "unjournal", "dropped"); a test makes it kill the process there. None in normal runs.
+#: Test hook: called as ``fault_hook(event, path)`` once the lock is held and the temp folders exist
+#: ("staged"), and after each step of a publish ("journal", "aside", "in", "unjournal", "dropped");
+#: a test makes it wait or kill the process there. None in normal runs.
 fault_hook: Callable[[str, Path], None] | None = None
 
 
@@ -124,7 +125,7 @@ def _check_folder_path(folder: Path, what: str) -> None:
         raise OutputError(f"{folder}{where}: the {what} needs a folder there, but a file has that name: choose another path, or move the file away")
 
 
-def _cache_hint(path: str) -> str | None:
+def _cache_hint(path: str, need: str) -> str | None:
     """The environment variable that moves the cache ``path`` lies in, if it lies in one."""
     from .cache import cache_root
 
@@ -138,7 +139,7 @@ def _cache_hint(path: str) -> str | None:
     for variable, root in caches.items():
         root = Path(os.path.abspath(root.expanduser()))
         if resolved == root or root in resolved.parents:
-            return f"set {variable} to a writable folder with free space (the cache is {root})"
+            return f"set {variable} to {need} (the cache is {root})"
     return None
 
 
@@ -156,7 +157,9 @@ def _user_path(path: str, renames: Mapping[Path, Path]) -> str:
     return path
 
 
-def describe_os_error(error: OSError, *, renames: Mapping[Path, Path] | None = None, what: str = "output") -> str:
+def describe_os_error(
+    error: OSError, *, renames: Mapping[Path, Path] | None = None, what: str = "output", where: Path | None = None
+) -> str:
     """One line for a file-system error: the user's path (never a temp name), what happened, the fix.
 
     Parameters
@@ -168,6 +171,8 @@ def describe_os_error(error: OSError, *, renames: Mapping[Path, Path] | None = N
         Temp path → final path, for temp folders this run created.
     what : str, default "output"
         What was being written (``"report"``, ``"subset"``), used in the message.
+    where : Path, optional
+        The path to name when the error carries none (Arrow's I/O errors).
 
     Returns
     -------
@@ -182,14 +187,15 @@ def describe_os_error(error: OSError, *, renames: Mapping[Path, Path] | None = N
                 code = candidate
                 break
     raw = error.filename if error.filename is not None else next(iter(re.findall(r"'([^']+)'", text)), None)
+    if raw is None and where is not None:
+        raw = str(where)
     path = _user_path(os.fsdecode(raw), renames or {}) if raw is not None else f"the {what}"
-    cache = _cache_hint(path) if raw is not None else None
     if code in (errno.ENOSPC, errno.EDQUOT):
-        fix = cache or f"free space there, or write the {what} to another disk"
+        fix = (_cache_hint(path, "a folder on a disk with free space") if raw is not None else None) or f"free space there, or write the {what} to another disk"
         return f"{path}: no space left on the device while writing the {what} (nothing was published; earlier output is intact): {fix}"
     if code in (errno.EROFS, errno.EACCES, errno.EPERM):
         happened = "the file system is read-only" if code == errno.EROFS else "permission denied"
-        fix = cache or f"choose a folder you can write to for the {what}"
+        fix = (_cache_hint(path, "a folder you can write to") if raw is not None else None) or f"choose a folder you can write to for the {what}"
         return f"{path}: cannot write there ({happened}): {fix}"
     if code == errno.EISDIR:
         return f"{path}: is a folder, but a file is to be written there: name a file, e.g. {Path(path) / 'out.json'}"
@@ -200,8 +206,8 @@ def describe_os_error(error: OSError, *, renames: Mapping[Path, Path] | None = N
     return f"{path}: {error.strerror or text}"
 
 
-def _translated(error: OSError, renames: Mapping[Path, Path], what: str) -> OutputError:
-    translated = OutputError(describe_os_error(error, renames=renames, what=what))
+def _translated(error: OSError, renames: Mapping[Path, Path], what: str, where: Path | None = None) -> OutputError:
+    translated = OutputError(describe_os_error(error, renames=renames, what=what, where=where))
     translated.errno = error.errno
     return translated
 
@@ -251,7 +257,7 @@ def atomic_write(path: str | os.PathLike, write: Callable[[Path], object]) -> Pa
         raise
     except OSError as e:
         _discard(tmp)
-        raise _translated(e, {tmp: path} if tmp else {}, "file") from e
+        raise _translated(e, {tmp: path} if tmp else {}, "file", path) from e
     except BaseException:
         _discard(tmp)
         raise
@@ -573,13 +579,14 @@ def _staged_in(root: Path, paths: list[Path], names: list[str | None], key: str,
                 tmp = Path(tempfile.mkdtemp(prefix=f"{TEMP_PREFIX}{path.name}.{_owner()}.", dir=root))
                 tmps.append(tmp)
                 os.chmod(tmp, 0o777 & ~_umask())
+            _step("staged", root)
             yield tmps
         except OutputError:
             _drop(tmps)
             raise
         except OSError as e:
             _drop(tmps)
-            raise _translated(e, dict(zip(tmps, paths)), what) from e
+            raise _translated(e, dict(zip(tmps, paths)), what, paths[0] if len(paths) == 1 else root) from e
         except BaseException:
             _drop(tmps)
             raise
@@ -590,7 +597,7 @@ def _staged_in(root: Path, paths: list[Path], names: list[str | None], key: str,
         except OutputError:
             raise
         except OSError as e:
-            raise _translated(e, dict(zip(tmps, paths)), what) from e
+            raise _translated(e, dict(zip(tmps, paths)), what, paths[0] if len(paths) == 1 else root) from e
 
 
 def _drop(tmps: Sequence[Path]) -> None:

@@ -15,7 +15,7 @@ from typing import Any
 import datasets
 
 from .atomic import atomic_write_text
-from .errors import SpaVLError
+from .errors import SpaVLError, UsageError
 from .layout import CARD_FILE, CONFIGS, HUB_ID, canonical_config, hub_card_configs, read_card, render_card
 
 DESCRIPTION = (
@@ -116,13 +116,14 @@ def card_metadata(configs: list[dict[str, Any]], infos: list[dict[str, Any]], **
     return {"license": LICENSE, "task_categories": ["visual-question-answering"], **extra, "configs": configs, "dataset_info": infos}
 
 
-def write_card(folder: str | os.PathLike, *, body: str | None = None) -> Path:
-    """Write (or rewrite) ``folder/README.md`` with typed features for every config it holds.
+def write_card(folder: str | os.PathLike, *, body: str | None = None, overwrite: bool = False) -> Path:
+    """Write (or, with ``overwrite``, rewrite) ``folder/README.md`` with typed features for every config.
 
     The configs and data_files are kept from the existing card, else the hub's. Label columns
     (``class1``..``class3``, ``question_type``) become ClassLabel over the folder's label space
     (reference names + names found in the data); other columns keep their Parquet types. The
-    Markdown body is kept unless ``body`` is given.
+    Markdown body is kept unless ``body`` is given, and so are every YAML key the card does not
+    own (``pretty_name``, ``language``, ...) with its value and place.
 
     Parameters
     ----------
@@ -131,6 +132,9 @@ def write_card(folder: str | os.PathLike, *, body: str | None = None) -> Path:
     body : str, optional
         The Markdown body to write; default: the existing card's body, else :func:`default_body`.
         The card's other top-level YAML keys are always kept.
+    overwrite : bool, default False
+        Rewrite an existing ``README.md``; without it an existing card is refused, as every
+        other writer refuses to replace a file.
 
     Returns
     -------
@@ -142,6 +146,8 @@ def write_card(folder: str | os.PathLike, *, body: str | None = None) -> Path:
     SpaVLError
         If the folder is not a readable source, a card config's split matches no Parquet file, or
         the existing card cannot be parsed.
+    UsageError
+        If ``folder/README.md`` exists and ``overwrite`` is false (its parameter is ``overwrite``).
     """
     from .features import typed_features_for_schema
     from .labels import source_label_space
@@ -149,6 +155,11 @@ def write_card(folder: str | os.PathLike, *, body: str | None = None) -> Path:
     from .tables import open_parquet, split_files
 
     folder = Path(folder)
+    if (folder / CARD_FILE).exists() and not overwrite:
+        raise UsageError(
+            f"{folder / CARD_FILE} exists: pass {{option}} to rewrite it (its body and YAML keys other than configs and "
+            f"dataset_info are kept), or copy the folder first", parameter="overwrite",
+        )
     source = resolve_source(str(folder))
     old_meta, old_body = read_card(folder / CARD_FILE) if (folder / CARD_FILE).is_file() else ({}, "")
     configs = old_meta.get("configs") or hub_card_configs()
@@ -162,8 +173,10 @@ def write_card(folder: str | os.PathLike, *, body: str | None = None) -> Path:
             sizes[entry["split"]] = parquet_split_size(parquets)
             schema = schema or parquets[0].schema_arrow
         infos.append(dataset_info_entry(name, typed_features_for_schema(schema, space), sizes))
-    extra = {k: v for k, v in old_meta.items() if k not in {"configs", "dataset_info"}}
-    metadata = {**card_metadata(configs, infos), **extra}
+    ours = card_metadata(configs, infos)
+    owned = {"configs", "dataset_info"}  # the only keys computed here; the rest keep their values and order
+    metadata = {k: ours[k] if k in owned else v for k, v in old_meta.items()}
+    metadata.update({k: v for k, v in ours.items() if k not in metadata})
     text = render_card(metadata, body if body is not None else (old_body or default_body(folder.name)))
     return atomic_write_text(folder / CARD_FILE, text)
 

@@ -36,7 +36,7 @@ def _add_source(p: argparse.ArgumentParser) -> None:
     p.add_argument("source", nargs="?", default="sample", help="'sample' (default), a mirror folder, or a hub id (e.g. sqrti/SPA-VL)")
     p.add_argument("--revision", help="hub sources: branch, tag or commit sha (default: the default branch); resolved to one commit for the whole command")
     p.add_argument("--allow-partial", action="store_true", help="read splits with missing shards (says how many rows are missing)")
-    p.add_argument("--strict", action="store_true", help="new label names or unparseable image paths are errors")
+    p.add_argument("--strict", action="store_true", help="new label names or unparseable image paths are errors; ablate: so are unreadable image bytes and rows without text")
 
 
 def _cmd_sample(args: argparse.Namespace) -> int:
@@ -208,7 +208,7 @@ def _cmd_ablate(args: argparse.Namespace) -> int:
     formats = [f.strip() for f in args.format.split(",") if f.strip()]
     folders = export_subsets(
         source, subsets, args.out, pool=pool, formats=formats, seed=args.seed, overwrite=args.overwrite,
-        progress=_progress(args), eval_from=args.eval_from, eval_size=args.eval_size,
+        progress=_progress(args), eval_from=args.eval_from, eval_size=args.eval_size, strict=args.strict,
     )
     for subset, folder in zip(subsets, folders):
         print(f"{folder}: {len(subset)} rows")
@@ -237,7 +237,7 @@ def _pair_quality_pool(args: argparse.Namespace, source, pool):
 def _cmd_card(args: argparse.Namespace) -> int:
     from .card import write_card
 
-    print(f"wrote {write_card(args.folder)}")
+    print(f"wrote {write_card(args.folder, overwrite=args.overwrite)}")
     return 0
 
 
@@ -346,6 +346,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("card", _cmd_card, "write README.md YAML with typed (ClassLabel) features for a folder",
             "spa-vl card /data/SPA-VL")
     p.add_argument("folder", help="a folder in the SPA-VL hub layout")
+    p.add_argument("--overwrite", action="store_true",
+                   help="rewrite an existing README.md (its body and YAML keys other than configs/dataset_info are kept)")
     return parser
 
 
@@ -421,7 +423,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             # OSError: a path we cannot read or write (permissions, a full disk): still one line
             if args.debug:
                 raise
-            message = e.render(cli_option) if isinstance(e, SpaVLError) else str(e)
+            if isinstance(e, SpaVLError):
+                message = e.render(cli_option)
+            else:
+                from .atomic import describe_os_error
+
+                message = describe_os_error(e)
             print(f"spa-vl: error: {message}", file=sys.stderr)
             return 1
         except KeyboardInterrupt:

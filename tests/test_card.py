@@ -9,7 +9,7 @@ from spa_vl.taxonomy import reference_names
 
 
 def test_card_makes_plain_load_dataset_typed(mirror, tmp_path):
-    write_card(mirror)
+    write_card(mirror, overwrite=True)
     metadata, body = read_card(mirror / "README.md")
     assert [c["config_name"] for c in metadata["configs"]] == ["default", "validation", "test"]
     assert "synthetic sample" in body  # the existing body is kept
@@ -28,7 +28,7 @@ def test_card_includes_new_label_names_and_cli(mirror, tmp_path, capsys):
     shard = mirror / "test/help-00000-of-00001.parquet"
     n = pq.read_metadata(shard).num_rows
     rewrite_parquet(shard, lambda t: set_column(t, "class2", ["Novel category"] * n))
-    assert main(["--quiet", "card", str(mirror)]) == 0
+    assert main(["--quiet", "card", str(mirror), "--overwrite"]) == 0
     assert "README.md" in capsys.readouterr().out
     help_split = datasets.load_dataset(str(mirror), "test", split="help", cache_dir=str(tmp_path / "cache"))
     names = help_split.features["class2"].names

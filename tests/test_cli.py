@@ -53,10 +53,10 @@ def test_data_warnings_are_one_plain_line(mirror, capsys):
     harm = mirror / "test/harm-00000-of-00001.parquet"
     n = pq.read_metadata(harm).num_rows
     rewrite_parquet(harm, lambda t: set_column(t, "class1", ["Unheard-of domain"] * n))
-    assert main(["card", str(mirror)]) == 0
+    assert main(["card", str(mirror), "--overwrite"]) == 0
     err = capsys.readouterr().err
     assert "spa-vl: warning: labels not in the reference taxonomy" in err and "Unheard-of domain" in err
-    assert main(["--quiet", "card", str(mirror)]) == 0
+    assert main(["--quiet", "card", str(mirror), "--overwrite"]) == 0
     assert "warning" not in capsys.readouterr().err
 
 

@@ -268,7 +268,7 @@ def _export(source: Source, subsets, targets, folders, pool, classes, seed, prog
             shard_rows = context.rows[context.rows["file"] == file_index]
             if shard_rows.empty:
                 continue
-            _note_bad_images(context, shard_rows, bad, path, strict, bad_images)
+            _note_bad_images(context, shard_rows, view, bad, path, strict, bad_images)
             taken = _take(view, shard_rows)
             for writer in writers:
                 writer.add(file_index, taken)
@@ -310,12 +310,13 @@ def _unreadable_positions(view: pa.Table, frames: list[pd.DataFrame], file_index
     return {p for p, flag in zip(positions, flags) if flag}
 
 
-def _note_bad_images(context: SubsetContext, shard_rows: pd.DataFrame, bad: set[int], path: str, strict: bool,
+def _note_bad_images(context: SubsetContext, shard_rows: pd.DataFrame, view: pa.Table, bad: set[int], path: str, strict: bool,
                      found: dict[str, list[str]]) -> None:
     hit = shard_rows[shard_rows["position"].isin(bad)]
     if hit.empty:
         return
-    names = hit["image_name"].tolist() if "image_name" in hit.columns else [None] * len(hit)
+    names = (view.column("image_name").take(pa.array(hit["position"].to_numpy())).to_pylist()
+             if "image_name" in view.column_names else [None] * len(hit))
     described = [f"row {r} ({n or 'no image_name'}, position {p} of {path})" for r, n, p in zip(hit["row_id"], names, hit["position"])]
     if strict:
         raise SpaVLError(

@@ -16,13 +16,16 @@ wherever it is moved. Extra keys (``row_id``, labels) are dropped by its convert
 from __future__ import annotations
 
 import json
+import warnings
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pyarrow as pa
 
 from spa_vl.atomic import make_subfolder
-from spa_vl.taxonomy import LABEL_COLUMNS
+from spa_vl.errors import SpaVLError
+from spa_vl.taxonomy import LABEL_COLUMNS, SpaVLWarning
 
 from .base import IMAGES_DIR, SubsetContext, SubsetWriter, dumps_json, register
 
@@ -33,6 +36,8 @@ EVAL_FILE = "eval.json"
 #: LLaMA-Factory's default image placeholder (``IMAGE_PLACEHOLDER``).
 IMAGE_TOKEN = "<image>"
 USER_TAG, ASSISTANT_TAG = "human", "gpt"
+#: The texts every record needs: LLaMA-Factory cannot train on a turn without text.
+TEXT_COLUMNS: tuple[str, ...] = ("question", "chosen", "rejected")
 
 
 def dataset_names(subset_name: str) -> tuple[str, str]:
@@ -91,8 +96,30 @@ class LlamaFactoryWriter(SubsetWriter):
     def __init__(self, context: SubsetContext):
         super().__init__(context)
         self.records: list[dict] = []
+        self.skipped: list[str] = []  # row ids left out: a null question or response
+
+    def _without_text(self, rows: pa.Table, *, eval_rows: bool) -> pa.Table:
+        """``rows`` less those with a null question, chosen or rejected (an error when strict)."""
+        missing = np.zeros(rows.num_rows, dtype=bool)
+        for column in TEXT_COLUMNS:
+            missing |= rows.column(column).is_null().to_numpy(zero_copy_only=False)
+        if not missing.any():
+            return rows
+        bad = rows.filter(pa.array(missing)).select(["row_id", *TEXT_COLUMNS]).to_pylist()
+        described = ", ".join(
+            f"row {r['row_id']} ({' and '.join(c for c in TEXT_COLUMNS if r[c] is None)} null)" for r in bad[:5]
+        ) + (f" and {len(bad) - 5} more" if len(bad) > 5 else "")
+        where = f"{'eval rows' if eval_rows else 'subset ' + self.context.subset.name} for --format llamafactory"
+        if self.context.strict:
+            raise SpaVLError(f"{where}: {len(bad)} row(s) have no text where LLaMA-Factory needs it: {described}; fix those rows "
+                             f"in the source, or drop --strict to leave them out of llamafactory/ (with a warning)")
+        warnings.warn(f"{where}: left out {len(bad)} row(s) with no text where LLaMA-Factory needs it: {described} "
+                      f"(the other formats keep them; --strict refuses them)", SpaVLWarning, stacklevel=4)
+        self.skipped += [r["row_id"] for r in bad]
+        return rows.filter(pa.array(~missing))
 
     def _records(self, rows: pa.Table, *, eval_rows: bool) -> list[dict]:
+        rows = self._without_text(rows, eval_rows=eval_rows)
         images = self.context.images.paths(rows, eval_rows=eval_rows)
         columns = rows.select(["row_id", "question", "chosen", "rejected", *LABEL_COLUMNS]).to_pydict()
         prefix = f"../{IMAGES_DIR}/"
@@ -133,7 +160,8 @@ class LlamaFactoryWriter(SubsetWriter):
         Returns
         -------
         dict of str to object
-            ``folder``, ``datasets`` (dataset name → file name) and ``rows`` (``train``, ``eval``).
+            ``folder``, ``datasets`` (dataset name → file name), ``rows`` (``train``, ``eval``) and
+            ``skipped_missing_text`` (rows left out for a null question or response: count, row ids).
         """
         folder = self.context.folder / LLAMAFACTORY_DIR
         make_subfolder(self.context.folder, LLAMAFACTORY_DIR)
@@ -146,7 +174,8 @@ class LlamaFactoryWriter(SubsetWriter):
             info[eval_name] = dataset_entry(EVAL_FILE)
         (folder / DATASET_INFO).write_text(dumps_json(info), encoding="ascii")
         return {"folder": LLAMAFACTORY_DIR, "datasets": {name: info[name]["file_name"] for name in info},
-                "rows": {"train": len(self.records), "eval": len(evals)}}
+                "rows": {"train": len(self.records), "eval": len(evals)},
+                "skipped_missing_text": {"rows": len(self.skipped), "row_ids": self.skipped}}
 
     @classmethod
     def instructions(cls, location: Path, section: dict[str, Any]) -> str:
