@@ -118,7 +118,8 @@ class Source:
         """Files matching ``pattern`` (relative to the root), sorted by name.
 
         Hidden files (names starting with ``.``) are left out. A hub source matches against its
-        commit's file list, without a request; ``*`` and ``?`` never cross a ``/``.
+        commit's file list, without a request; ``*`` and ``?`` never cross a ``/``. Only
+        ``pattern`` is a pattern: any character the filesystem allows in the root is literal.
 
         Parameters
         ----------
@@ -133,7 +134,11 @@ class Source:
         if self.repo is not None:  # the commit's file list: no request
             match = _glob_regex(pattern).match
             return sorted(self.path(p) for p in self.repo.files if match(p) and not _is_hidden(p))
-        found = self.fs.glob(self.path(pattern))
+        # pathlib matches the pattern below the root only: a root holding `[`, `]`, `*` or `?`
+        # (e.g. "brackets [v2]/SPA VL mirror") is a plain folder name, never a pattern (fsspec's
+        # glob would read it as one and find nothing)
+        root = Path(self.root)
+        found = (self.path(p.relative_to(root).as_posix()) for p in root.glob(pattern))
         return sorted(p for p in found if not _is_hidden(p))
 
     def exists(self, relative: str) -> bool:

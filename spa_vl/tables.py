@@ -291,13 +291,22 @@ def available_splits(source: Source, configs: list[str] | None = None) -> list[t
     Raises
     ------
     SpaVLError
-        A config is unknown.
+        A config is unknown, or none of the asked configs has a Parquet file (never an empty
+        answer: an empty result used to read as "nothing to report" and exit 0).
     """
-    return [
+    keys = config_split_keys(configs)
+    found = [
         (config, split)
-        for config, split in config_split_keys(configs)
+        for config, split in keys
         if any(f.endswith(".parquet") for f in source.glob(canonical_config(config).splits[split]))
     ]
+    if not found:
+        patterns = ", ".join(dict.fromkeys(f"{canonical_config(c).splits[s]}.parquet" for c, s in keys))
+        raise SpaVLError(
+            f"{source.label}: no config found: no Parquet file matches {patterns} under {source.root}: "
+            "check the path points at the mirror's top folder (the one holding README.md and data/) and that its shards are there"
+        )
+    return found
 
 
 def extra_columns(source: Source, config: str) -> pa.Schema:
