@@ -214,7 +214,9 @@ class RefusalCapped(Sampler):
     ``floor(max_refusal_share · n)`` refusing rows are spread over the strata in proportion to their
     quotas (largest remainder), each stratum capped by the refusing rows it has; the other rows of
     each stratum are pairs whose chosen answer does not refuse. A stratum short of those takes
-    refusing rows in their place and other strata give back as many, so the cap always holds.
+    refusing rows in their place and other strata give back as many; where no stratum can, the
+    short stratum gives up rows to strata with complying rows to spare (``rows_off_quota`` in the
+    metrics counts them), so the cap always holds.
 
     Parameters
     ----------
@@ -249,7 +251,7 @@ class RefusalCapped(Sampler):
         Returns
         -------
         list of Subset
-            One subset; metrics ``chosen_refusal_share``, ``pool_chosen_refusal_share``.
+            One subset; metrics ``chosen_refusal_share``, ``pool_chosen_refusal_share``, ``rows_off_quota``.
 
         Raises
         ------
@@ -282,18 +284,36 @@ class RefusalCapped(Sampler):
         counts[:, 1] = np.minimum(proportional_allocation(take, cap).to_numpy(), available[:, 1])
         counts[:, 0] = np.minimum(take - counts[:, 1], available[:, 0])
         counts[:, 1] = take - counts[:, 0]  # strata short of complying rows take refusing ones
-        over = int(counts[:, 1].sum()) - cap
-        for stratum in np.random.default_rng(seed).permutation(strata):  # give the excess back where complying rows are spare
+        off_quota = self._hold_cap(counts, available, int(counts[:, 1].sum()) - cap, np.random.default_rng(seed).permutation(strata))
+        rows = _draw(pool, codes, side, counts, seed)
+        metrics = {"chosen_refusal_share": float(rows["chosen_refuses"].mean()), "pool_chosen_refusal_share": float(refusing.mean()),
+                   "rows_off_quota": off_quota}
+        params = {"n": n, "max_refusal_share": float(share), "strata": list(self.strata), "seed": seed}
+        return [Subset.of_rows(f"{self.name}-{float(share):g}-{n}", self.name, params, rows, metrics)]
+
+    @staticmethod
+    def _hold_cap(counts: np.ndarray, available: np.ndarray, over: int, order: np.ndarray) -> int:
+        """Bring the refusing rows down to the cap; returns the rows that had to leave their stratum's quota."""
+        for stratum in order:  # first swap inside strata that have complying rows to spare (quotas kept)
             if over <= 0:
-                break
+                return 0
             moves = min(over, counts[stratum, 1], available[stratum, 0] - counts[stratum, 0])
             counts[stratum, 1] -= moves
             counts[stratum, 0] += moves
             over -= moves
-        rows = _draw(pool, codes, side, counts, seed)
-        metrics = {"chosen_refusal_share": float(rows["chosen_refuses"].mean()), "pool_chosen_refusal_share": float(refusing.mean())}
-        params = {"n": n, "max_refusal_share": float(share), "strata": list(self.strata), "seed": seed}
-        return [Subset.of_rows(f"{self.name}-{float(share):g}-{n}", self.name, params, rows, metrics)]
+        if over <= 0:
+            return 0
+        moved = over  # then strata with only refusing rows left give up quota to strata with complying rows to spare
+        for stratum in order:
+            drop = min(over, counts[stratum, 1])
+            counts[stratum, 1] -= drop
+            over -= drop
+        left = moved
+        for stratum in order:
+            add = min(left, available[stratum, 0] - counts[stratum, 0])
+            counts[stratum, 0] += add
+            left -= add
+        return int(moved)
 
 
 __all__ = ["LengthBalanced", "RefusalCapped", "drop_no_signal", "with_pair_features"]
