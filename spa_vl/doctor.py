@@ -10,6 +10,10 @@ label join covers, with two examples of rows it misses. Joins the hub layout pro
 * train's ``chosen_model`` and ``rejected_model`` (``model_answer/<type>.json``).
 
 A promised join covering less than :data:`PROMISED_COVERAGE` of a split is a failure (exit 1).
+Meta records that contradict each other (two image_info records of one image with different
+classes; one item under two question types) leave that label unknown (-1), whatever the
+records' order; the doctor counts them, shows examples, and fails when they exceed
+:data:`MAX_CONFLICT_SHARE` of the file's images or items.
 Validation's question type and models are reported but not promised (the card does not say
 whether the meta files list validation items); eval has no responses, so neither.
 """
@@ -26,7 +30,7 @@ import pyarrow.compute as pc
 from .columns import IMAGE_NAME, MODEL_COLUMNS, QUESTION_TYPE
 from .labels import split_labels
 from .layout import CONFIGS, HUB_SPLIT_ROWS, split_key
-from .meta import read_meta_index
+from .meta import MetaIndex, read_meta_index
 from .meta_files import DOCUMENTED_FIELDS, meta_schema
 from .opening import open_source
 from .sources import Source
@@ -35,6 +39,10 @@ from .taxonomy import RESPONSE_MODELS
 
 #: The share of a split a promised join must cover.
 PROMISED_COVERAGE = 0.99
+#: The share of a meta file's distinct images (or items) whose records may contradict each other
+#: before the doctor fails: 0.1 %. Each one is a label made unknown; a few in 100k images are
+#: worth a warning, more mean the file is damaged or merged from two releases.
+MAX_CONFLICT_SHARE = 0.001
 #: ``(config, join)`` pairs the layout promises; joins are ``classes``, ``question_type``, ``models``.
 PROMISED: frozenset[tuple[str, str]] = frozenset(
     {("train", "classes"), ("validation", "classes"), ("eval", "classes"), ("train", "question_type"), ("train", "models")}
@@ -102,7 +110,13 @@ class DoctorReport:
     coverage : dict of str to list of Coverage
         The joins of each ``config/split`` key.
     failures : list of str
-        One line per promised join covering less than :data:`PROMISED_COVERAGE`.
+        One line per promised join covering less than :data:`PROMISED_COVERAGE`, and per kind of
+        conflict above :data:`MAX_CONFLICT_SHARE`.
+    conflicts : list of dict
+        One per kind of contradicting meta records found: ``join`` (``classes`` or
+        ``question_type``), ``file``, ``count`` (images or items whose records disagree), ``of``
+        (distinct images or items in the file(s)) and ``examples`` (up to three: ``image`` and its
+        distinct ``paths``).
     """
 
     source: str
@@ -111,6 +125,7 @@ class DoctorReport:
     meta_files: list[dict[str, Any]]
     coverage: dict[str, list[Coverage]]
     failures: list[str]
+    conflicts: list[dict[str, Any]] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dict (coverage shares included).
@@ -214,7 +229,26 @@ def diagnose(source: str | os.PathLike | Source = "sample") -> DoctorReport:
                 "unknown_fields": sorted(set(fields) - documented) if f.known and f.kind != "safety" else [],
             }
         )
-    return DoctorReport(source.description, source.kind, splits, meta_files, coverage, failures)
+    conflicts = _conflicts(meta)
+    for c in conflicts:
+        share = c["count"] / c["of"] if c["of"] else 0.0
+        if share > MAX_CONFLICT_SHARE:
+            failures.append(
+                f"{c['file']}: {c['count']:,} of {c['of']:,} {'images' if c['join'] == 'classes' else 'items'} have contradicting records "
+                f"({share:.2%} > {MAX_CONFLICT_SHARE:.1%}); their {c['join']} is unknown (-1): fix or remove the contradicting records, or re-download the file"
+            )
+    return DoctorReport(source.description, source.kind, splits, meta_files, coverage, failures, conflicts)
+
+
+def _conflicts(meta: MetaIndex) -> list[dict[str, Any]]:
+    found = []
+    clash = meta.image_conflicts
+    if clash.num_rows:
+        examples = [{"image": i, "paths": p} for i, p in zip(clash.column("image").to_pylist()[:3], clash.column("paths").to_pylist()[:3])]
+        found.append({"join": "classes", "file": JOIN_FILES["classes"], "count": clash.num_rows, "of": meta.images.num_rows, "examples": examples})
+    if meta.of_kind("split") and meta.ambiguous:
+        found.append({"join": "question_type", "file": JOIN_FILES["question_type"], "count": meta.ambiguous, "of": len(meta), "examples": []})
+    return found
 
 
 def render_doctor(report: DoctorReport) -> str:
@@ -255,6 +289,10 @@ def render_doctor(report: DoctorReport) -> str:
             for ex in e.examples:
                 detail = ", ".join(f"{k} {v!r}" for k, v in ex.items() if k != "row")
                 lines.append(f"      unmatched {e.join}: row {ex['row']}: {detail}")
+    for c in report.conflicts:
+        lines.append(f"  conflicts in {c['file']}: {c['count']:,} of {c['of']:,} have contradicting records; their {c['join']} is unknown (-1)")
+        for ex in c["examples"]:
+            lines.append(f"      conflicting {c['join']}: image {ex['image']!r}: {' vs '.join(map(repr, ex['paths']))}")
     lines.append("")
     if report.failures:
         lines += [f"FAILED: {f}" for f in report.failures]

@@ -26,13 +26,14 @@ from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from .atomic import atomic_write
 from .cache import cache_root
-from .columns import CLASS_LABEL_COLUMNS, IMAGE_NAME, LABEL_COLUMNS, LEVELS, MODEL_COLUMNS, QUESTION_TYPE
+from .columns import CLASS_LABEL_COLUMNS, IMAGE, IMAGE_NAME, LABEL_COLUMNS, LEVELS, MODEL_COLUMNS, QUESTION_TYPE
 from .errors import LabelError
 from .layout import HUB_COLUMNS, split_key
 from .meta import MetaIndex, read_meta_index
@@ -375,11 +376,21 @@ def _audit(source: Source, fingerprint: str) -> LabelAudit:
             observed[level].update(v for v in pc.unique(view.column(level)).to_pylist() if v is not None)
         if IMAGE_NAME in view.column_names and not entry.own_classes:
             named = pc.is_valid(view.column(IMAGE_NAME))
-            unknown = pc.sum(pc.and_(named, pc.is_null(view.column("class1")))).as_py() or 0
+            unlabelled = pc.and_(named, pc.is_null(view.column("class1")))
+            clashes = meta.image_conflicts.column(IMAGE)
+            shown = meta.images.column(IMAGE).take(meta.image_position(view.column(IMAGE_NAME))) if len(clashes) else None
+            listed = pc.is_in(shown, value_set=clashes).fill_null(False) if shown is not None else pa.array(np.zeros(view.num_rows, dtype=bool))
+            unknown = pc.sum(pc.and_(unlabelled, pc.invert(listed))).as_py() or 0
+            contradicted = pc.sum(pc.and_(unlabelled, listed)).as_py() or 0
             if unknown:
                 label_problems.append(
                     f"{key}: {unknown} row(s) have an image_name that is neither a <class1>/<class2>/<class3>/<file> "
                     "path nor an image of meta_files/image_info/meta.json; their class labels are unknown (-1)"
+                )
+            if contradicted:
+                label_problems.append(
+                    f"{key}: {contradicted} row(s) show an image whose records in meta_files/image_info/meta.json give "
+                    "different classes (spa-vl doctor lists them); their class labels are unknown (-1)"
                 )
         untyped = view.column(QUESTION_TYPE).null_count
         matchable = all(f in HUB_COLUMNS[entry.config] for f in meta.match_fields)  # eval has no responses: expected

@@ -155,8 +155,64 @@ class MetaIndex:
     # -- image_info ----------------------------------------------------------------------------
     @cached_property
     def images(self) -> pa.Table:
-        """``image`` and ``class1..3`` of every image_info record (first record per image)."""
+        """``image`` and ``class1..3``, one row per image (classes null where its records contradict)."""
         return self._read_image_info(())  # label columns only: the captions are not read for labels
+
+    @cached_property
+    def _image_labels(self) -> tuple[pa.Table, pa.Table]:
+        """``(labels, conflicts)``: each image's one class path, and the images whose records disagree.
+
+        Records without any class say nothing and are left out; an image whose labelled records
+        hold more than one distinct ``class1/class2/class3`` gets null classes (unknown, -1),
+        whatever the records' order. ``conflicts`` has ``image`` and ``paths`` (the distinct
+        paths, sorted), in order of first appearance.
+        """
+        file = self.image_info_file
+        empty = pa.table({IMAGE: pa.array([], pa.string()), **{c: pa.array([], pa.string()) for c in LEVELS}})
+        if file is None:
+            return empty, pa.table({IMAGE: pa.array([], pa.string()), "paths": pa.array([], pa.list_(pa.string()))})
+        table = read_meta_table(self.source, file, [IMAGE, *LEVELS])
+        if IMAGE not in table.column_names:
+            table = empty
+        columns = {c: _cast(table.column(c), pa.string()) if c in table.column_names else pa.nulls(table.num_rows, pa.string()) for c in [IMAGE, *LEVELS]}
+        table = pa.table(columns)
+        labelled = pc.and_(pc.is_valid(table.column(IMAGE)), pc.or_(pc.or_(pc.is_valid(table.column(LEVELS[0])), pc.is_valid(table.column(LEVELS[1]))), pc.is_valid(table.column(LEVELS[2]))))
+        table = table.filter(labelled)
+        paths = pc.binary_join_element_wise(*(table.column(c) for c in LEVELS), "/", null_handling="replace", null_replacement="\x00").combine_chunks()
+        images = table.column(IMAGE).combine_chunks()
+        contradicts = _distinct_per_group(images, paths) > 1 if table.num_rows else np.zeros(0, dtype=bool)
+        first = first_per_key(images)
+        labels = table.take(first)
+        conflicted = pa.array(contradicts[first])
+        labels = pa.table({IMAGE: labels.column(IMAGE), **{c: pc.if_else(conflicted, pa.nulls(labels.num_rows, pa.string()), labels.column(c)) for c in LEVELS}})
+        clash = pa.table({IMAGE: images, "path": paths}).filter(pa.array(contradicts))
+        grouped = clash.group_by(IMAGE, use_threads=False).aggregate([("path", "distinct")])
+        order = pc.index_in(labels.column(IMAGE), grouped.column(IMAGE))
+        ordered = grouped.take(pc.drop_null(order))
+        sorted_paths = [sorted(p.replace("\x00", "?") for p in v) for v in ordered.column("path_distinct").to_pylist()]
+        conflicts = pa.table({IMAGE: ordered.column(IMAGE), "paths": pa.array(sorted_paths, pa.list_(pa.string()))})
+        if conflicts.num_rows:
+            warnings.warn(
+                f"{self.source.label}: {conflicts.num_rows} image(s) have records with different classes in {IMAGE_INFO_FILE} "
+                f"(e.g. {conflicts.column(IMAGE)[0].as_py()!r}: {' vs '.join(sorted_paths[0])}); their class labels are unknown (-1): "
+                "fix or remove the contradicting records",
+                SpaVLWarning,
+                stacklevel=2,
+            )
+        return labels, conflicts
+
+    @property
+    def image_conflicts(self) -> pa.Table:
+        """Images whose image_info records give different class paths (their classes are unknown).
+
+        Returns
+        -------
+        pyarrow.Table, one row per contradicted image
+            ``image`` (str) and ``paths`` (list of str: the distinct ``class1/class2/class3``
+            paths its records give, sorted; a missing level shows as ``?``), in order of the
+            image's first record.
+        """
+        return self._image_labels[1]
 
     @cached_property
     def _image_index(self) -> KeyIndex:
@@ -199,7 +255,8 @@ class MetaIndex:
         pyarrow.Table, one row per distinct image
             Columns ``image``, ``class1``, ``class2``, ``class3`` and ``fields``, typed as
             documented (a value of another type is null); the first record of each image, records
-            without ``image`` dropped. Empty when the source has no image_info file.
+            without ``image`` dropped; the classes are those all its labelled records agree on
+            (null where they contradict: see :attr:`image_conflicts`). Empty when the source has no image_info file.
         """
         if set(fields) <= set(IMAGE_INFO_FIELDS):  # the documented fields: read once, selected per call
             return self._image_info_table.select([IMAGE, *LEVELS, *fields])
@@ -217,7 +274,13 @@ class MetaIndex:
             kind = _image_info_type(c)
             out[c] = _cast(table.column(c), kind) if c in table.column_names else pa.nulls(table.num_rows, kind)
         table = pa.table(out)
-        return table.take(first_per_key(table.column(IMAGE).combine_chunks()))
+        table = table.take(first_per_key(table.column(IMAGE).combine_chunks()))
+        # classes from the records that agree (never from whichever record came first)
+        labels = self._image_labels[0]
+        position = pc.index_in(table.column(IMAGE), labels.column(IMAGE))
+        for c in LEVELS:
+            table = table.set_column(table.column_names.index(c), c, labels.column(c).take(position))
+        return table
 
     # -- split: question types -----------------------------------------------------------------
     @cached_property

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import json
 import shutil
+from pathlib import Path
 
+import pyarrow.parquet as pq
 import pytest
 
 import spa_vl
@@ -50,3 +52,61 @@ def test_no_config_found_is_an_error_not_an_empty_success(mirror, capsys):
         compute_stats(mirror)
     line = _one_line_error(capsys, ["doctor", str(mirror)])
     assert "no config found" in line and str(mirror) in line
+
+
+# --- item 4: contradicting meta records are unknown, never decided by file order -----------------------
+
+def _with_contradiction(mirror: Path, first_wins: bool) -> dict:
+    """Give one image a second record with another class1/2/3, after (or before) its own record."""
+    path = mirror / IMAGE_INFO
+    records = json.loads(path.read_text())
+    victim = records[0]
+    other = next(r for r in records if r["class1"] != victim["class1"])
+    clash = {**victim, **{k: other[k] for k in ("class1", "class2", "class3")}}
+    path.write_text(json.dumps([*records, clash] if first_wins else [clash, *records]))
+    return victim
+
+
+def _train_image_names(mirror: Path) -> list[str]:
+    """Train ``image_name`` in row order (shards in name order)."""
+    shards = sorted(mirror.glob("data/train-*.parquet"))
+    return [v for p in shards for v in pq.read_table(p, columns=["image_name"]).column("image_name").to_pylist()]
+
+
+def test_contradicting_image_records_are_unknown_in_either_order(sample_dir, tmp_path, capsys):
+    from spa_vl.labels import split_labels
+    from spa_vl.sources import resolve_source
+
+    per_order = []
+    for first_wins in (True, False):
+        mirror = tmp_path / f"first-wins-{first_wins}"
+        shutil.copytree(sample_dir, mirror)
+        victim = _with_contradiction(mirror, first_wins)
+        with pytest.warns(UserWarning, match=r"1 image\(s\) have records with different classes.*unknown \(-1\)"):
+            view = next(e.view for e in split_labels(resolve_source(mirror)) if e.config == "train")
+        hit = {i for i, name in enumerate(_train_image_names(mirror)) if name == victim["image"]}
+        assert hit, "the sample's train rows use the first image_info image"
+        classes = view.column("class1").to_pylist()
+        assert all(classes[i] is None for i in hit)  # unknown: not whichever record came first
+        assert all(c is not None for i, c in enumerate(classes) if i not in hit)
+        per_order.append((compute_stats(mirror), classes))
+        report = tmp_path / f"doctor-{first_wins}.json"
+        assert main(["--quiet", "doctor", str(mirror), "--json", str(report)]) == 1  # 1 of 83 images > 0.1 %
+        out = capsys.readouterr().out
+        assert f"conflicting classes: image {victim['image']!r}" in out
+        assert any(line.startswith(f"FAILED: {IMAGE_INFO}: 1 of ") and "contradicting records" in line for line in out.splitlines()), out
+        (conflict,) = json.loads(report.read_text())["conflicts"]
+        assert conflict["count"] == 1 and conflict["examples"][0]["image"] == victim["image"]
+        assert len(conflict["examples"][0]["paths"]) == 2
+    assert per_order[0] == per_order[1]  # the same labels and counts whatever the order
+
+
+def test_repeated_agreeing_records_are_no_conflict(mirror):
+    from spa_vl.doctor import diagnose
+
+    path = mirror / IMAGE_INFO
+    records = json.loads(path.read_text())
+    path.write_text(json.dumps([*records, records[0], {"image": records[1]["image"]}]))  # a copy; a record without classes
+    report = diagnose(mirror)
+    assert report.conflicts == [] and report.failures == []
+    assert compute_stats(mirror)["train/train"]["rows"] == len(_train_image_names(mirror))
