@@ -8,9 +8,9 @@ from nbclient import NotebookClient
 NOTEBOOKS = sorted((REPO / "notebooks").glob("*.ipynb"))
 
 
-def test_the_three_notebooks_exist():
+def test_the_notebooks_exist():
     assert [p.name for p in NOTEBOOKS] == [
-        "01_explore_taxonomy.ipynb", "02_embedding_diversity.ipynb", "03_ablation_subsets.ipynb"
+        "01_explore_taxonomy.ipynb", "02_embedding_diversity.ipynb", "03_ablation_subsets.ipynb", "04_pair_quality.ipynb"
     ]
 
 
