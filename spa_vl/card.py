@@ -96,7 +96,9 @@ def parquet_split_size(parquets: list) -> tuple[int, int]:
     return sum(m.num_rows for m in metas), sum(m.row_group(i).total_byte_size for m in metas for i in range(m.num_row_groups))
 
 
-def card_metadata(configs: list[dict[str, Any]], infos: list[dict[str, Any]], **extra: Any) -> dict[str, Any]:
+def card_metadata(
+    configs: list[dict[str, Any]], infos: list[dict[str, Any]], *, fingerprint: str | None = None, **extra: Any
+) -> dict[str, Any]:
     """Card YAML in the hub's key order: license, task tags, configs, dataset_info.
 
     Parameters
@@ -105,6 +107,12 @@ def card_metadata(configs: list[dict[str, Any]], infos: list[dict[str, Any]], **
         The ``configs`` block (``config_name`` and ``data_files`` per config).
     infos : list of dict
         The ``dataset_info`` block, one :func:`dataset_info_entry` per config.
+    fingerprint : str, optional
+        The content fingerprint of the folder's data files (:func:`content_fingerprint`), written
+        as each config's ``description``. ``datasets`` keys a local folder's cache by its card
+        (``dataset_info`` and the configs' builder parameters, of which ``description`` is one),
+        so a folder re-written with other rows must get another card, or ``load_dataset`` serves
+        the old rows from its cache.
     **extra
         Further top-level keys, placed after the task tags and before ``configs``.
 
@@ -113,7 +121,40 @@ def card_metadata(configs: list[dict[str, Any]], infos: list[dict[str, Any]], **
     dict
         The card's YAML metadata, in key order.
     """
+    if fingerprint is not None:
+        configs = [{**c, "description": f"{FINGERPRINT_PREFIX}{fingerprint}"} for c in configs]
     return {"license": LICENSE, "task_categories": ["visual-question-answering"], **extra, "configs": configs, "dataset_info": infos}
+
+
+#: How a card's config ``description`` names the content fingerprint.
+FINGERPRINT_PREFIX = "SPA-VL data files, content fingerprint "
+
+
+def content_fingerprint(folder: str | os.PathLike, files: list[str]) -> str:
+    """A hex fingerprint of data files' names and bytes (what a card must change with).
+
+    Parameters
+    ----------
+    folder : str or os.PathLike
+        The folder the files are in.
+    files : list of str
+        POSIX paths relative to ``folder`` (order does not matter).
+
+    Returns
+    -------
+    str
+        32 hex digits: blake2b over each file's relative path and the sha256 of its bytes.
+    """
+    import hashlib
+
+    digest = hashlib.blake2b(digest_size=16)
+    for name in sorted(files):
+        file_hash = hashlib.sha256()
+        with open(Path(folder) / name, "rb") as f:
+            for block in iter(lambda: f.read(1 << 20), b""):
+                file_hash.update(block)
+        digest.update(f"{name}\0{file_hash.hexdigest()}\n".encode())
+    return digest.hexdigest()
 
 
 def write_card(folder: str | os.PathLike, *, body: str | None = None, overwrite: bool = False) -> Path:
@@ -173,7 +214,7 @@ def write_card(folder: str | os.PathLike, *, body: str | None = None, overwrite:
             sizes[entry["split"]] = parquet_split_size(parquets)
             schema = schema or parquets[0].schema_arrow
         infos.append(dataset_info_entry(name, typed_features_for_schema(schema, space), sizes))
-    ours = card_metadata(configs, infos)
+    ours = card_metadata(configs, infos, fingerprint=source.fingerprint)  # size+mtime stamps: no re-read of the data
     owned = {"configs", "dataset_info"}  # the only keys computed here; the rest keep their values and order
     metadata = {k: ours[k] if k in owned else v for k, v in old_meta.items()}
     metadata.update({k: v for k, v in ours.items() if k not in metadata})

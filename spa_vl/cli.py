@@ -234,6 +234,21 @@ def _pair_quality_pool(args: argparse.Namespace, source, pool):
     return pool
 
 
+def _cmd_publish(args: argparse.Namespace) -> int:
+    from spa_vl.analysis.writers.publish import SHARD_BYTES, publish, push
+
+    result = publish(_source(args), args.out, overwrite=args.overwrite, image_info=args.image_info, reasons=args.reasons,
+                     shard_bytes=int(args.max_shard_mb * 1e6) if args.max_shard_mb else SHARD_BYTES, progress=_progress(args))
+    for s in result.splits:
+        print(f"{s.config}/{s.split}: {s.rows} rows, {len(s.files)} shard(s), {s.file_bytes / 1e6:.1f} MB")
+    print(f"wrote {result.folder}: {result.rows} rows, {result.shards} shard(s), {result.file_bytes / 1e6:.1f} MB "
+          f"in {result.seconds:.1f} s (fingerprint {result.fingerprint})")
+    if args.push:
+        sha, url = push(result.folder, args.push, private=args.private)
+        print(f"pushed {args.push} @ {sha}: {url}")
+    return 0
+
+
 def _cmd_card(args: argparse.Namespace) -> int:
     from .card import write_card
 
@@ -342,6 +357,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--overwrite", action="store_true", help="replace existing subset folders")
     p.add_argument("--verify", metavar="DIR", help="re-hash the files of DIR's subsets against their manifests")
     p.add_argument("--relocate", metavar="DIR", help="after moving DIR, rewrite the absolute paths its subsets' files hold")
+
+    p = add("publish", _cmd_publish, "the whole dataset, labelled (ClassLabel ids) and typed, as a dataset repo folder for plain "
+            "datasets.load_dataset; --push uploads it", "spa-vl publish /data/SPA-VL --out SPA-VL-labelled --push me/SPA-VL-labelled")
+    _add_source(p)
+    p.add_argument("--out", required=True, help="the folder to write (docs/publish.md)")
+    p.add_argument("--push", metavar="REPO_ID", help="then upload it to this Hub dataset repo as one commit and print its URL")
+    p.add_argument("--private", action="store_true", help="with --push: create the repo private")
+    p.add_argument("--image-info", action="store_true", help="add the meta_files/image_info fields to train")
+    p.add_argument("--reasons", action="store_true", help="add prefer's reason1 and reason2 to train and validation")
+    p.add_argument("--max-shard-mb", type=float, help="most MB of Arrow data per Parquet file (default 500, as datasets' push_to_hub)")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing folder")
 
     p = add("card", _cmd_card, "write README.md YAML with typed (ClassLabel) features for a folder",
             "spa-vl card /data/SPA-VL")

@@ -12,6 +12,20 @@ Enough of the API for ``huggingface_hub`` (``HfApi``, ``HfFileSystem``, ``hf_hub
   files (Parquet, JSON) redirected (302) to ``/lfs/{sha256}`` on another host name like the Hub's CDN, with ``ETag``,
   ``X-Repo-Commit``, ``X-Linked-Etag``, ``X-Linked-Size``; ``Range: bytes=a-b`` gives 206.
 
+Uploads, as ``huggingface_hub``'s ``create_repo`` / ``create_commit`` / ``upload_folder`` send them
+(with ``HF_HUB_DISABLE_XET=1``, the LFS protocol):
+
+* ``POST /api/validate-yaml`` (README.md's text): 400 with ``errors`` when its front matter is not YAML;
+* ``POST /api/repos/create`` (JSON ``name``, ``organization``, ``type``): a repo whose first commit
+  holds ``.gitattributes``, as the Hub's; 409 when it exists;
+* ``POST /api/datasets/{repo}/preupload/{rev}``: ``uploadMode`` (``lfs`` for :data:`LFS_SUFFIXES`,
+  else ``regular``), ``shouldIgnore`` and the current ``oid`` of each path;
+* ``POST /datasets/{repo}.git/info/lfs/objects/batch`` (LFS batch API, ``basic`` transfer): an
+  upload action to ``PUT /upload/{sha256}`` per object not stored yet;
+* ``POST /api/datasets/{repo}/commit/{rev}`` (NDJSON ``header``, ``file``, ``lfsFile``,
+  ``deletedFile``, ``deletedFolder``): a new commit on top of ``rev``; an ``lfsFile`` whose bytes
+  were never uploaded is refused with 422.
+
 Every repo is a list of commits, each a folder snapshot (:meth:`HubServer.commit`); ``main``
 names the newest. The server counts the body bytes it sends per file (:meth:`bytes_sent`),
 and can be told to fail (:meth:`fail`: a status for matching files, e.g. 403 or 503).
@@ -25,10 +39,12 @@ Used by ``tests/test_hub.py`` and ``benchmarks/hub.py``::
 
 from __future__ import annotations
 
+import base64
 import email.utils
 import hashlib
 import json
 import re
+import tempfile
 import threading
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -97,6 +113,8 @@ class HubServer:
     log: list[tuple[str, str, int, int]] = field(default_factory=list)  # (kind, path, first byte, body bytes)
     failures: list[Failure] = field(default_factory=list)
     _lock: threading.Lock = field(default_factory=threading.Lock)
+    uploads: dict[str, Path] = field(default_factory=dict)  # sha256 -> bytes received by PUT /upload/{sha256}
+    _upload_dir: Path | None = None
 
     # -- lifecycle -----------------------------------------------------------------------------
     def start(self) -> HubServer:
@@ -141,6 +159,41 @@ class HubServer:
         digest = hashlib.sha1(json.dumps([len(commits), sorted((p, b.blob_id) for p, b in files.items())]).encode())
         commits.append(Commit(digest.hexdigest(), files))
         return commits[-1].sha
+
+    def store(self, data: bytes) -> Path:
+        """Keep uploaded bytes in the server's own folder (named by their sha256); return the file."""
+        with self._lock:
+            if self._upload_dir is None:
+                self._upload_dir = Path(tempfile.mkdtemp(prefix="hub-server-uploads-"))
+            path = self._upload_dir / hashlib.sha256(data).hexdigest()
+        path.write_bytes(data)
+        return path
+
+    def create_repo(self, repo_id: str) -> bool:
+        """Create ``repo_id`` with a first commit holding ``.gitattributes`` (False if it exists)."""
+        with self._lock:
+            if repo_id in self.repos:
+                return False
+            self.repos[repo_id] = []
+        self.commit_files(repo_id, {".gitattributes": self.store(b"*.parquet filter=lfs diff=lfs merge=lfs -text\n")}, [])
+        return True
+
+    def commit_files(self, repo_id: str, added: dict[str, Path], deleted: list[str], parent: str | None = None) -> str:
+        """A new commit of ``repo_id``: ``parent`` (default the newest) with ``added`` files and without ``deleted``
+        paths (a path ending in ``/`` deletes a folder); return its sha."""
+        with self._lock:
+            commits = self.repos.setdefault(repo_id, [])
+            base = next((c for c in commits if c.sha == parent), None) if parent else (commits[-1] if commits else None)
+            files = dict(base.files) if base else {}
+            for path in deleted:
+                for name in [n for n in files if n == path.rstrip("/") or n.startswith(path.rstrip("/") + "/")]:
+                    del files[name]
+            for path, local in added.items():
+                blob_id, sha256 = _hash_file(local)
+                files[path] = Blob(path, local, local.stat().st_size, blob_id, sha256)
+            digest = hashlib.sha1(json.dumps([len(commits), sorted((p, b.blob_id) for p, b in files.items())]).encode())
+            commits.append(Commit(digest.hexdigest(), files))
+            return commits[-1].sha
 
     def fail(self, pattern: str, status: int, times: int | None = None) -> None:
         """Answer ``status`` to requests whose path matches the regex ``pattern`` (``times`` times, or always)."""
@@ -201,6 +254,11 @@ _TREE = re.compile(r"^/api/datasets/(?P<repo>[^/]+/[^/]+)/tree/(?P<rev>[^/]+)(?:
 _PATHS = re.compile(r"^/api/datasets/(?P<repo>[^/]+/[^/]+)/paths-info/(?P<rev>[^/]+)$")
 _RESOLVE = re.compile(r"^/datasets/(?P<repo>[^/]+/[^/]+)/resolve/(?P<rev>[^/]+)/(?P<path>.+)$")
 _LFS = re.compile(r"^/lfs/(?P<sha256>[0-9a-f]{64})$")
+_CREATE = re.compile(r"^/api/repos/create$")
+_PREUPLOAD = re.compile(r"^/api/datasets/(?P<repo>[^/]+/[^/]+)/preupload/(?P<rev>[^/]+)$")
+_LFS_BATCH = re.compile(r"^/datasets/(?P<repo>[^/]+/[^/]+)\.git/info/lfs/objects/batch$")
+_COMMIT = re.compile(r"^/api/datasets/(?P<repo>[^/]+/[^/]+)/commit/(?P<rev>[^/]+)$")
+_UPLOAD = re.compile(r"^/upload/(?P<sha256>[0-9a-f]{64})$")
 _RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
 
 
@@ -246,13 +304,115 @@ class _Handler(BaseHTTPRequestHandler):
     def do_GET(self) -> None:
         self._dispatch(head=False)
 
-    def do_POST(self) -> None:
-        url = urlsplit(self.path)
+    def _body(self) -> bytes:
+        """The request body, sent with a Content-Length or chunked (httpx streams a file object chunked)."""
+        if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
+            parts = []
+            while size := int(self.rfile.readline().split(b";")[0].strip() or b"0", 16):
+                parts.append(self.rfile.read(size))
+                self.rfile.readline()
+            while self.rfile.readline() not in (b"\r\n", b"\n", b""):  # trailers
+                pass
+            return b"".join(parts)
         length = int(self.headers.get("Content-Length") or 0)
-        body = self.rfile.read(length) if length else b""
+        return self.rfile.read(length) if length else b""
+
+    def do_PUT(self) -> None:
+        url = urlsplit(self.path)
+        body = self._body()
         status = self.hub._failure(url.path)
         if status:
             return self._error(status)
+        m = _UPLOAD.match(url.path)
+        if not m:
+            return self._error(404, message=f"no route for PUT {url.path}")
+        if hashlib.sha256(body).hexdigest() != m["sha256"]:
+            return self._error(400, message="uploaded bytes do not match their sha256")
+        self.hub.uploads[m["sha256"]] = self.hub.store(body)
+        self._send(200)
+
+    def _upload_post(self, path: str, body: bytes) -> bool:
+        """Answer the upload endpoints (module docstring); False when ``path`` is none of them."""
+        if _CREATE.match(path):
+            data = json.loads(body or b"{}")
+            repo_id = f"{data.get('organization') or 'user'}/{data['name']}"
+            if not self.hub.create_repo(repo_id):
+                self._error(409, message=f"You already created this dataset repo: {repo_id}")
+            else:
+                self._json({"url": f"{self.hub.url}/datasets/{repo_id}", "name": repo_id})
+            return True
+        if path == "/api/validate-yaml":  # create_commit sends README.md's text first; the Hub checks its metadata
+            import yaml
+
+            text = json.loads(body)["content"]
+            front = text.split("---", 2)[1] if text.startswith("---") else ""
+            try:
+                metadata = yaml.safe_load(front) or {}
+                if not isinstance(metadata, dict):
+                    raise ValueError("the YAML front matter is not a mapping")
+            except (yaml.YAMLError, ValueError) as e:
+                self._send(400, json.dumps({"errors": [{"message": str(e)}]}).encode(), {"Content-Type": "application/json"})
+                return True
+            self._json({"errors": [], "warnings": []})
+            return True
+        if m := _PREUPLOAD.match(path):
+            commit = self._commit(m["repo"], m["rev"])
+            if commit is not None:
+                out = []
+                for f in json.loads(body)["files"]:
+                    lfs = f["path"].endswith(LFS_SUFFIXES)
+                    old = commit.files.get(f["path"])
+                    oid = (old.sha256 if lfs else old.blob_id) if old else None
+                    out.append({"path": f["path"], "uploadMode": "lfs" if lfs else "regular", "shouldIgnore": False, "oid": oid})
+                self._json({"files": out, "commitOid": commit.sha})
+            return True
+        if m := _LFS_BATCH.match(path):
+            objects = []
+            for obj in json.loads(body)["objects"]:
+                entry = {"oid": obj["oid"], "size": obj["size"], "authenticated": True}
+                if obj["oid"] not in self.hub.uploads:
+                    entry["actions"] = {"upload": {"href": f"{self.hub.url}/upload/{obj['oid']}", "header": {}}}
+                objects.append(entry)
+            self._send(200, json.dumps({"transfer": "basic", "objects": objects, "hash_algo": "sha256"}).encode(),
+                       {"Content-Type": "application/vnd.git-lfs+json"})
+            return True
+        if m := _COMMIT.match(path):
+            commit = self._commit(m["repo"], m["rev"])
+            if commit is None:
+                return True
+            lines = [json.loads(line) for line in body.splitlines() if line.strip()]
+            header = next((line["value"] for line in lines if line["key"] == "header"), {})
+            if header.get("parentCommit") not in (None, commit.sha):
+                self._error(412, message=f"A commit has happened since {header['parentCommit']}")
+                return True
+            added, deleted = {}, []
+            for line in lines:
+                key, value = line["key"], line["value"]
+                if key == "file":
+                    added[value["path"]] = self.hub.store(base64.b64decode(value["content"]))
+                elif key == "lfsFile":
+                    local = self.hub.uploads.get(value["oid"]) or next(
+                        (b.local for b in commit.files.values() if b.sha256 == value["oid"]), None)
+                    if local is None:
+                        self._error(422, message=f"LFS object {value['oid']} of {value['path']} was never uploaded")
+                        return True
+                    added[value["path"]] = local
+                elif key in ("deletedFile", "deletedFolder"):
+                    deleted.append(value["path"] + ("/" if key == "deletedFolder" else ""))
+            sha = self.hub.commit_files(m["repo"], added, deleted, parent=commit.sha)
+            self._json({"commitUrl": f"{self.hub.url}/datasets/{m['repo']}/commit/{sha}", "commitOid": sha,
+                        "commitMessage": header.get("summary", ""), "success": True})
+            return True
+        return False
+
+    def do_POST(self) -> None:
+        url = urlsplit(self.path)
+        body = self._body()
+        status = self.hub._failure(url.path)
+        if status:
+            return self._error(status)
+        if self._upload_post(unquote(url.path), body):
+            return
         m = _PATHS.match(url.path)
         if not m:
             return self._error(404)

@@ -13,7 +13,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from spa_vl.atomic import make_subfolder
-from spa_vl.card import card_metadata, dataset_info_entry
+from spa_vl.card import card_metadata, content_fingerprint, dataset_info_entry
 from spa_vl.layout import CARD_FILE, render_card, shard_name
 
 from .base import SubsetContext, SubsetWriter, encode_rows, present_features, register
@@ -78,7 +78,8 @@ class ParquetWriter(SubsetWriter):
         ctx = self.context
         configs = [{"config_name": "default", "data_files": [{"split": "train", "path": "data/train-*"}]}]
         infos = [dataset_info_entry("default", self.features or ctx.features, {"train": (self.rows, self.bytes)})]
-        metadata = card_metadata(configs, infos, pretty_name=f"SPA-VL subset {ctx.subset.name}")
+        shards = sorted(f.relative_to(ctx.folder).as_posix() for f in (ctx.folder / "data").glob("train-*.parquet"))
+        metadata = card_metadata(configs, infos, fingerprint=content_fingerprint(ctx.folder, shards), pretty_name=f"SPA-VL subset {ctx.subset.name}")
         (ctx.folder / CARD_FILE).write_text(render_card(metadata, self._card_body()), encoding="utf-8")
         return {"folder": ".", "rows": self.rows}
 

@@ -1,0 +1,182 @@
+"""``spa-vl publish``: a folder plain ``datasets`` loads typed, with no spa-vl; re-publishing; pushing.
+
+Plain loads run in a subprocess where ``import spa_vl`` fails (``sys.modules`` poison), so nothing
+of ours can take part; the expected labels come from :func:`spa_vl.load_dataset` on the source.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import datasets
+import pyarrow.parquet as pq
+import pytest
+from helpers import rewrite_parquet
+
+import spa_vl
+from spa_vl.analysis.writers.publish import publish, shard_plan
+from spa_vl.card import FINGERPRINT_PREFIX, content_fingerprint
+from spa_vl.columns import CLASS_LABEL_COLUMNS
+from spa_vl.errors import UsageError
+from spa_vl.layout import CONFIGS, read_card
+
+#: Small limits, so the sample's train split is cut into several shards and row groups.
+SHARD_BYTES, GROUP_BYTES = 60_000, 15_000
+HUB_CONFIGS = {layout.hub_name: layout.name for layout in CONFIGS.values()}
+
+PLAIN_LOAD = textwrap.dedent(
+    """
+    import json, sys
+    sys.modules["spa_vl"] = None  # spa-vl cannot be imported: only datasets reads the folder
+    try:
+        import spa_vl
+    except ImportError:
+        pass
+    else:
+        raise SystemExit("spa_vl importable")
+    import datasets
+    path, configs, streaming = sys.argv[1], sys.argv[2].split(","), sys.argv[3] == "1"
+    kwargs = json.loads(sys.argv[4]) if len(sys.argv) > 4 else {}
+    out = {}
+    for config in configs:
+        dd = datasets.load_dataset(path, config, streaming=streaming, **kwargs)
+        for split, ds in dd.items():
+            labels = [c for c, f in ds.features.items() if isinstance(f, datasets.ClassLabel)]
+            rows = [{k: r[k] for k in labels + ["question"]} for r in ds.remove_columns(["image"])]
+            out[f"{config}/{split}"] = {"classlabels": {c: ds.features[c].names for c in labels}, "rows": rows,
+                                        "image": type(ds.features["image"]).__name__}
+    print(json.dumps(out))
+    """
+)
+
+
+def plain_load(path: str | Path, configs: list[str], *, streaming: bool = False, cache: Path, env: dict | None = None,
+               **kwargs) -> dict:
+    """Load ``configs`` with plain ``datasets`` in a process where ``import spa_vl`` fails."""
+    run_env = {**os.environ, "HF_DATASETS_CACHE": str(cache), **(env or {})}
+    out = subprocess.run([sys.executable, "-c", PLAIN_LOAD, str(path), ",".join(configs), "1" if streaming else "0", json.dumps(kwargs)],
+                         env=run_env, capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-3000:]
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def expected(source: Path) -> dict:
+    """What spa_vl.load_dataset gives: label ids, names and questions per hub config/split."""
+    out = {}
+    for hub_name, config in HUB_CONFIGS.items():
+        for split, ds in spa_vl.load_dataset(str(source), config).items():
+            labels = [c for c in CLASS_LABEL_COLUMNS if c in ds.features]
+            rows = ds.remove_columns(["image"]).select_columns([*labels, "question"]).to_list()
+            out[f"{hub_name}/{split}"] = {"classlabels": {c: ds.features[c].names for c in labels}, "rows": rows, "image": "Image"}
+    return out
+
+
+@pytest.fixture(scope="module")
+def published(sample_dir, tmp_path_factory):
+    folder = tmp_path_factory.mktemp("publish") / "SPA-VL-labelled"
+    return publish(sample_dir, folder, shard_bytes=SHARD_BYTES, row_group_bytes=GROUP_BYTES, progress=False)
+
+
+def test_plain_datasets_loads_classlabels_and_the_loaders_labels_without_spa_vl(published, sample_dir, tmp_path):
+    want = expected(sample_dir)
+    got = plain_load(published.folder, list(HUB_CONFIGS), cache=tmp_path / "cache")
+    assert got == want
+    streamed = plain_load(published.folder, list(HUB_CONFIGS), streaming=True, cache=tmp_path / "stream-cache")
+    assert streamed == want
+
+
+def test_every_file_holds_int64_labels_and_the_features_of_the_card(published):
+    meta, _ = read_card(published.folder / "README.md")
+    card = {entry["config_name"]: datasets.Features._from_yaml_list(entry["features"]) for entry in meta["dataset_info"]}
+    files = [f for s in published.splits for f in s.files]
+    assert sorted(files) == sorted(p.relative_to(published.folder).as_posix() for p in published.folder.rglob("*.parquet"))
+    for s in published.splits:
+        for name in s.files:
+            parquet = pq.ParquetFile(published.folder / name)
+            schema = parquet.schema_arrow
+            for column in CLASS_LABEL_COLUMNS:
+                if column in card[s.config]:
+                    assert str(schema.field(column).type) == "int64", (name, column)
+            embedded = datasets.Features.from_dict(json.loads(schema.metadata[b"huggingface"])["info"]["features"])
+            assert embedded == card[s.config]
+            assert schema.field("image").type == card[s.config].arrow_schema.field("image").type
+
+
+def test_shards_and_row_groups_follow_the_plan(published, sample_dir):
+    train = next(s for s in published.splits if s.config == "default")
+    source_rows, source_bytes = train.rows, sum(
+        pq.ParquetFile(p).metadata.row_group(i).total_byte_size
+        for p in sorted((sample_dir / "data").glob("train-*.parquet")) for i in range(pq.ParquetFile(p).metadata.num_row_groups))
+    plan, group = shard_plan(source_rows, source_bytes, shard_bytes=SHARD_BYTES, row_group_bytes=GROUP_BYTES)
+    assert len(plan) > 1 and len(train.files) == len(plan)
+    for name, rows in zip(train.files, plan):
+        meta = pq.ParquetFile(published.folder / name).metadata
+        assert meta.num_rows == rows
+        sizes = [meta.row_group(i).num_rows for i in range(meta.num_row_groups)]
+        assert all(n == group for n in sizes[:-1]) and 0 < sizes[-1] <= group
+
+
+@pytest.mark.parametrize(("rows", "nbytes"), [(0, 0), (1, 10), (7, 10**9), (93_258, 3_568_134_896), (1000, 999)])
+def test_shard_plan_covers_every_row_within_the_limits(rows, nbytes):
+    plan, group = shard_plan(rows, nbytes)
+    assert sum(plan) == rows and max(plan) - min(plan) <= 1 and group >= 1
+    if rows:
+        per_row = nbytes / rows
+        assert max(plan) * per_row <= 500_000_000 or max(plan) == 1
+        assert group * per_row <= 100_000_000 or group == 1
+
+
+def test_an_existing_folder_is_refused_without_overwrite(published, sample_dir):
+    before = (published.folder / "README.md").read_text()
+    with pytest.raises(UsageError, match="already holds files"):
+        publish(sample_dir, published.folder, progress=False)
+    assert (published.folder / "README.md").read_text() == before
+
+
+def test_republished_rows_are_loaded_from_the_same_cache(mirror, tmp_path):
+    """Other rows, same counts and sizes (each train shard reversed): only the fingerprint tells the cards apart."""
+    folder, cache = tmp_path / "out", tmp_path / "cache"
+    first = publish(mirror, folder, progress=False)
+    before = plain_load(folder, ["default"], cache=cache)
+    for shard in sorted((mirror / "data").glob("train-*.parquet")):
+        rewrite_parquet(shard, lambda t: t.take(list(range(t.num_rows - 1, -1, -1))))
+    second = publish(mirror, folder, overwrite=True, progress=False)
+    after = plain_load(folder, ["default"], cache=cache)
+    assert second.fingerprint != first.fingerprint
+    assert after["default/train"] == expected(mirror)["default/train"] != before["default/train"]
+    meta, _ = read_card(folder / "README.md")
+    assert all(c["description"] == FINGERPRINT_PREFIX + second.fingerprint for c in meta["configs"])
+
+
+def test_the_ablate_card_names_its_shards_fingerprint(all_formats):
+    for folder in all_formats["folders"]:
+        meta, _ = read_card(folder / "README.md")
+        shards = sorted(p.relative_to(folder).as_posix() for p in (folder / "data").glob("*.parquet"))
+        assert meta["configs"][0]["description"] == FINGERPRINT_PREFIX + content_fingerprint(folder, shards)
+
+
+def test_push_to_the_hub_api_and_load_it_back_with_plain_datasets(published, sample_dir, tmp_path):
+    from hub_server import HubServer
+
+    with HubServer() as hub:
+        env = {**os.environ, "HF_ENDPOINT": hub.url, "HF_TOKEN": "hf_test", "HF_HUB_DISABLE_XET": "1",
+               "HF_DATASETS_CACHE": str(tmp_path / "ds"), "SPA_VL_CACHE": str(tmp_path / "spa")}
+        env.pop("HF_HUB_OFFLINE", None)
+        out = subprocess.run([sys.executable, "-m", "spa_vl.cli", "publish", str(sample_dir), "--out", str(tmp_path / "pub"),
+                              "--push", "someone/SPA-VL-labelled", "--max-shard-mb", "0.06"],
+                             env=env, capture_output=True, text=True, timeout=300)
+        assert out.returncode == 0, out.stderr[-3000:]
+        commits = hub.repos["someone/SPA-VL-labelled"]
+        sha = commits[-1].sha
+        assert f"pushed someone/SPA-VL-labelled @ {sha}: {hub.url}/datasets/someone/SPA-VL-labelled/tree/{sha}" in out.stdout
+        local = sorted(p.relative_to(tmp_path / "pub").as_posix() for p in (tmp_path / "pub").rglob("*") if p.is_file())
+        assert sorted(commits[-1].files) == sorted([*local, ".gitattributes"])
+        assert len([f for f in local if f.startswith("data/")]) > 1
+        got = plain_load("someone/SPA-VL-labelled", list(HUB_CONFIGS), cache=tmp_path / "hub-cache",
+                         env={"HF_ENDPOINT": hub.url, "HF_HUB_OFFLINE": "0"}, revision=sha)
+    assert got == expected(sample_dir)
