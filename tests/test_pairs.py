@@ -429,3 +429,23 @@ def test_refusal_cap_always_holds_or_says_why(rows, share, data):
     ladder = _stratum_counts(ScaleLadder(sizes=[n]).sample(pool)[0].rows_in(pool))
     got = _stratum_counts(taken)
     assert sum(max(0, ladder.get(k, 0) - got.get(k, 0)) for k in {*ladder, *got}) == subset.metrics["rows_off_quota"]
+
+
+def test_explorer_filters_by_refusal_and_length(planted, frame):
+    from spa_vl.analysis.report.explorer import explorer_html, explorer_rows, pair_labels
+
+    labels = pair_labels(frame)
+    truth = planted["truth"]
+    responses = frame["split"].isin(RESPONSE_SPLITS).to_numpy()
+    refusal = ["both refuse" if c and r else "chosen refuses" if c else "rejected refuses" if r else "neither refuses"
+               for c, r in zip(truth["cr"], truth["rr"])]
+    length = ["chosen longer" if c > r else "rejected longer" if c < r else "same length" for c, r in zip(truth["cw"], truth["rw"])]
+    assert labels.loc[responses, "refusal"].tolist() == refusal
+    assert labels.loc[responses, "length"].tolist() == length
+    assert set(labels.loc[~responses, "refusal"]) == {"no answers"}  # eval rows have no pair
+    questions = np.random.default_rng(0).normal(size=(len(frame), 4))
+    rows, method = explorer_rows(frame, questions, max_points=60, method="pca")
+    page = explorer_html(rows, method=method)
+    for field in ("refusal", "length"):
+        assert f'id="f-{field}"' in page
+    assert '<option value="chosen refuses">chosen refuses</option>' in page

@@ -2,8 +2,9 @@
 
 A 2-D map of question embeddings (UMAP when ``umap-learn`` is installed, else PCA) of a sample of
 rows, stratified by split and domain. Hovering a point shows its image, question, labels and both
-answers; selects colour the map by domain, question type or model and filter it by domain,
-category, subcategory, question type, split and model; a row browser below lists the filtered rows
+answers; selects colour the map by domain, question type, model or pair quality and filter it by
+domain, category, subcategory, question type, split, model, refusal (which answer refuses) and length
+(which answer is longer); a row browser below lists the filtered rows
 with image, question, chosen and rejected side by side. Colours come from :mod:`.palette`, as in
 the static figures. The page needs no network: open it from disk.
 
@@ -29,6 +30,7 @@ from spa_vl.taxonomy import LABEL_COLUMNS, UNKNOWN
 
 from ..inputs.frames import SPLIT
 from ..inputs.images import fetch_images
+from ..metrics.pairs import pair_features
 from ..metrics.response_models import CHOSEN_MODEL, REJECTED_MODEL
 from ..subsets.sampling import stratified_sample
 from .palette import colours
@@ -36,8 +38,10 @@ from .palette import colours
 MAX_POINTS = 2000
 THUMB_PX = 96
 MAX_TEXT = 1500
-COLOUR_BY = ("class1", "question_type", CHOSEN_MODEL, REJECTED_MODEL, SPLIT)
-FILTERS = ("class1", "class2", "class3", "question_type", SPLIT, "model")
+#: Pair-quality fields of each row (:func:`pair_labels`): which answer refuses, which is longer.
+PAIR_FIELDS = ("refusal", "length")
+COLOUR_BY = ("class1", "question_type", CHOSEN_MODEL, REJECTED_MODEL, SPLIT, *PAIR_FIELDS)
+FILTERS = ("class1", "class2", "class3", "question_type", SPLIT, "model", *PAIR_FIELDS)
 TEXTS = ("question", "chosen", "rejected")
 
 
@@ -114,6 +118,31 @@ def thumbnail(data: bytes | None, px: int = THUMB_PX, quality: int = 70) -> str:
     return "data:image/jpeg;base64," + base64.b64encode(buffer.getvalue()).decode()
 
 
+def pair_labels(frame: pd.DataFrame) -> pd.DataFrame:
+    """Each row's pair-quality fields as labels the explorer can filter and colour by.
+
+    Parameters
+    ----------
+    frame : pandas.DataFrame, n rows
+        With ``chosen`` and ``rejected`` (None where a row has no answers).
+
+    Returns
+    -------
+    pandas.DataFrame, shape (n, 2), index of ``frame``
+        ``refusal``: ``chosen refuses``, ``rejected refuses``, ``both refuse``, ``neither refuses``;
+        ``length``: ``chosen longer``, ``rejected longer``, ``same length``; both ``no answers``
+        for rows without a pair (:mod:`spa_vl.analysis.metrics.pairs`).
+    """
+    if not {"chosen", "rejected"} <= set(frame.columns):
+        return pd.DataFrame({f: "no answers" for f in PAIR_FIELDS}, index=frame.index)
+    f = pair_features(frame)
+    c, r, pair = f["chosen_refuses"].to_numpy(bool), f["rejected_refuses"].to_numpy(bool), f["is_pair"].to_numpy(bool)
+    refusal = np.select([~pair, c & r, c, r], ["no answers", "both refuse", "chosen refuses", "rejected refuses"], "neither refuses")
+    d = f["word_difference"].to_numpy(float)
+    length = np.select([~pair, d > 0, d < 0], ["no answers", "chosen longer", "rejected longer"], "same length")
+    return pd.DataFrame({"refusal": refusal, "length": length}, index=frame.index)
+
+
 def explorer_rows(
     frame: pd.DataFrame,
     questions: np.ndarray | None = None,
@@ -149,7 +178,7 @@ def explorer_rows(
         Columns ``x``, ``y``, ``thumb`` (data URI, ``""`` without an image), ``split``, ``row`` (row
         within its split), the label columns, ``chosen_model``, ``rejected_model``, ``question``,
         ``chosen``, ``rejected`` (texts cut at :data:`MAX_TEXT` characters; ``"unknown"`` for
-        missing labels).
+        missing labels), ``refusal`` and ``length`` (:func:`pair_labels`, from the full texts).
     method : str
         The projection used, ``"PCA"`` or ``"UMAP"``.
 
@@ -175,12 +204,13 @@ def explorer_rows(
     rows["x"], rows["y"] = np.round(points[:, 0], 4), np.round(points[:, 1], 4)
     for column in (CHOSEN_MODEL, REJECTED_MODEL, *LABEL_COLUMNS):
         rows[column] = rows[column].fillna(UNKNOWN).astype(str) if column in rows else UNKNOWN
+    rows[list(PAIR_FIELDS)] = pair_labels(rows)  # before the answers are cut for the page
     for column in TEXTS:
         text = rows[column] if column in rows else pd.Series("", index=rows.index)
         rows[column] = text.fillna("").astype(str).str.strip().str.slice(0, MAX_TEXT)
     images = fetch_images(source, list(zip(rows[SPLIT], rows["row"]))) if source is not None and len(rows) else {}
     rows["thumb"] = [thumbnail(images.get((s, r))) for s, r in zip(rows[SPLIT], rows["row"])]
-    return rows[["x", "y", "thumb", SPLIT, "row", *LABEL_COLUMNS, CHOSEN_MODEL, REJECTED_MODEL, *TEXTS]], used
+    return rows[["x", "y", "thumb", SPLIT, "row", *LABEL_COLUMNS, CHOSEN_MODEL, REJECTED_MODEL, *TEXTS, *PAIR_FIELDS]], used
 
 
 def explorer_figure(rows: pd.DataFrame, colour_by: str = "class1", title: str | None = None):
@@ -268,7 +298,7 @@ function draw() {
   $('status').textContent = keep.length + ' of ' + N + ' map rows shown (' + N + ' sampled of ' + D.total_rows + ' rows)';
   rows(keep);
 }
-function labels(i) { return D.split[i] + ' · ' + D.class1[i] + ' / ' + D.class2[i] + ' / ' + D.class3[i] + ' · ' + D.question_type[i]; }
+function labels(i) { return D.split[i] + ' · ' + D.class1[i] + ' / ' + D.class2[i] + ' / ' + D.class3[i] + ' · ' + D.question_type[i] + ' · ' + D.refusal[i] + ' · ' + D.length[i]; }
 function detail(i) {
   const box = $('detail'); box.replaceChildren();
   if (D.thumb[i]) { const img = el('img'); img.src = D.thumb[i]; img.alt = 'image of row ' + D.row[i]; box.append(img); }
@@ -322,11 +352,13 @@ def explorer_html(rows: pd.DataFrame, *, total_rows: int | None = None, method: 
     import plotly.io as pio
     from plotly.offline import get_plotlyjs
 
-    data = {c: rows[c].tolist() for c in ("x", "y", "thumb", SPLIT, "row", *LABEL_COLUMNS, CHOSEN_MODEL, REJECTED_MODEL, *TEXTS)}
+    if not set(PAIR_FIELDS) <= set(rows.columns):
+        rows = rows.assign(**pair_labels(rows))
+    data = {c: rows[c].tolist() for c in ("x", "y", "thumb", SPLIT, "row", *LABEL_COLUMNS, CHOSEN_MODEL, REJECTED_MODEL, *TEXTS, *PAIR_FIELDS)}
     data["row"] = [int(r) for r in data["row"]]
     data["total_rows"] = int(total_rows if total_rows is not None else len(rows))
     data["filters"] = list(FILTERS)
-    labels = [v for c in (*LABEL_COLUMNS, CHOSEN_MODEL, REJECTED_MODEL, SPLIT) for v in rows[c]]
+    labels = [v for c in (*LABEL_COLUMNS, CHOSEN_MODEL, REJECTED_MODEL, SPLIT, *PAIR_FIELDS) for v in rows[c]]
     data["colours"] = colours(labels)
     layout = {"template": pio.templates["plotly_white"].layout.to_plotly_json(), "height": 600, "hovermode": "closest",
               "xaxis": {"title": {"text": f"{method} 1"}}, "yaxis": {"title": {"text": f"{method} 2"}},

@@ -274,6 +274,8 @@ class RefusalCapped(Sampler):
         take = nested_allocations(available.sum(axis=1), [n])[n]
         cap = int(np.floor(float(share) * n + 1e-9))
         if (~refusing).sum() < n - cap:
+            if share < 1 and (~refusing).sum() == 0:
+                raise UsageError(f"the pool has no pair whose chosen answer does not refuse: no n fits max_refusal_share={share} (--drop-no-signal both-comply removes them all where rejected answers never refuse)")
             most = int(np.floor((~refusing).sum() / (1 - float(share)))) if share < 1 else len(pool)
             raise UsageError(
                 f"the pool has {(~refusing).sum()} pairs whose chosen answer does not refuse, fewer than the {n - cap} that "
