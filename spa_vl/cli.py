@@ -350,7 +350,7 @@ def build_parser() -> argparse.ArgumentParser:
                         "both-comply, identical (default all three); docs/pair_quality.md")
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     p.add_argument("--format", default="parquet,rlhf",
-                   help="comma-separated: parquet, rlhf (SPA-VL-RLHF), trl, llamafactory (default parquet,rlhf)")
+                   help="comma-separated: parquet, rlhf (SPA-VL-RLHF), trl, llamafactory, swift (ms-swift) (default parquet,rlhf)")
     p.add_argument("--eval-from", default="validation", choices=["validation", "train"],
                    help="held-out eval rows for rlhf/trl/llamafactory: the validation config (default) or train rows in no subset")
     p.add_argument("--eval-size", type=int, default=1000, help="at most this many eval rows (default 1000)")

@@ -150,7 +150,7 @@ def test_one_writer_class_per_format_chosen_by_name(sample_dir, tmp_path):
     from spa_vl.analysis.writers import base as writer
     from spa_vl.analysis.writers.export import FORMATS
 
-    assert list(FORMATS) == ["parquet", "rlhf", "trl", "llamafactory"]
+    assert list(FORMATS) == ["parquet", "rlhf", "trl", "llamafactory", "swift"]
     modules = {writer.WRITERS[name].__module__ for name in FORMATS}
     assert len(modules) == len(FORMATS)  # each in its own module
     assert all(issubclass(writer.WRITERS[name], writer.SubsetWriter) for name in FORMATS)

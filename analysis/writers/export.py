@@ -8,6 +8,7 @@ format, :mod:`spa_vl.analysis.writers.base`):
   eval.json, lists per question type), images under ``images/``;
 * ``trl`` — ``trl/``, a ``datasets`` folder in TRL's vision preference format (train, test);
 * ``llamafactory`` — ``llamafactory/`` with sharegpt preference JSON and ``dataset_info.json``;
+* ``swift`` — ``swift_train.jsonl`` and ``swift_val.jsonl`` in ms-swift's custom-dataset format;
 
 and always ``TRAIN.md`` (the training commands, with this folder's paths) and ``manifest.json``
 (recipe, parameters, seed, source fingerprint, row ids, per-stratum counts, the folder's location,
@@ -47,7 +48,7 @@ from spa_vl.sources import Source
 from spa_vl.tables import open_parquet, split_files
 from spa_vl.taxonomy import QUESTION_TYPE, QUESTION_TYPES, UNKNOWN, LabelSpace, SpaVLWarning
 
-from . import parquet, rlhf, trl, llamafactory  # noqa: F401  # isort: skip (registers the formats, in this order)
+from . import parquet, rlhf, trl, llamafactory, swift  # noqa: F401  # isort: skip (registers the formats, in this order)
 from ..subsets.ablation import train_pool
 from ..subsets.sampling import Subset, row_ids, stratified_take
 from .base import WRITERS, ImageStore, SubsetContext, SubsetWriter, dumps_json, label_rows, unreadable_images, writer_classes

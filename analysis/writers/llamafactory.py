@@ -195,7 +195,9 @@ class LlamaFactoryWriter(SubsetWriter):
         """
         names = list(section.get("datasets", {}))
         train = names[0] if names else "spa_vl_<subset>"
-        evaluation = f"eval_dataset: {names[1]}\n" if len(names) > 1 else ""
+        # TrainingArguments' eval_strategy defaults to "no": without these lines eval_dataset is never evaluated
+        evaluation = (f"do_eval: true\neval_dataset: {names[1]}\neval_strategy: steps\neval_steps: 100\n"
+                      f"per_device_eval_batch_size: 1\n") if len(names) > 1 else ""
         folder = Path(location) / LLAMAFACTORY_DIR
         return f"""## LLaMA-Factory (DPO, reward model)
 

@@ -221,12 +221,13 @@ ds = datasets.load_dataset({str(folder)!r})  # splits: train, test
 model_id = "Qwen/Qwen2.5-VL-3B-Instruct"         # any vision-language model TRL supports
 trainer = DPOTrainer(
     model=AutoModelForImageTextToText.from_pretrained(model_id),
-    args=DPOConfig(output_dir="spa-vl-dpo"),
+    args=DPOConfig(output_dir="spa-vl-dpo", eval_strategy="steps", eval_steps=100),  # the default "no" never evaluates
     train_dataset=ds["train"], eval_dataset=ds["test"],
     processing_class=AutoProcessor.from_pretrained(model_id),
 )
 trainer.train()
 ```
 
-or from the shell: `trl dpo --dataset_name {folder} --model_name_or_path Qwen/Qwen2.5-VL-3B-Instruct --output_dir spa-vl-dpo`
+or from the shell (evaluating on the `test` split every 100 steps):
+`trl dpo --dataset_name {folder} --dataset_test_split test --eval_strategy steps --eval_steps 100 --model_name_or_path Qwen/Qwen2.5-VL-3B-Instruct --output_dir spa-vl-dpo`
 """
