@@ -118,8 +118,20 @@ def _cmd_report(args: argparse.Namespace) -> int:
         print(f"spa-vl: --full encodes {estimate}", file=sys.stderr, flush=True)
 
     out = build_report(_source(args), args.out, settings, overwrite=args.overwrite, progress=_progress(args),
-                       announce=None if args.quiet else announce)
+                       announce=None if args.quiet else announce, embeddings=args.embeddings)
     print(f"wrote {out}/report.html, report.md, stats.json, timings.json and the figures")
+    return 0
+
+
+def _cmd_embed(args: argparse.Namespace) -> int:
+    _require_analysis("spa-vl embed")
+    from spa_vl.analysis.embeddings.engines import embed_source
+
+    result = embed_source(
+        _source(args), args.out, fields=args.fields.split(","), model=args.model, engine=args.engine, address=args.address,
+        batch_size=args.batch_size, num_gpus=args.num_gpus, workers=args.workers, device=args.device, progress=_progress(args),
+    )
+    print(result.describe())
     return 0
 
 
@@ -145,7 +157,7 @@ def _int_list(text: str) -> list[int]:
 def _question_embeddings(args: argparse.Namespace, pool):
     from spa_vl.analysis.embeddings.encoder import Encoder
 
-    return Encoder(args.model, progress=_progress(args)).encode(pool["question"].tolist())
+    return Encoder(args.model, progress=_progress(args), store=args.embeddings).encode(pool["question"].tolist())
 
 
 #: Data a recipe's ``sample`` takes besides the pool (its class lists them in ``inputs``) → how the CLI computes it.
@@ -326,6 +338,22 @@ def build_parser() -> argparse.ArgumentParser:
                    help="encoder runtime: fp32 torch (default), torch-int8, onnx, onnx-int8, openvino (the spa-vl[encoders] extra)")
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     p.add_argument("--overwrite", action="store_true", help="replace an existing report folder")
+    p.add_argument("--embeddings", metavar="STORE", help="take vectors from this store (spa-vl embed); only texts it lacks are encoded")
+
+    from spa_vl.analysis.embeddings.engines import ENGINES  # --engine's choices
+
+    p = add("embed", _cmd_embed, "embed every distinct text of a source once into a store that report and ablate reuse "
+            "(locally or on a Ray cluster; docs/scale_out.md)", "spa-vl embed /data/SPA-VL --out store --engine ray --address auto")
+    _add_source(p)
+    p.add_argument("--out", required=True, metavar="STORE", help="the store: a folder or an fsspec URL; an existing store is extended")
+    p.add_argument("--fields", default="question,chosen,rejected", help="comma-separated text fields (default question,chosen,rejected)")
+    p.add_argument("--model", help="sentence-transformers model name or path (default: packaged all-MiniLM-L6-v2)")
+    p.add_argument("--engine", choices=list(ENGINES), default="local", help="local: this process (default); ray: Ray Data (spa-vl[ray])")
+    p.add_argument("--address", help="ray: 'auto' or host:port / ray://host:port of a running cluster (default: start a local one)")
+    p.add_argument("--batch-size", type=int, default=64, help="texts per forward pass (default 64)")
+    p.add_argument("--num-gpus", type=float, help="ray: GPUs per actor (default 1 when the cluster has GPUs, else 0)")
+    p.add_argument("--workers", type=int, help="ray: actors embedding (default: GPUs / --num-gpus, else CPUs - 1)")
+    p.add_argument("--device", choices=["auto", "cpu", "cuda"], default="cpu", help="local: encoder device (default cpu)")
 
     from spa_vl.analysis.subsets.recipes import RECIPES  # the recipe registry: --recipe's choices and help
 
@@ -344,6 +372,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="response-models: a named group of model keys (repeatable); gives one subset per group plus models-all, "
                         "e.g. --model-group safe=gemini,LLaVA1.5,QwenVL")
     p.add_argument("--model", help="embedding: sentence-transformers model name or path")
+    p.add_argument("--embeddings", metavar="STORE", help="embedding: take question vectors from this store (spa-vl embed)")
     p.add_argument("--max-refusal-share", type=float, metavar="S", help="refusal: highest share of pairs whose chosen answer refuses (0..1)")
     p.add_argument("--drop-no-signal", nargs="?", const="both-refuse,both-comply,identical", metavar="KINDS",
                    help="any recipe: leave pairs without signal out of the pool first; KINDS comma-separated from both-refuse, "

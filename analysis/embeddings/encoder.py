@@ -39,6 +39,8 @@ from spa_vl.cache import cache_root
 from spa_vl.errors import SpaVLError
 from spa_vl.taxonomy import SpaVLWarning
 
+from .store import EmbeddingStore, StoreBackedCache, open_store
+
 DEFAULT_MODEL_NAME = "sentence-transformers/all-MiniLM-L6-v2"
 DEFAULT_BACKEND = "torch"
 """Backend used when none is given: fp32 torch (see the module docstring for why not OpenVINO)."""
@@ -183,6 +185,20 @@ class EmbeddingCache:
             self._vectors = [np.concatenate(self._vectors)]
         return self._vectors[0] if self._vectors else np.zeros((0, 0), np.float32)
 
+    def take(self, rows: np.ndarray) -> np.ndarray:
+        """Vectors at ``rows`` (as :meth:`lookup` numbers them).
+
+        Parameters
+        ----------
+        rows : numpy.ndarray of int64, shape (n,)
+            Non-negative rows.
+
+        Returns
+        -------
+        numpy.ndarray of float32, shape (n, d)
+        """
+        return self.vectors()[rows]
+
     def store(self, keys: np.ndarray, vectors: np.ndarray) -> None:
         """Add new vectors as one content-named chunk file.
 
@@ -218,6 +234,9 @@ class Encoder:
         ``"torch"``). Backends other than torch run on the CPU only.
     progress : bool, default True
         Show a progress bar while encoding (and while loading the weights).
+    store : str or os.PathLike or EmbeddingStore, optional
+        An embedding store (``spa-vl embed``): vectors are taken from it first and only texts it
+        lacks are encoded; a store made with another model or backend is refused.
 
     Attributes
     ----------
@@ -242,6 +261,7 @@ class Encoder:
         device: str = "cpu",
         backend: str | None = None,
         progress: bool = True,
+        store: str | os.PathLike | EmbeddingStore | None = None,
     ):
         from .backends import check_backend, resolve_device
 
@@ -255,9 +275,13 @@ class Encoder:
         self._encode_fn = None
         self._cache_dir = cache_dir
         self._model = None
-        self._cache: EmbeddingCache | None = None
+        self._cache: EmbeddingCache | StoreBackedCache | None = None
         self.last_encoded = 0
         self.encoded_total = 0
+        self.store: EmbeddingStore | None = None
+        if store is not None:
+            self.store = open_store(store)
+            self.store.check_model(self.model_id, self.fingerprint)
 
     def _load_model(self):
         if self._model is None:
@@ -281,13 +305,20 @@ class Encoder:
         return int(self._load_model().max_seq_length)
 
     @property
-    def cache(self) -> EmbeddingCache | None:
-        """The on-disk cache of this model's vectors (None when caching is off)."""
-        if self._cache is None and self._cache_dir is not False:
-            root = Path(self._cache_dir) if self._cache_dir and self._cache_dir is not True else cache_root() / "embeddings"
-            # The model is loaded only to learn its max length when its files cannot tell us.
-            fingerprint = _model_fingerprint(self.model, self._declared_max_length(), self.backend)
-            self._cache = EmbeddingCache(root, self.model_id, fingerprint)
+    def fingerprint(self) -> str:
+        """The model's identity: its files (or name), max length and backend (keys caches and stores)."""
+        # The model is loaded only to learn its max length when its files cannot tell us.
+        return _model_fingerprint(self.model, self._declared_max_length(), self.backend)
+
+    @property
+    def cache(self) -> EmbeddingCache | StoreBackedCache | None:
+        """Where vectors are looked up: the store (if any), then the on-disk cache (None when both are off)."""
+        if self._cache is None:
+            disk = None
+            if self._cache_dir is not False:
+                root = Path(self._cache_dir) if self._cache_dir and self._cache_dir is not True else cache_root() / "embeddings"
+                disk = EmbeddingCache(root, self.model_id, self.fingerprint)
+            self._cache = StoreBackedCache(self.store, disk) if self.store is not None else disk
         return self._cache
 
     def _declared_max_length(self) -> int:
@@ -340,7 +371,7 @@ class Encoder:
             cache.store(keys[missing], new)
             rows = cache.lookup(keys)
         assert cache is not None  # the early return above handles no cache
-        return cache.vectors()[rows][codes]
+        return cache.take(rows)[codes]
 
     def _backend_encode(self):
         if self._encode_fn is None:

@@ -626,6 +626,7 @@ def compute_report(
     progress: bool = True,
     encoder: Encoder | None = None,
     announce: Callable[[str], None] | None = None,
+    embeddings: str | os.PathLike | None = None,
 ) -> Report:
     """Compute every registered section, one timed stage (and one progress bar) each.
 
@@ -638,6 +639,8 @@ def compute_report(
     announce : called with an estimate of the encoding time (:func:`spa_vl.analysis.report.estimate.estimate_encoding`,
         measured on a calibration batch) before the sections start, when every train row is embedded
         (``settings.diversity_sample`` is None).
+    embeddings : an embedding store (``spa-vl embed``) the default encoder takes vectors from; it encodes only
+        texts the store lacks (``texts_encoded`` in ``timings.json``) and refuses a store of another model.
 
     Returns
     -------
@@ -645,7 +648,8 @@ def compute_report(
     """
     settings = settings or ReportSettings()
     source = open_source(source)
-    encoder = encoder or Encoder(settings.model, batch_size=settings.batch_size, device=settings.device, backend=settings.backend, progress=progress)
+    encoder = encoder or Encoder(settings.model, batch_size=settings.batch_size, device=settings.device, backend=settings.backend,
+                                 progress=progress, store=embeddings)
     report = Report(source=source.description, settings=settings)  # hub: label @ commit sha
     classes = registered_sections()
     estimate = announce is not None and settings.diversity_sample is None
@@ -677,12 +681,13 @@ def build_report(
     overwrite: bool = False,
     progress: bool = True,
     announce: Callable[[str], None] | None = None,
+    embeddings: str | os.PathLike | None = None,
 ) -> Path:
     """Compute the report and write it to ``out`` (built aside, renamed into place).
 
     Parameters
     ----------
-    source, settings, progress, announce : as for :func:`compute_report`.
+    source, settings, progress, announce, embeddings : as for :func:`compute_report`.
     out : the report folder.
     overwrite : replace an existing folder.
 
@@ -695,7 +700,7 @@ def build_report(
     from .render import write_report
 
     check_writable_dir(out, overwrite=overwrite, what="report")  # fail before an hour of work
-    report = compute_report(source, settings, progress=progress, announce=announce)
+    report = compute_report(source, settings, progress=progress, announce=announce, embeddings=embeddings)
     return write_report(report, out, overwrite=overwrite)
 
 
