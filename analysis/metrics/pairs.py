@@ -37,6 +37,12 @@ from .response_models import wilson_interval
 Z95 = 1.959964
 CHOSEN, REJECTED = "chosen", "rejected"
 
+#: Python's ``str.isspace()`` characters as an RE2 class body (RE2's ``\s`` is ASCII only): a word is a run of anything else.
+WHITESPACE = r"\t\n\x{0b}\f\r\x{1c}-\x{1f} \x{85}\x{a0}\x{1680}\x{2000}-\x{200a}\x{2028}\x{2029}\x{202f}\x{205f}\x{3000}"
+
+_ASCII_SPACE = np.zeros(256, dtype=bool)
+_ASCII_SPACE[[9, 10, 11, 12, 13, 28, 29, 30, 31, 32]] = True
+
 #: The per-pair columns of :func:`pair_features`.
 FEATURE_COLUMNS: tuple[str, ...] = (
     "is_pair", "chosen_words", "rejected_words", "word_difference", "log_word_ratio", "chosen_longer",
@@ -62,13 +68,25 @@ def word_counts(texts: Sequence[str | None] | pd.Series | pa.Array | pa.ChunkedA
         Word counts; NaN where the text is missing.
     """
     array = string_array(texts)
-    if isinstance(array, pa.ChunkedArray):
-        array = array.combine_chunks()
-    tokens = pc.utf8_split_whitespace(array)  # splits at every whitespace character: empty tokens are dropped below
-    flat = pc.list_flatten(tokens)
-    parent = pc.list_parent_indices(tokens).to_numpy()
-    nonempty = pc.greater(pc.utf8_length(flat), 0).to_numpy(zero_copy_only=False)
-    counts = np.bincount(parent[nonempty], minlength=len(array)).astype(float)
+    array = pc.cast(array.combine_chunks() if isinstance(array, pa.ChunkedArray) else array, pa.large_string())
+    ascii_only = pc.fill_null(pc.string_is_ascii(array), True)
+    if not pc.all(ascii_only).as_py():  # the few texts with non-ASCII characters: their Unicode whitespace becomes a space
+        array = pc.if_else(ascii_only, array, pc.replace_substring_regex(array, f"[{WHITESPACE}]", " "))
+    array = pa.concat_arrays([array])  # offsets from 0, whatever slice it was
+    offsets = np.frombuffer(array.buffers()[1], dtype=np.int64)[: len(array) + 1]
+    data = array.buffers()[2]
+    raw = np.frombuffer(data, dtype=np.uint8)[: offsets[-1]] if data is not None else np.zeros(0, np.uint8)
+    # a word starts at a non-space byte that opens its text or follows a space (UTF-8 continuation bytes are never spaces)
+    space = raw <= 32  # every whitespace byte is <= 32; the few control bytes below 32 are looked up
+    control = np.flatnonzero(raw < 32)
+    space[control] = _ASCII_SPACE[raw[control]]
+    start = ~space
+    start[1:] &= space[:-1]
+    opening = offsets[:-1][offsets[1:] > offsets[:-1]]  # first byte of each non-empty text
+    start[opening] = ~space[opening]
+    counts = np.zeros(len(array), dtype=float)
+    if len(opening):
+        counts[offsets[1:] > offsets[:-1]] = np.add.reduceat(start, opening, dtype=np.int64)
     counts[np.asarray(array.is_null().to_numpy(zero_copy_only=False), dtype=bool)] = np.nan
     return counts
 
@@ -88,7 +106,7 @@ def normalized_equal(a: pa.Array | pa.ChunkedArray, b: pa.Array | pa.ChunkedArra
     """
     def norm(texts: pa.Array | pa.ChunkedArray) -> pa.Array | pa.ChunkedArray:
         # lower-case, then every run of whitespace (and the ends) to one space
-        return pc.utf8_trim_whitespace(pc.replace_substring_regex(pc.utf8_lower(string_array(texts)), r"[\s\x{0b}\x{85}\x{a0}\x{1680}\x{2000}-\x{200a}\x{2028}\x{2029}\x{202f}\x{205f}\x{3000}\x{1c}-\x{1f}]+", " "))
+        return pc.utf8_trim_whitespace(pc.replace_substring_regex(pc.utf8_lower(string_array(texts)), f"[{WHITESPACE}]+", " "))
 
     return np.asarray(pc.fill_null(pc.equal(norm(a), norm(b)), False).to_numpy(zero_copy_only=False), dtype=bool)
 
@@ -121,6 +139,10 @@ def pair_features(frame: pd.DataFrame | pa.Table, detector: RefusalDetector | No
     with np.errstate(divide="ignore", invalid="ignore"):
         log_ratio = np.where((cw > 0) & (rw > 0), np.log(cw / rw), np.nan)
     longer = np.where(np.isnan(cw) | np.isnan(rw) | (cw == rw), np.nan, (cw > rw).astype(float))
+    # equal after normalising implies the same word count: normalise only the tied pairs (few), not every text
+    tied = pa.array(np.flatnonzero(is_pair & (cw == rw)))
+    identical = np.zeros(len(cw), dtype=bool)
+    identical[tied.to_numpy()] = normalized_equal(chosen.take(tied), rejected.take(tied))
     return pd.DataFrame(
         {
             "is_pair": is_pair,
@@ -131,7 +153,7 @@ def pair_features(frame: pd.DataFrame | pa.Table, detector: RefusalDetector | No
             "chosen_longer": longer,
             "chosen_refuses": refuses(chosen, detector) & is_pair,
             "rejected_refuses": refuses(rejected, detector) & is_pair,
-            "identical": normalized_equal(chosen, rejected) & is_pair,
+            "identical": identical,
         },
         index=index,
     )
