@@ -249,6 +249,19 @@ def _pair_quality_pool(args: argparse.Namespace, source, pool):
 def _cmd_publish(args: argparse.Namespace) -> int:
     from spa_vl.analysis.writers.publish import SHARD_BYTES, publish, push
 
+    if args.format == "rlhf":
+        from spa_vl.analysis.writers.official import CONFIG_FILE, write_training_files
+
+        if args.push:
+            raise SpaVLError("--push uploads the datasets folder (--format hub); leave it out with --format rlhf")
+        files = write_training_files(_source(args), args.out, image_folder=args.image_folder, overwrite=args.overwrite,
+                                     progress=_progress(args))
+        print(f"wrote {files.folder}: {', '.join(f'{k} {n}' for k, n in files.rows.items())} items, "
+              f"{files.images_written} images written, left out {files.skipped} in {files.seconds:.1f} s")
+        print(f"--config_train_path {files.folder.resolve() / CONFIG_FILE} --image_folder {files.image_folder}")
+        return 0
+    if args.image_folder:
+        raise SpaVLError("--image-folder goes with --format rlhf (the datasets folder embeds the images)")
     result = publish(_source(args), args.out, overwrite=args.overwrite, image_info=args.image_info, reasons=args.reasons,
                      shard_bytes=int(args.max_shard_mb * 1e6) if args.max_shard_mb else SHARD_BYTES, progress=_progress(args))
     for s in result.splits:
@@ -396,6 +409,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--image-info", action="store_true", help="add the meta_files/image_info fields to train")
     p.add_argument("--reasons", action="store_true", help="add prefer's reason1 and reason2 to train and validation")
     p.add_argument("--max-shard-mb", type=float, help="most MB of Arrow data per Parquet file (default 500, as datasets' push_to_hub)")
+    p.add_argument("--format", choices=["hub", "rlhf"], default="hub",
+                   help="hub: the datasets folder (default); rlhf: SPA-VL-RLHF's {easy,hardq,hardd}_train.json + config_train.json "
+                        "for every labelled train row, images in train.zip's class-path layout")
+    p.add_argument("--image-folder", metavar="DIR",
+                   help="with --format rlhf: an already-unzipped train.zip; its images are checked, not copied")
     p.add_argument("--overwrite", action="store_true", help="replace an existing folder")
 
     p = add("card", _cmd_card, "write README.md YAML with typed (ClassLabel) features for a folder",

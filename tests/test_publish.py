@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 import textwrap
@@ -180,3 +181,80 @@ def test_push_to_the_hub_api_and_load_it_back_with_plain_datasets(published, sam
         got = plain_load("someone/SPA-VL-labelled", list(HUB_CONFIGS), cache=tmp_path / "hub-cache",
                          env={"HF_ENDPOINT": hub.url, "HF_HUB_OFFLINE": "0"}, revision=sha)
     assert got == expected(sample_dir)
+
+
+# --- the official training files for the whole train (publish --format rlhf) -------------------------
+
+
+def official_items(source: Path) -> dict[str, list[dict]]:
+    """What the official files must hold, derived from the loader and the split files read here.
+
+    Every train row with known classes and question type, under its training key, with the image at
+    ``<class1>/<class2>/<class3>/<image of the split record holding the row's texts>``.
+    """
+    from spa_vl.analysis.writers.rlhf import RLHF_KEY
+
+    names: dict[tuple, str] = {}
+    for path in sorted((source / "meta_files" / "split").glob("*.json")):
+        for record in json.loads(path.read_text(encoding="utf-8")):
+            names.setdefault((record["question"], record["chosen"], record["rejected"]), record["image"])
+    train = spa_vl.load_dataset(str(source), "train", split="train").remove_columns(["image"])
+    out: dict[str, list[dict]] = {key: [] for key in RLHF_KEY.values()}
+    for row in train:
+        if min(row["class1"], row["class2"], row["class3"], row["question_type"]) < 0:
+            continue
+        classes = [train.features[c].int2str(row[c]) for c in ("class1", "class2", "class3")]
+        key = RLHF_KEY[train.features["question_type"].int2str(row["question_type"])]
+        image = "/".join([*classes, names[(row["question"], row["chosen"], row["rejected"])]])
+        out[key].append({"image": image, "question": row["question"], "chosen": row["chosen"], "rejected": row["rejected"]})
+    return out
+
+
+def read_back(result: dict) -> dict[str, list[dict]]:
+    """The official loader's items per key, less ``id`` and ``row_id`` (checked apart)."""
+    items = next(iter(result["items"].values()))
+    out: dict[str, list[dict]] = {}
+    for item in items:
+        assert isinstance(item["id"], int) and 0 <= item["id"] < 2**63
+        out.setdefault(item["key"], []).append({k: item[k] for k in ("image", "question", "chosen", "rejected")})
+    return out
+
+
+def test_official_training_files_hold_every_labelled_train_row_for_the_official_loader(sample_dir, tmp_path):
+    from test_export_rlhf import replay
+
+    from spa_vl.analysis.writers.official import CONFIG_FILE, TRAIN_FILES, write_training_files
+
+    files = write_training_files(sample_dir, tmp_path / "official", progress=False)
+    config = json.loads((tmp_path / "official" / CONFIG_FILE).read_text())
+    assert list(config) == ["hardq", "hardd", "easy"] and {Path(p).name for p in config.values()} == set(TRAIN_FILES.values())
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    got = read_back(replay([str(tmp_path / "official" / CONFIG_FILE)], list(config), str(files.image_folder), cwd=elsewhere))
+    want = official_items(sample_dir)
+    assert {k: sorted(v, key=json.dumps) for k, v in got.items()} == {k: sorted(v, key=json.dumps) for k, v in want.items() if v}
+    assert sum(files.rows.values()) == sum(map(len, want.values()))
+
+
+def test_official_files_can_point_at_an_unzipped_train_zip(sample_dir, tmp_path):
+    import shutil
+
+    from test_export_rlhf import replay
+
+    from spa_vl.analysis.writers.official import CONFIG_FILE, write_training_files
+    from spa_vl.errors import SpaVLError
+
+    copied = write_training_files(sample_dir, tmp_path / "copied", progress=False)
+    unzipped = tmp_path / "train"  # stands for an unzipped train.zip: the class folders
+    shutil.copytree(copied.image_folder, unzipped)
+    files = write_training_files(sample_dir, tmp_path / "linked", image_folder=unzipped, progress=False)
+    assert files.image_folder == unzipped.resolve() and files.images_written == 0
+    assert not (tmp_path / "linked" / "images").exists()
+    got = read_back(replay([str(tmp_path / "linked" / CONFIG_FILE)], ["hardq", "hardd", "easy"], str(unzipped), cwd=tmp_path))
+    assert got == read_back(replay([str(tmp_path / "copied" / CONFIG_FILE)], ["hardq", "hardd", "easy"], str(copied.image_folder),
+                                   cwd=tmp_path))
+    gone = next(p for p in sorted(unzipped.rglob("*.jpg")))
+    gone.unlink()
+    with pytest.raises(SpaVLError, match=f"1 of the .* are not there, e.g. {re.escape(gone.relative_to(unzipped).as_posix())}"):
+        write_training_files(sample_dir, tmp_path / "refused", image_folder=unzipped, progress=False)
+    assert not (tmp_path / "refused").exists()
