@@ -336,8 +336,9 @@ class _Handler(BaseHTTPRequestHandler):
         if _CREATE.match(path):
             data = json.loads(body or b"{}")
             repo_id = f"{data.get('organization') or 'user'}/{data['name']}"
-            if not self.hub.create_repo(repo_id):
-                self._error(409, message=f"You already created this dataset repo: {repo_id}")
+            if not self.hub.create_repo(repo_id):  # the Hub's 409 names the repo's url too (create_repo(exist_ok=True) reads it)
+                self._send(409, json.dumps({"error": f"You already created this dataset repo: {repo_id}",
+                                            "url": f"{self.hub.url}/datasets/{repo_id}"}).encode(), {"Content-Type": "application/json"})
             else:
                 self._json({"url": f"{self.hub.url}/datasets/{repo_id}", "name": repo_id})
             return True

@@ -180,6 +180,14 @@ def test_push_to_the_hub_api_and_load_it_back_with_plain_datasets(published, sam
         assert len([f for f in local if f.startswith("data/")]) > 1
         got = plain_load("someone/SPA-VL-labelled", list(HUB_CONFIGS), cache=tmp_path / "hub-cache",
                          env={"HF_ENDPOINT": hub.url, "HF_HUB_OFFLINE": "0"}, revision=sha)
+        # a second publish with one train shard replaces the first in one commit: no stale shard stays
+        again = subprocess.run([sys.executable, "-m", "spa_vl.cli", "publish", str(sample_dir), "--out", str(tmp_path / "pub2"),
+                                "--push", "someone/SPA-VL-labelled"], env=env, capture_output=True, text=True, timeout=300)
+        assert again.returncode == 0, again.stderr[-3000:]
+        assert len(commits) == 3  # .gitattributes, the first publish, the second
+        local = sorted(p.relative_to(tmp_path / "pub2").as_posix() for p in (tmp_path / "pub2").rglob("*") if p.is_file())
+        assert sorted(commits[-1].files) == sorted([*local, ".gitattributes"])
+        assert [f for f in local if f.startswith("data/")] == ["data/train-00000-of-00001.parquet"]
     assert got == expected(sample_dir)
 
 
