@@ -266,3 +266,19 @@ def test_official_files_can_point_at_an_unzipped_train_zip(sample_dir, tmp_path)
     with pytest.raises(SpaVLError, match=f"1 of the .* are not there, e.g. {re.escape(gone.relative_to(unzipped).as_posix())}"):
         write_training_files(sample_dir, tmp_path / "refused", image_folder=unzipped, progress=False)
     assert not (tmp_path / "refused").exists()
+
+
+def test_a_refused_push_is_one_line_naming_the_repo_and_the_status(sample_dir, tmp_path):
+    from hub_server import HubServer
+
+    with HubServer() as hub:
+        hub.fail(r"/commit/", 403)
+        env = {**os.environ, "HF_ENDPOINT": hub.url, "HF_TOKEN": "hf_test", "HF_HUB_DISABLE_XET": "1",
+               "HF_DATASETS_CACHE": str(tmp_path / "ds"), "SPA_VL_CACHE": str(tmp_path / "spa")}
+        env.pop("HF_HUB_OFFLINE", None)
+        out = subprocess.run([sys.executable, "-m", "spa_vl.cli", "publish", str(sample_dir), "--out", str(tmp_path / "pub"),
+                              "--push", "someone/refused"], env=env, capture_output=True, text=True, timeout=300)
+    lines = [line for line in out.stderr.splitlines() if line.startswith("spa-vl: error:")]
+    assert out.returncode == 1 and len(lines) == 1 and "Traceback" not in out.stderr
+    assert "someone/refused" in lines[0] and "HTTP 403" in lines[0] and "HF_TOKEN" in lines[0]
+    assert (tmp_path / "pub" / "README.md").is_file()  # the local folder is kept: push it again later

@@ -465,7 +465,7 @@ def push(folder: str | os.PathLike, repo_id: str, *, private: bool = False, mess
         If ``folder`` holds no card, or the Hub refuses the upload (the message names the status).
     """
     from huggingface_hub import CommitOperationAdd, CommitOperationDelete, HfApi
-    from huggingface_hub.errors import HfHubHTTPError
+    from huggingface_hub.utils import HfHubHTTPError  # also where huggingface_hub 0.24 (our lowest) has it
 
     folder = Path(folder)
     if not (folder / CARD_FILE).is_file():
