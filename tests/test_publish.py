@@ -294,3 +294,17 @@ def test_a_refused_push_is_one_line_naming_the_repo_and_the_status(sample_dir, t
     assert out.returncode == 1 and len(lines) == 1 and "Traceback" not in out.stderr
     assert "someone/refused" in lines[0] and "HTTP 403" in lines[0] and "HF_TOKEN" in lines[0]
     assert (tmp_path / "pub" / "README.md").is_file()  # the local folder is kept: push it again later
+
+
+def test_a_hub_source_is_named_by_its_commit_in_the_card(sample_dir, tmp_path):
+    from hub_server import HubServer
+
+    with HubServer() as hub:
+        sha = hub.commit("sqrti/SPA-VL", sample_dir)
+        env = {**os.environ, "HF_ENDPOINT": hub.url, "HF_DATASETS_CACHE": str(tmp_path / "ds"), "SPA_VL_CACHE": str(tmp_path / "spa")}
+        env.pop("HF_HUB_OFFLINE", None)
+        out = subprocess.run([sys.executable, "-m", "spa_vl.cli", "publish", "sqrti/SPA-VL", "--out", str(tmp_path / "pub")],
+                             env=env, capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-3000:]
+    _, body = read_card(tmp_path / "pub" / "README.md")
+    assert f"Built from `sqrti/SPA-VL@{sha}`" in body
