@@ -26,7 +26,7 @@ import pyarrow as pa
 
 from spa_vl.taxonomy import LABEL_COLUMNS
 
-from .base import IMAGES_DIR, SubsetWriter, register
+from .base import IMAGES_DIR, SubsetContext, SubsetWriter, register
 
 TRAIN_FILE = "swift_train.jsonl"
 VAL_FILE = "swift_val.jsonl"
@@ -81,7 +81,7 @@ class SwiftWriter(SubsetWriter):
     description = "ms-swift custom-dataset JSONL (messages, rejected_response, images) for swift rlhf"
     needs_eval = True
 
-    def __init__(self, context):
+    def __init__(self, context: SubsetContext):
         super().__init__(context)
         self.records: list[dict] = []
         self.skipped: list[str] = []
