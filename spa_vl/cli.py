@@ -164,11 +164,34 @@ def _question_embeddings(args: argparse.Namespace, pool):
 SAMPLER_INPUTS: dict[str, Callable] = {"embeddings": _question_embeddings}
 
 
+#: ``spa-vl ablate`` options that belong to some recipe (argparse destinations), and the options an input brings.
+RECIPE_OPTIONS = ("sizes", "n", "level", "k", "models", "model_group", "model", "embeddings", "max_refusal_share")
+INPUT_OPTIONS: dict[str, tuple[str, ...]] = {"embeddings": ("model", "embeddings")}
+
+
+def _refuse_foreign_options(args: argparse.Namespace, cls) -> None:
+    """One line when an option the recipe does not read was given (``--recipe scale --n 100``)."""
+    takes = set(cls.cli_parameters.values()) | {o for name in cls.inputs for o in INPUT_OPTIONS.get(name, ())}
+    foreign = [dest for dest in RECIPE_OPTIONS if getattr(args, dest, None) is not None and dest not in takes]
+    if foreign:
+        flags = ", ".join("--" + d.replace("_", "-") for d in foreign)
+        own = ", ".join("--" + d.replace("_", "-") for d in RECIPE_OPTIONS if d in takes) or "no recipe options"
+        raise SpaVLError(f"the {cls.name} recipe does not use {flags}: it takes {own} (and --seed); "
+                         f"drop {flags} or choose another --recipe")
+
+
 def _sampler(args: argparse.Namespace, pool):
     """The ``--recipe`` sampler (its class reads its own options) and the data its ``sample`` takes."""
     from spa_vl.analysis.subsets.recipes import RECIPES
 
     cls = RECIPES[args.recipe]
+    _refuse_foreign_options(args, cls)
+    if args.recipe == "scale" and args.sizes is None:
+        from spa_vl.analysis.subsets.ablation import DEFAULT_SIZES, default_sizes
+
+        sizes = default_sizes(len(pool))
+        print(f"scale: sizes {', '.join(f'{s:,}' for s in sizes)} (the paper's ladder "
+              f"{', '.join(f'{s:,}' for s in DEFAULT_SIZES)} capped at the pool's {len(pool):,} rows; --sizes to choose)")
     sampler = cls.from_cli(argparse.Namespace(**{**vars(args), "model_group": _model_groups(args.model_group)}))
     return sampler, {name: SAMPLER_INPUTS[name](args, pool) for name in cls.inputs}
 
@@ -376,9 +399,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", help="folder that receives one subfolder per subset")
     p.add_argument("--recipe", default="scale", choices=list(RECIPES),
                    help="; ".join(f"{name}: {cls.description}" for name, cls in RECIPES.items()) + " (default scale)")
-    p.add_argument("--sizes", type=_int_list, help="scale: comma-separated sizes (default 100,1000,5000,10000,30000,90000)")
+    p.add_argument("--sizes", type=_int_list, help="scale: comma-separated sizes (default 100,1000,5000,10000,30000,90000 capped at the pool)")
     p.add_argument("--n", type=int, help="diversity recipes: rows in each subset")
-    p.add_argument("--level", default="class1", choices=["class1", "class2"], help="taxonomy: level to cover")
+    p.add_argument("--level", choices=["class1", "class2"], help="taxonomy: level to cover (default class1)")
     p.add_argument("--k", type=_int_list, help="taxonomy: numbers of categories (default 1..all)")
     p.add_argument("--models", type=_int_list, help="response-models: numbers of models m (default 2,4,8,12)")
     p.add_argument("--model-group", action="append", metavar="NAME=M1,M2,...",

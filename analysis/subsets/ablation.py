@@ -52,6 +52,22 @@ DEFAULT_SIZES: tuple[int, ...] = (100, 1_000, 5_000, 10_000, 30_000, 90_000)
 DEFAULT_STRATA: tuple[str, ...] = ("class1", QUESTION_TYPE)
 
 
+def default_sizes(pool_rows: int) -> list[int]:
+    """The paper's ladder (:data:`DEFAULT_SIZES`) capped at the pool: the sizes a scale run takes by default.
+
+    Parameters
+    ----------
+    pool_rows : int
+        Rows in the pool.
+
+    Returns
+    -------
+    list of int
+        The sizes of :data:`DEFAULT_SIZES` that fit ``pool_rows``; ``[pool_rows]`` when none does.
+    """
+    return [s for s in DEFAULT_SIZES if s <= pool_rows] or [pool_rows]
+
+
 def train_pool(source: str | os.PathLike | Source = "sample") -> pd.DataFrame:
     """Every train row, as the samplers draw from it; images are not read.
 
@@ -202,12 +218,29 @@ class Sampler:
             raise UsageError(f"random_state={seed!r} is invalid for the {self.name} recipe: give a whole number >= 0")
         return int(seed)
 
+    def largest_n(self, pool: pd.DataFrame) -> int:
+        """The largest ``n`` this recipe can draw from ``pool`` (what its error messages suggest).
+
+        Parameters
+        ----------
+        pool : pandas.DataFrame, shape (m, ...)
+            :func:`train_pool` rows.
+
+        Returns
+        -------
+        int
+            ``len(pool)`` unless a recipe draws each subset from a part of the pool.
+        """
+        return len(pool)
+
     def _check_n(self, pool: pd.DataFrame) -> int:
         n = getattr(self, "n", None)
         if n is None:
+            fits = self.largest_n(pool)
             raise UsageError(
-                f"the {self.name} recipe needs the rows in each subset: set {{option}} (the pool has {len(pool)} rows)",
-                parameter="n", value=min(1000, len(pool)),
+                f"the {self.name} recipe needs the rows in each subset: set {{option}} "
+                f"(the pool has {len(pool)} rows; this recipe can draw at most {fits} per subset)",
+                parameter="n", value=max(1, min(1000, fits)),
             )
         check_sizes([n], len(pool))
         return int(n)
@@ -220,8 +253,9 @@ class ScaleLadder(Sampler):
 
     Parameters
     ----------
-    sizes : sequence of int
-        Subset sizes, each in ``1..len(pool)``, given once (any order).
+    sizes : sequence of int, optional
+        Subset sizes, each in ``1..len(pool)``, given once (any order); default
+        :func:`default_sizes` of the pool (the paper's ladder capped at the pool).
     strata : sequence of str
         Pool columns whose combination is a stratum.
     random_state : int
@@ -229,10 +263,10 @@ class ScaleLadder(Sampler):
     """
 
     name: ClassVar[str] = "scale"
-    description: ClassVar[str] = "nested subsets of each size (default 100, 1K, 5K, 10K, 30K, 90K), stratified by class1 x question type"
+    description: ClassVar[str] = "nested subsets of each size (default the paper's 100, 1K, 5K, 10K, 30K, 90K capped at the pool), stratified by class1 x question type"
     cli_parameters: ClassVar[dict[str, str]] = {"sizes": "sizes", "random_state": "seed"}
 
-    sizes: Sequence[int] = DEFAULT_SIZES
+    sizes: Sequence[int] | None = None
     strata: Sequence[str] = DEFAULT_STRATA
     random_state: int = 0
 
@@ -256,7 +290,7 @@ class ScaleLadder(Sampler):
             repeated, or a stratum column is not in ``pool``.
         """
         seed = self._check_random_state()
-        sizes = check_sizes(list(self.sizes), len(pool))
+        sizes = check_sizes(list(self.sizes) if self.sizes is not None else default_sizes(len(pool)), len(pool))
         codes = strata_codes(pool, self.strata)
         allocations = nested_allocations(np.bincount(codes), sizes)
         place = within_stratum_rank(codes, rank(pool["row_id"], seed))

@@ -52,6 +52,22 @@ class QuestionTypeSubsets(Sampler):
     n: int | None = None
     random_state: int = 0
 
+    def largest_n(self, pool: pd.DataFrame) -> int:
+        """The rows of the rarest question type: the largest ``n`` every subset can have.
+
+        Parameters
+        ----------
+        pool : pandas.DataFrame, shape (m, ...)
+            :func:`~spa_vl.analysis.subsets.ablation.train_pool` rows.
+
+        Returns
+        -------
+        int
+            The smallest of the easy, hardq and hards pools (0 when one is empty).
+        """
+        counts = pool[QUESTION_TYPE].value_counts()
+        return int(min(counts.get(qtype, 0) for qtype in QUESTION_TYPES))
+
     def sample(self, pool: pd.DataFrame) -> list[Subset]:  # type: ignore[override]
         """The subsets ``qtype-easy``, ``qtype-hardq``, ``qtype-hards``, ``qtype-mixed``.
 
@@ -108,6 +124,25 @@ class TaxonomyCoverage(Sampler):
     level: str = "class1"
     ks: Sequence[int] | None = None
     random_state: int = 0
+
+    def largest_n(self, pool: pd.DataFrame) -> int:
+        """The rows of the smallest k's categories: the largest ``n`` every subset can have.
+
+        Parameters
+        ----------
+        pool : pandas.DataFrame, shape (m, ...)
+            :func:`~spa_vl.analysis.subsets.ablation.train_pool` rows.
+
+        Returns
+        -------
+        int
+            Rows of the ``min(ks)`` largest categories of ``level`` (``len(pool)`` for an unknown level).
+        """
+        if self.level not in LEVELS:
+            return len(pool)
+        sizes = pool.loc[pool[self.level] != UNKNOWN, self.level].value_counts().sort_values(ascending=False, kind="stable")
+        k = max(1, min(self.ks or [1]))
+        return int(sizes.iloc[:k].sum())
 
     def sample(self, pool: pd.DataFrame) -> list[Subset]:  # type: ignore[override]
         """One subset ``<level>-k<k>`` per k.
@@ -225,6 +260,31 @@ class ResponseModelSubsets(Sampler):
             taken = stratified_take(rows, n, list(DEFAULT_STRATA), seed, what=f"pool with responses from {m} models")
             subsets.append(Subset.of_rows(f"models-m{m}", self.name, {"n": n, "m": m, "models": allowed}, taken))
         return subsets
+
+    def largest_n(self, pool: pd.DataFrame) -> int:
+        """The rows of the smallest model set's pool: the largest ``n`` every subset can have.
+
+        Parameters
+        ----------
+        pool : pandas.DataFrame, shape (m, ...)
+            :func:`~spa_vl.analysis.subsets.ablation.train_pool` rows with ``chosen_model``/``rejected_model``.
+
+        Returns
+        -------
+        int
+            The fewest rows whose responses all come from one of the subsets' model sets (0 without provenance).
+        """
+        known = pool.dropna(subset=["chosen_model", "rejected_model"])
+        if known.empty:
+            return 0
+        if self.groups:
+            sets = [list(members) for members in dict(self.groups).values()] + [list(RESPONSE_MODELS)]
+        else:
+            frequency = pd.concat([known["chosen_model"], known["rejected_model"]]).value_counts()
+            models = sorted(frequency.index, key=lambda m: (-frequency[m], m))
+            ms = [m for m in (self.ms or [m for m in (2, 4, 8, 12) if m <= len(models)] or [len(models)]) if 1 <= m <= len(models)]
+            sets = [models[:m] for m in ms] or [models]
+        return int(min((known["chosen_model"].isin(s) & known["rejected_model"].isin(s)).sum() for s in sets))
 
     def _by_group(self, known: pd.DataFrame, groups: dict[str, Sequence[str]], n: int, seed: int) -> list[Subset]:
         subsets = []
