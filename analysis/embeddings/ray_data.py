@@ -156,7 +156,8 @@ def connect(address: str | None) -> bool:
     if ray.is_initialized():
         return False
     try:
-        ray.init(address=address, include_dashboard=False, log_to_driver=False, configure_logging=False)
+        # "local": a new cluster, never one a stale /tmp/ray/ray_current_cluster or RAY_ADDRESS points at (that is --address auto)
+        ray.init(address=address or "local", include_dashboard=False, log_to_driver=False, configure_logging=False)
     except (ConnectionError, RuntimeError, ValueError) as e:
         raise UsageError(f"--address {address}: no Ray cluster answers there ({e}): start one with `ray start --head`, or leave --address out to start a local one") from e
     return True
@@ -201,7 +202,11 @@ def embed_ray(
 
     try:
         context = ray.data.DataContext.get_current()
+        saved = context.enable_progress_bars, context.shuffle_strategy
         context.enable_progress_bars = progress
+        # the hash shuffle's aggregator actors reserve CPUs and were seen to wait forever on a 1-CPU
+        # cluster; the pull-based sort shuffle runs as plain tasks
+        context.shuffle_strategy = ray.data.context.ShuffleStrategy.SORT_SHUFFLE_PULL_BASED
         resources = ray.cluster_resources()
         gpus = float(resources.get("GPU", 0))
         per_actor = (1.0 if gpus else 0.0) if num_gpus is None else float(num_gpus)
@@ -237,6 +242,7 @@ def embed_ray(
                 embedded += batch.num_rows
         seconds = time.perf_counter() - start
     finally:
+        context.enable_progress_bars, context.shuffle_strategy = saved
         if started:
             ray.shutdown()
     return total, embedded, seconds, pool, encoder
