@@ -32,7 +32,7 @@ def test_sample_command_writes_the_layout(tmp_path, capsys):
 def test_every_subcommand_help_has_an_example():
     parser = build_parser()
     subparsers = next(a for a in parser._actions if a.dest == "command").choices
-    assert set(subparsers) == {"sample", "stats", "doctor", "report", "ablate", "card", "publish"}
+    assert set(subparsers) == {"sample", "stats", "doctor", "report", "embed", "ablate", "card", "publish"}
     for name, sub in subparsers.items():
         text = sub.format_help()
         assert "example:" in text and f"spa-vl {name}" in text, name
