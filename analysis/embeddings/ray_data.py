@@ -222,6 +222,8 @@ def embed_ray(
         for _config, _split, paths, present in source_shards(source, fields):
             data = ray.data.read_parquet(paths, columns=present, filesystem=filesystem, partitioning=None)
             parts.append(data.map_batches(block_texts, fn_kwargs={"fields": present}, batch_format="pyarrow", batch_size=None))  # type: ignore[arg-type]
+        if not parts:  # no config of the source has any of the fields
+            return 0, 0, 0.0, pool, encoder
         data = parts[0].union(*parts[1:]) if len(parts) > 1 else parts[0]
         # few partitions: one per CPU keeps the shuffle's fixed cost small; the texts are small next to their vectors
         texts = data.groupby(KEY_COLUMN, num_partitions=max(1, int(resources.get("CPU", 1)))).map_groups(first_of_group, batch_format="pyarrow").materialize()
