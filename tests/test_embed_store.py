@@ -195,3 +195,29 @@ def test_embed_cli_writes_a_store(sample_dir, tmp_path, capsys):
 
 def test_store_errors_are_spa_vl_errors():
     assert issubclass(StoreError, SpaVLError)
+
+
+def leaves(value, path=""):
+    """Every scalar of a JSON-like value by its path."""
+    if isinstance(value, dict):
+        return {k: v for key, item in value.items() for k, v in leaves(item, f"{path}/{key}").items()}
+    if isinstance(value, list):
+        return {k: v for i, item in enumerate(value) for k, v in leaves(item, f"{path}/{i}").items()}
+    return {path: value}
+
+
+def test_report_numbers_are_the_same_with_and_without_the_store(store, sample_dir, tmp_path):
+    from spa_vl.analysis.report.build import ReportSettings, compute_report
+    from spa_vl.analysis.report.render import jsonable
+
+    settings = ReportSettings(diversity_sample=40)
+    fresh = compute_report(sample_dir, settings, progress=False, encoder=Encoder(cache_dir=tmp_path, progress=False))
+    stored_ = compute_report(sample_dir, settings, progress=False, embeddings=store)
+    assert fresh.texts_encoded > 0 and stored_.texts_encoded == 0
+    a, b = leaves(jsonable(fresh.stats)), leaves(jsonable(stored_.stats))
+    assert a.keys() == b.keys()
+    for key, value in a.items():  # vectors equal within 1e-5 (batches differ in padding): numbers equal to that order
+        if isinstance(value, float):
+            assert b[key] == pytest.approx(value, rel=1e-4, abs=1e-6), key
+        else:
+            assert b[key] == value, key
