@@ -398,7 +398,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_source(p)
     p.add_argument("--out", help="folder that receives one subfolder per subset")
     p.add_argument("--recipe", default="scale", choices=list(RECIPES),
-                   help="; ".join(f"{name}: {cls.description}" for name, cls in RECIPES.items()) + " (default scale)")
+                   help="; ".join(f"{name}: {cls.description}" for name, cls in RECIPES.items()).replace("%", "%%") + " (default scale)")
     p.add_argument("--sizes", type=_int_list, help="scale: comma-separated sizes (default 100,1000,5000,10000,30000,90000 capped at the pool)")
     p.add_argument("--n", type=int, help="diversity recipes: rows in each subset")
     p.add_argument("--level", choices=["class1", "class2"], help="taxonomy: level to cover (default class1)")
