@@ -76,7 +76,7 @@ def test_difficulty_views(frame):
     assert lengths.loc[("easy", "question"), "max_words"] == easy_questions.max()
     # eval has no chosen: only rows that have it count
     assert lengths.loc[("easy", "chosen"), "count"] == len(parts["easy"])  # null chosen counts as 0 words
-    assert set(balance_by_type(frame).index) == {"easy", "hardq", "hards", "unknown"}
+    assert set(balance_by_type(frame).index) == {"easy", "hardq", "hards"}  # unknown is never a group
 
 
 def test_empty_frames_give_zero_not_errors():

@@ -1,7 +1,9 @@
+import itertools
 import json
 import re
 from html import escape
 
+import numpy as np
 import pytest
 from PIL import Image
 
@@ -182,3 +184,51 @@ def test_rewrite_replaces_the_folder_atomically(sample_dir, tmp_path):
     write_report(report, out, overwrite=True)
     assert not (out / "stale.txt").exists()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["r"]  # no temp folder left
+
+
+def test_report_reads_image_info_when_the_source_has_it(report):
+    """Defect 3 of issue 20: the report never asked for image_info, so its image sections said "no image_info"."""
+    images = next(s for s in report.sections if s.key == "images")
+    numbers = images.numbers()
+    assert isinstance(numbers["size_agreement"], dict) and numbers["size_agreement"]
+    assert isinstance(numbers["image_info_by_class1"], dict) and numbers["image_info_by_class1"]
+    assert not any(k.startswith("unknown /") for k in numbers["image_info_by_class1"])  # unknown is never a group
+
+
+def test_image_summary_tells_reuse_by_design_from_duplicates(report, sample_dir):
+    """Defect 4: one image_name in three rows (easy, hardq, hards) is reuse, not an exact duplicate."""
+    images = next(s for s in report.sections if s.key == "images")
+    frame = labelled_frame(sample_dir, configs=["train"], text_columns=())
+    per_name = frame["image_name"].value_counts()
+    table = images.duplicates.set_index(["scope", "kind"])
+    assert table.loc[("train/train", "reuse"), "duplicated_images"] == (per_name > 1).sum() > 0
+    assert table.loc[("train/train", "exact"), "duplicated_images"] < (per_name > 1).sum()
+    line = images.summary()[0]
+    assert f"{(per_name > 1).sum():,} of {len(per_name):,} image names are asked about in more than one row" in line
+
+
+def test_every_claimed_comparison_is_a_distinct_pair_that_the_tables_separate(report):
+    """Defect 1: each "separated: A > B" of the summary is a pair of two groups, named once, whose intervals in
+    the section's own table do not overlap and whose values order them; the overlap count is the table's."""
+    section = next(s for s in report.sections if s.key == "diversity")
+    lines = [line for line in section.summary() if "intervals overlap for" in line]
+    assert lines
+    for (group, _label), table in zip(((g, lab) for g, lab in (("class1", "domains"), ("question_type", "question types"))),
+                                      (section.by_group["class1"], section.by_group["question_type"])):
+        for metric in ("vendi_score", "mean_pairwise_cosine_distance"):
+            line = next((x for x in lines if x.startswith(f"- Question {metric.replace('_', ' ')} of")
+                         and ("domains" if group == "class1" else "question types") in x), None)
+            if line is None:
+                continue
+            valid = [g for g in table.index if np.isfinite(table.loc[g, f"{metric}_ci_low"])]
+            overlap = {frozenset((a, b)): bool(table.loc[a, f"{metric}_ci_low"] <= table.loc[b, f"{metric}_ci_high"]
+                                               and table.loc[b, f"{metric}_ci_low"] <= table.loc[a, f"{metric}_ci_high"])
+                       for a, b in itertools.combinations(valid, 2)}
+            counted = re.search(r"intervals overlap for (\d+) of (\d+) pairs", line)
+            assert counted and (int(counted[1]), int(counted[2])) == (sum(overlap.values()), len(overlap))
+            claimed = re.findall(r"([^,;:]+?) > ([^,;]+)", line.split("separated: ", 1)[1]) if "separated: " in line else []
+            pairs = [frozenset((a.strip(), b.strip())) for a, b in claimed]
+            assert len(pairs) == len(set(pairs)) and all(len(p) == 2 for p in pairs)
+            assert set(pairs) == {p for p, o in overlap.items() if not o}
+            for a, b in claimed:
+                assert table.loc[a.strip(), metric] >= table.loc[b.strip(), metric]

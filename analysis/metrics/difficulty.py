@@ -7,7 +7,7 @@ import pandas as pd
 from spa_vl.features import TEXT_COLUMNS
 from spa_vl.taxonomy import QUESTION_TYPE, QUESTION_TYPES, UNKNOWN
 
-from .distributions import balance, crosstab
+from .distributions import balance, crosstab, known_labels
 
 TYPE_ORDER: tuple[str, ...] = (*QUESTION_TYPES, UNKNOWN)
 
@@ -47,7 +47,7 @@ def question_type_sizes(frame: pd.DataFrame) -> pd.Series:
 
 
 def category_mix_by_type(frame: pd.DataFrame, level: str = "class1") -> pd.DataFrame:
-    """Share of each category within each question type (columns sum to 1).
+    """Share of each category within each question type (columns sum to 1); unknown labels left out.
 
     Parameters
     ----------
@@ -61,12 +61,12 @@ def category_mix_by_type(frame: pd.DataFrame, level: str = "class1") -> pd.DataF
     pandas.DataFrame of float, shape (labels, question types)
         Rows are the labels of ``level``, columns the question types present in canonical order.
     """
-    mix = crosstab(frame, level, QUESTION_TYPE, normalize="columns")
+    mix = crosstab(known_labels(frame, level, QUESTION_TYPE), level, QUESTION_TYPE, normalize="columns")
     return mix.reindex(columns=[t for t in TYPE_ORDER if t in mix.columns])
 
 
 def balance_by_type(frame: pd.DataFrame, level: str = "class1") -> pd.DataFrame:
-    """Balance measures of one taxonomy level within each question type.
+    """Balance measures of one taxonomy level within each question type; unknown labels left out.
 
     Parameters
     ----------
@@ -82,15 +82,16 @@ def balance_by_type(frame: pd.DataFrame, level: str = "class1") -> pd.DataFrame:
         ``entropy_bits``, ``normalized_entropy``, ``effective_number``, ``imbalance_ratio``).
     """
     return pd.DataFrame(
-        {t: balance(rows[level].value_counts()).to_dict() for t, rows in by_question_type(frame).items()}
+        {t: balance(rows[level].value_counts()).to_dict() for t, rows in by_question_type(known_labels(frame, level, QUESTION_TYPE)).items()}
     ).T
 
 
 def text_length_stats(frame: pd.DataFrame, columns: tuple[str, ...] = TEXT_COLUMNS) -> pd.DataFrame:
-    """Word-count statistics per question type and text column (empty/null text counts as 0 words).
+    """Word-count statistics per question type and text column; missing (null) texts are skipped.
 
-    Returns a frame indexed by (question_type, column) with count, mean, median, p90, max words,
-    mean characters and the number of empty texts.
+    A word is a whitespace-separated token. Returns a frame indexed by (question_type, column) with
+    the count of texts present, mean, median, p90, max words, mean characters and the number of empty
+    (blank) texts among them.
 
     Parameters
     ----------
@@ -109,9 +110,11 @@ def text_length_stats(frame: pd.DataFrame, columns: tuple[str, ...] = TEXT_COLUM
     rows = []
     for qtype, part in by_question_type(frame).items():
         for column in columns:
-            if column not in part or part[column].isna().all():
+            if column not in part:
                 continue
-            text = part[column].fillna("")
+            text = part[column].dropna()  # rows without the column (eval has no answers) are missing, not empty
+            if text.empty:
+                continue
             words = text.str.split().str.len()
             rows.append(
                 {

@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 
 from spa_vl.columns import SPLIT
+from spa_vl.taxonomy import UNKNOWN
 
 from .records import Record
 
@@ -274,8 +275,50 @@ def crosstab(frame: pd.DataFrame, rows: str, columns: str, normalize: bool | str
     return pd.crosstab(frame[rows], frame[columns], normalize=normalize)
 
 
+def known_labels(frame: pd.DataFrame, *levels: str) -> pd.DataFrame:
+    """The rows of ``frame`` whose every label in ``levels`` is known (unknown is never a group).
+
+    Parameters
+    ----------
+    frame : pandas.DataFrame
+        A labelled frame (unknown labels are the string ``"unknown"``, or null).
+    *levels : str
+        The label columns that must be known.
+
+    Returns
+    -------
+    pandas.DataFrame
+        The rows kept, in order; ``attrs["unknown_left_out"]`` is how many rows were dropped.
+    """
+    keep = np.ones(len(frame), dtype=bool)
+    for level in levels:
+        keep &= (frame[level].notna() & (frame[level] != UNKNOWN)).to_numpy()
+    known = frame[keep]
+    known.attrs["unknown_left_out"] = int((~keep).sum())
+    return known
+
+
+def unknown_by_split(frame: pd.DataFrame, level: str) -> dict[str, int]:
+    """Rows per split whose ``level`` is unknown (left out of balance and divergence).
+
+    Parameters
+    ----------
+    frame : pandas.DataFrame
+        A labelled frame with a ``split`` column.
+    level : str
+        The label column.
+
+    Returns
+    -------
+    dict of str to int
+        ``config/split`` key → unknown rows, every split of ``frame`` listed.
+    """
+    unknown = frame[level].isna() | (frame[level] == UNKNOWN)
+    return {str(k): int(v) for k, v in unknown.groupby(frame[SPLIT], sort=False).sum().items()}
+
+
 def balance_by_split(frame: pd.DataFrame, level: str) -> pd.DataFrame:
-    """One row of balance measures per split for one level.
+    """One row of balance measures per split for one level, over the rows whose label is known.
 
     Parameters
     ----------
@@ -289,12 +332,15 @@ def balance_by_split(frame: pd.DataFrame, level: str) -> pd.DataFrame:
     pandas.DataFrame, one row per split
         Indexed by ``config/split`` key, with the columns of :class:`Balance`.
     """
-    counts = counts_by_split(frame, level)
+    counts = counts_by_split(frame, level).drop(index=UNKNOWN, errors="ignore")  # unknown is not a label
     return pd.DataFrame({split: balance(counts[split]).to_dict() for split in counts.columns}).T
 
 
 def divergence_between_splits(frame: pd.DataFrame, level: str) -> pd.DataFrame:
     """Pairwise Jensen-Shannon divergence (bits) between the splits' distributions of one level.
+
+    Rows with an unknown label are left out (nan for a split with no known label); see
+    :func:`unknown_by_split` for how many.
 
     Parameters
     ----------
@@ -308,7 +354,7 @@ def divergence_between_splits(frame: pd.DataFrame, level: str) -> pd.DataFrame:
     pandas.DataFrame of float, shape (splits, splits)
         Symmetric, zero diagonal, indexed both ways by ``config/split`` key.
     """
-    counts = counts_by_split(frame, level)
+    counts = counts_by_split(frame, level).drop(index=UNKNOWN, errors="ignore")  # unknown is not a label
     splits = list(counts.columns)
     return pd.DataFrame(
         [[js_divergence(counts[a], counts[b]) for b in splits] for a in splits], index=splits, columns=splits

@@ -21,6 +21,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from spa_vl.taxonomy import UNKNOWN
+
 from .distributions import shannon_entropy
 from .records import Record
 
@@ -312,7 +314,8 @@ def group_diversity(
 ) -> pd.DataFrame:
     """Diversity per group, each measured on ``n`` rows drawn without replacement.
 
-    ``n`` defaults to the smallest group's size (at least 2). Groups with fewer than ``n`` rows
+    Rows whose group is unknown (``"unknown"`` or null) are left out: unknown is never a group; the
+    table's ``attrs["unknown_left_out"]`` counts them. ``n`` defaults to the smallest group's size (at least 2). Groups with fewer than ``n`` rows
     get a row of nan metrics with ``too_small=True`` rather than an unfair comparison. With
     ``n_resamples`` > 0, each group also gets the bootstrap intervals of :func:`bootstrap_diversity`
     (``<metric>_ci_low``, ``<metric>_ci_high``), computed on the same ``n`` rows.
@@ -339,7 +342,9 @@ def group_diversity(
         (``n`` is the group size for a group too small), ``too_small`` (bool), and with
         ``n_resamples`` the ``<metric>_ci_low`` / ``<metric>_ci_high`` of :data:`BOOTSTRAP_METRICS`.
     """
-    labels = pd.Series(list(groups))
+    labels = pd.Series(list(groups), dtype=object)
+    unknown = (labels.isna() | (labels == UNKNOWN)).to_numpy()
+    labels = labels.where(~unknown)  # unknown is never a group: those rows are left out
     sizes = labels.value_counts()
     if n is None:
         n = max(2, int(sizes.min())) if len(sizes) else 2
@@ -354,7 +359,9 @@ def group_diversity(
         rows[group] = {**diversity(x[chosen], random_state=random_state, **kwargs).to_dict(), "too_small": False}
         if n_resamples:
             rows[group].update(bootstrap_diversity(x[chosen], n_resamples=n_resamples, random_state=random_state))
-    return pd.DataFrame.from_dict(rows, orient="index")
+    table = pd.DataFrame.from_dict(rows, orient="index")
+    table.attrs["unknown_left_out"] = int(unknown.sum())
+    return table
 
 
 BOOTSTRAP_METRICS = ("mean_pairwise_cosine_distance", "vendi_score")
@@ -495,10 +502,10 @@ def intervals_overlap(table: pd.DataFrame, metric: str) -> pd.DataFrame:
     low, high = table[f"{metric}_ci_low"], table[f"{metric}_ci_high"]
     rows = []
     valid = [g for g in table.index if np.isfinite(low[g]) and np.isfinite(high[g])]
-    for i, a in enumerate(valid):
-        for b in valid[i + 1 :]:
-            if table.loc[a, metric] < table.loc[b, metric]:
-                a, b = b, a
+    for i, first in enumerate(valid):
+        for second in valid[i + 1 :]:
+            # new names for the ordered pair: rebinding ``first`` here would skip and repeat pairs
+            a, b = (second, first) if table.loc[first, metric] < table.loc[second, metric] else (first, second)
             rows.append({"a": a, "b": b, f"{metric}_a": table.loc[a, metric], f"{metric}_b": table.loc[b, metric],
                          "overlap": bool(low[a] <= high[b] and low[b] <= high[a])})
     return pd.DataFrame(rows, columns=["a", "b", f"{metric}_a", f"{metric}_b", "overlap"])

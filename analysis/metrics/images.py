@@ -19,8 +19,11 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from .distributions import known_labels
+
 HASH_SIZE = 8
 NEAR_THRESHOLD = 8
+IMAGE_NAME = "image_name"
 TRAIN = "train/train"
 
 
@@ -34,15 +37,17 @@ class Duplicates:
     ----------
     summary : pandas.DataFrame
         One row per (scope, kind): ``scope`` (``train/train`` or
-        ``train/train ↔ eval/harm``...), ``kind`` (``exact``: same sha256; ``near``: different bytes,
-        dhash Hamming distance <= threshold), ``rows`` (rows of the scope's split), ``duplicated_rows``
-        (rows with a duplicate: within the reference, rows sharing it with another reference row;
-        between splits, rows of the other split matching a reference row), ``share``
-        (duplicated_rows / rows), ``images`` (distinct contents among the rows; SPA-VL asks several
-        questions about one image, so train rows repeat images by design), ``duplicated_images``
-        (those contents with a duplicate: exact, a content in two or more reference rows; near, a
-        content within the threshold of another), ``image share`` and ``pairs`` (pairs of distinct
-        contents; for exact within the reference, pairs of rows).
+        ``train/train ↔ eval/harm``...), ``kind`` (``reuse``: within the reference, one
+        ``image_name`` in several rows — SPA-VL asks three questions about each image, by design;
+        ``exact``: same sha256, within the reference under *different* image names when names are
+        known; ``near``: different bytes, dhash Hamming distance <= threshold), ``rows`` (rows of
+        the scope's split), ``duplicated_rows`` (rows concerned: for reuse, rows whose name is in
+        another row; within the reference, rows whose content has a duplicate; between splits, rows
+        of the other split matching a reference row), ``share`` (duplicated_rows / rows), ``images``
+        (distinct names for reuse, else distinct contents), ``duplicated_images`` (names in two or
+        more rows; contents under two or more names (rows without names); contents within the
+        threshold of another), ``image share`` and ``pairs`` (pairs of rows sharing a name; pairs
+        of names sharing bytes; pairs of distinct contents).
     examples : pandas.DataFrame
         Up to ``max_examples`` pairs per (scope, kind), closest first: ``scope``, ``kind``,
         ``split_a``, ``row_a``, ``split_b``, ``row_b``, ``distance``.
@@ -100,6 +105,30 @@ def _near_pairs(a: np.ndarray, b: np.ndarray | None, threshold: int, keep: int, 
     return has_a, has_b, n_pairs, best
 
 
+def with_image_names(images: pd.DataFrame, frame: pd.DataFrame) -> pd.DataFrame:
+    """``images`` with the ``image_name`` of each row from a labelled frame of the same source.
+
+    Both tables hold the rows of each split in file order (:func:`spa_vl.analysis.inputs.frames.labelled_frame`
+    and :func:`spa_vl.analysis.inputs.images.image_table` read the same files), so ``(split, row)`` is the key.
+
+    Parameters
+    ----------
+    images : pandas.DataFrame
+        The frame of :func:`image_table`.
+    frame : pandas.DataFrame
+        A labelled frame with ``split`` and ``image_name`` (null outside train).
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``images`` with an ``image_name`` column (null where the frame has none).
+    """
+    if IMAGE_NAME not in frame.columns:
+        return images
+    names = frame[["split", IMAGE_NAME]].assign(row=frame.groupby("split", sort=False).cumcount())
+    return images.merge(names, on=["split", "row"], how="left")
+
+
 def find_duplicates(
     images: pd.DataFrame,
     reference: str = TRAIN,
@@ -114,7 +143,9 @@ def find_duplicates(
     Parameters
     ----------
     images : pandas.DataFrame, n_images rows
-        The frame of :func:`image_table`; unreadable and missing images are left out.
+        The frame of :func:`image_table`, optionally with an ``image_name`` column (then reuse of
+        one name is told apart from the same bytes under two names); unreadable and missing
+        images are left out.
     reference : str, default "train/train"
         Split key compared with itself and with every other split.
     others : sequence of str, optional
@@ -142,11 +173,19 @@ def find_duplicates(
         examples.append({"scope": scope, "kind": kind, "split_a": a["split"], "row_a": int(a["row"]),
                          "split_b": b["split"], "row_b": int(b["row"]), "distance": int(distance)})
 
-    # within the reference: exact
-    counts = ref["sha256"].map(ref["sha256"].value_counts())
-    repeated = ref[counts.to_numpy() > 1]
-    per_content = ref["sha256"].value_counts()
-    summary.append({"scope": reference, "kind": "exact", "rows": len(ref), "duplicated_rows": len(repeated), "images": len(per_content),
+    # within the reference: one image_name in several rows is reuse by design (SPA-VL asks three
+    # questions about each image); the same bytes under different names are the duplicates that matter
+    named = IMAGE_NAME in ref.columns and ref[IMAGE_NAME].notna().all()
+    if named:
+        per_name = ref[IMAGE_NAME].value_counts()
+        summary.append({"scope": reference, "kind": "reuse", "rows": len(ref),
+                        "duplicated_rows": int(ref[IMAGE_NAME].map(per_name).gt(1).sum()), "images": len(per_name),
+                        "duplicated_images": int((per_name > 1).sum()), "pairs": int((per_name * (per_name - 1) // 2).sum())})
+    units = ref.drop_duplicates(IMAGE_NAME) if named else ref  # one row per name, or every row without names
+    per_content = units["sha256"].value_counts()
+    repeated = units[units["sha256"].map(per_content).to_numpy() > 1]
+    summary.append({"scope": reference, "kind": "exact", "rows": len(ref),
+                    "duplicated_rows": int(ref["sha256"].isin(repeated["sha256"]).sum()), "images": int(ref["sha256"].nunique()),
                     "duplicated_images": int((per_content > 1).sum()), "pairs": int((per_content * (per_content - 1) // 2).sum())})
     for _, group in list(repeated.groupby("sha256", sort=False))[:max_examples]:
         example(reference, "exact", group.iloc[0], group.iloc[1], 0)
@@ -277,6 +316,7 @@ def image_info_stats(frame: pd.DataFrame, by: str) -> pd.DataFrame | None:
         ``50%``, ``75%``, ``max`` and, for text_count, ``share > 0`` (images carrying any OCR text);
         None when ``frame`` has neither field or only missing values.
     """
+    frame = known_labels(frame, by)  # unknown is never a group
     present = [f for f in IMAGE_INFO_FIELDS if f in frame.columns and pd.to_numeric(frame[f], errors="coerce").notna().any()]
     if not present:
         return None

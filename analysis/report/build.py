@@ -126,6 +126,11 @@ class TaxonomySection(Section):
         return [Plot("taxonomy", "Harm taxonomy of the train split", plots.taxonomy_bars(self.counts, "Train: harm taxonomy (rows per subcategory)"))]
 
 
+def _per_split(counts: dict[str, int]) -> str:
+    """``"train/train 0, validation/validation 3"`` (``"none"`` when every count is 0)."""
+    return ", ".join(f"{k} {v:,}" for k, v in counts.items()) if any(counts.values()) else "none"
+
+
 @dataclass
 class BalanceSection(Section):
     """Counts, balance measures and Jensen–Shannon divergence per split, at every taxonomy level and question type.
@@ -145,6 +150,7 @@ class BalanceSection(Section):
     counts: dict[str, pd.DataFrame]
     balance: dict[str, pd.DataFrame]
     divergence: dict[str, pd.DataFrame]
+    unknown: dict[str, dict[str, int]] = field(default_factory=dict)
 
     @classmethod
     def compute(cls, inputs: SectionInputs) -> BalanceSection:
@@ -164,6 +170,7 @@ class BalanceSection(Section):
             {level: distributions.counts_by_split(frame, level) for level in levels},
             {level: distributions.balance_by_split(frame, level) for level in levels},
             {level: distributions.divergence_between_splits(frame, level) for level in levels},
+            {level: distributions.unknown_by_split(frame, level) for level in levels},
         )
 
     def numbers(self) -> dict[str, Any]:
@@ -177,6 +184,7 @@ class BalanceSection(Section):
         return {
             "by_split": {level: t.to_dict(orient="index") for level, t in self.balance.items()},
             "js_divergence_bits": {level: t.to_dict(orient="index") for level, t in self.divergence.items()},
+            "unknown_rows_left_out": self.unknown,
         }
 
     def tables(self) -> list[Table]:
@@ -191,7 +199,8 @@ class BalanceSection(Section):
             out += [
                 Table(f"counts_{level}", f"Rows per {level} and split", self.counts[level]),
                 Table(f"balance_{level}", f"Balance of {level} per split", self.balance[level]),
-                Table(f"divergence_{level}", f"Jensen-Shannon divergence of {level} between splits (bits)", self.divergence[level]),
+                Table(f"divergence_{level}", f"Jensen-Shannon divergence of {level} between splits (bits; rows with an unknown {level} "
+                      f"left out: {_per_split(self.unknown.get(level, {}))})", self.divergence[level]),
             ]
         return out
 
@@ -453,6 +462,9 @@ def _comparison(table: pd.DataFrame) -> dict[str, Any]:
     return out
 
 
+#: image_info fields the image section reads (train rows; null where the source has no image_info).
+REPORT_IMAGE_INFO = ("width", "height", "text_similarity", "text_count")
+
 GROUPS = (("class1", "domains"), (QUESTION_TYPE, "question types"))
 
 
@@ -491,6 +503,7 @@ class DiversitySection(Section):
     train_eval_overlap: dict[str, Any]
     points: np.ndarray
     labels: list[str]
+    unknown_left_out: dict[str, int] = field(default_factory=dict)
 
     @classmethod
     def compute(cls, inputs: SectionInputs) -> DiversitySection:
@@ -516,9 +529,10 @@ class DiversitySection(Section):
                 numbers.update(diversity.bootstrap_diversity(vectors[column], n_resamples=resamples, random_state=seed))
             fields[column] = _intervals_beside(numbers)
         q = vectors["question"]
-        by_group = {}
+        by_group, unknown_left_out = {}, {}
         for group, _ in GROUPS:
             table = diversity.group_diversity(q, sample[group], random_state=seed, n_resamples=resamples) if len(sample) else pd.DataFrame()
+            unknown_left_out[group] = int(table.attrs.get("unknown_left_out", 0))
             by_group[group] = pd.DataFrame.from_dict({g: _intervals_beside(row) for g, row in table.to_dict(orient="index").items()}, orient="index")
         curves = {c: diversity.diversity_curve(v, [s for s in CURVE_SIZES if s <= len(v)] + [len(v)], random_state=seed) for c, v in vectors.items()}
         pairs = diversity.preference_pair_signal(vectors["chosen"], vectors["rejected"], settings.pair_threshold).to_dict() if len(sample) else {}
@@ -528,7 +542,7 @@ class DiversitySection(Section):
             intervals={"method": "half-sample bootstrap", "confidence": diversity.CONFIDENCE, "resamples": resamples, "metrics": list(diversity.BOOTSTRAP_METRICS)},
             fields=fields, by_group=by_group, curves=curves, preference_pairs=pairs,
             train_eval_overlap=done.overlap() if isinstance(done, ContaminationSection) else {},
-            points=project_2d(q, seed, method="pca")[0], labels=sample["class1"].tolist(),
+            points=project_2d(q, seed, method="pca")[0], labels=sample["class1"].tolist(), unknown_left_out=unknown_left_out,
         )
 
     def numbers(self) -> dict[str, Any]:
@@ -544,6 +558,7 @@ class DiversitySection(Section):
         for group, _ in GROUPS:
             out[f"questions_by_{group}"] = self.by_group[group].to_dict(orient="index")
             out[f"questions_by_{group}_comparison"] = _comparison(self.by_group[group])
+            out[f"questions_by_{group}_unknown_left_out"] = self.unknown_left_out.get(group, 0)
         out["curves"] = {c: curve.to_dict(orient="records") for c, curve in self.curves.items()}
         out["preference_pairs"] = self.preference_pairs
         out["train_eval_overlap"] = self.train_eval_overlap
@@ -566,6 +581,8 @@ class DiversitySection(Section):
                 f"({self.intervals['resamples']} resamples) of the sampled numbers; `n` is the rows each number is computed on"
             )
         for group, label in GROUPS:
+            if self.unknown_left_out.get(group):
+                lines.append(f"- {self.unknown_left_out[group]:,} sampled rows with an unknown {group} are left out of the comparison of {label}")
             for metric, c in _comparison(self.by_group[group]).items():
                 if c["pairs"]:
                     apart = "; separated: " + ", ".join(c["separated"]) if c["separated"] else ""
@@ -655,7 +672,7 @@ def compute_report(
     estimate = announce is not None and settings.diversity_sample is None
     total = len(classes) + 1 + estimate
     with _stage(report, encoder, LOAD_STAGE, f"1/{total}", progress):
-        frame = labelled_frame(source)
+        frame = labelled_frame(source, image_info=REPORT_IMAGE_INFO)
     inputs = SectionInputs(source, frame, settings, encoder, progress)
     if estimate and announce is not None:
         from .estimate import estimate_encoding

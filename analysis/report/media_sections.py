@@ -70,7 +70,7 @@ class ImageSection(Section):
         """
         source = inputs.source
         images = image_input.image_table(source, progress=inputs.progress)
-        dup = image_metrics.find_duplicates(images)
+        dup = image_metrics.find_duplicates(image_metrics.with_image_names(images, inputs.frame))
         shown = dup.examples.groupby(["scope", "kind"], sort=False).head(2)  # a few pairs of every kind
         wanted = [(r.split_a, r.row_a) for r in dup.examples.itertuples()] + [(r.split_b, r.row_b) for r in dup.examples.itertuples()]
         return cls(
@@ -111,12 +111,18 @@ class ImageSection(Section):
         -------
         list of str
         """
+        records = [d for d in self.duplicates.to_dict(orient="records") if d["rows"]]
+        reuse = "".join(
+            f" {d['scope']}: {d['duplicated_images']:,} of {d['images']:,} image names are asked about in more than one row "
+            f"({d['duplicated_rows']:,} of {d['rows']:,} rows; by design, three questions per image);"
+            for d in records if d["kind"] == "reuse"
+        )
         found = "; ".join(
-            f"{d['scope']} {d['kind']} {d['duplicated_images']:,} of {d['images']:,}" for d in self.duplicates.to_dict(orient="records") if d["rows"]
+            f"{d['scope']} {d['kind']} {d['duplicated_images']:,} of {d['images']:,}" for d in records if d["kind"] != "reuse"
         )
         return [
-            f"- Images: {self.images:,} rows hashed (`{self.hash}`, near = distance ≤ {self.near_threshold_bits} bits); "
-            f"distinct images with a duplicate: {found}"
+            f"- Images: {self.images:,} rows hashed (`{self.hash}`, near = distance ≤ {self.near_threshold_bits} bits);{reuse} "
+            f"duplicates (same bytes under different names, or near; distinct images with one, of distinct images): {found}"
         ]
 
     def tables(self) -> list[Table]:
