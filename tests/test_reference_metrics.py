@@ -277,3 +277,72 @@ def test_reuse_of_one_image_name_is_not_counted_as_duplication(images_table):
     assert summary.loc["exact", "duplicated_images"] == len(shared)
     assert summary.loc["exact", "pairs"] == sum(math.comb(len(names_of[s]), 2) for s in shared)
     assert summary.loc["exact", "duplicated_rows"] == int(images_table["sha256"].isin(shared).sum())
+
+
+# --- response models -----------------------------------------------------------------------------
+
+MODELS = st.sampled_from(["gpt4v", "llava", "qwen", UNKNOWN])
+
+
+@SETTINGS
+@given(st.lists(st.tuples(MODELS, MODELS, GROUP_NAMES), min_size=1, max_size=30))
+def test_model_outcomes_count_wins_and_losses_with_dicts(rows):
+    frame = pd.DataFrame(rows, columns=["chosen_model", "rejected_model", "class1"])
+    for by in (None, "class1"):
+        got = response_models.model_outcomes(frame, by=by)
+        chosen: Counter = Counter()
+        rejected: Counter = Counter()
+        for c, r, g in rows:
+            if UNKNOWN in (c, r) or (by and g == UNKNOWN):
+                continue
+            key = (g,) if by else ()
+            chosen[(*key, c)] += 1
+            rejected[(*key, r)] += 1
+        keys = [by] if by else []
+        table = {tuple(row[[*keys, "model"]]): (row["chosen"], row["rejected"]) for _, row in got.iterrows()}
+        assert table == {k: (chosen[k], rejected[k]) for k in set(chosen) | set(rejected)}
+        for _, row in got.iterrows():
+            assert row["chosen share"] == pytest.approx(row["chosen"] / (row["chosen"] + row["rejected"]))
+
+
+# --- contamination -------------------------------------------------------------------------------
+
+WORDS = st.sampled_from(["how", "to", "make", "a", "bomb", "hack", "bank", "steal", "data", "safely"])
+QUESTIONS = st.lists(WORDS, min_size=3, max_size=9).map(" ".join)
+
+
+def _shingle_set(text: str, k: int = 3) -> set[tuple[str, ...]]:
+    words = text.split()
+    return {tuple(words[i:i + k]) for i in range(len(words) - k + 1)} if len(words) >= k else ({tuple(words)} if words else set())
+
+
+@settings(max_examples=25, deadline=None)
+@given(st.lists(QUESTIONS, min_size=1, max_size=12), st.lists(QUESTIONS, min_size=1, max_size=6))
+def test_exact_and_lexical_twins_are_every_pair_over_the_threshold_by_exact_jaccard(train, evals):
+    """The MinHash/LSH stage only proposes candidates; every pair at exact Jaccard >= 0.7 must be found.
+
+    Tolerance: a pair at J >= 0.7 is missed by the 32 bands of 4 with probability below 0.00015, so
+    across these small draws the found set must equal the all-pairs definition exactly.
+    """
+    from spa_vl.analysis.metrics.contamination import ContaminationIndex
+
+    index = ContaminationIndex(max_matches=100).fit(train)
+    pairs, counts = index.find(evals, split="eval/harm")
+    distinct = list(dict.fromkeys(train))
+
+    def jaccard(a: str, b: str) -> float:
+        x, y = _shingle_set(a), _shingle_set(b)
+        return len(x & y) / len(x | y) if x | y else 0.0
+
+    exact = {(i, distinct.index(q)) for i, q in enumerate(evals) if q in distinct}
+    lexical = set()
+    for i, q in enumerate(evals):
+        for j, t in enumerate(distinct):
+            if (i, j) not in exact and jaccard(q, t) >= index.jaccard_threshold:
+                lexical.add((i, j))
+    got = {(int(r.eval_row), distinct.index(r.train_question)): r.kind for r in pairs.itertuples()}
+    assert {k for k, v in got.items() if v == "exact"} == exact
+    assert {k for k, v in got.items() if v == "lexical"} == lexical
+    assert counts["exact"] == len({i for i, _ in exact})
+    # an eval question counts as lexically contaminated when any train question (its exact twin too) is over the threshold
+    assert counts["lexical"] == sum(any(jaccard(q, t) >= index.jaccard_threshold for t in distinct) for q in evals)

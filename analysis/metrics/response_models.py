@@ -18,6 +18,8 @@ import pandas as pd
 
 from spa_vl.taxonomy import RESPONSE_MODELS, UNKNOWN
 
+from .distributions import known_labels
+
 CHOSEN_MODEL = "chosen_model"
 REJECTED_MODEL = "rejected_model"
 NO_PROVENANCE = (
@@ -97,7 +99,7 @@ def model_outcomes(frame: pd.DataFrame, by: str | None = None, z: float = 1.9599
     ----------
     frame : pandas.DataFrame
         A labelled frame with ``chosen_model`` and ``rejected_model`` (``"unknown"`` or null where
-        unknown); rows where either is unknown are left out.
+        unknown); rows where either is unknown are left out, and so are rows whose ``by`` is unknown.
     by : str, optional
         A column to group by (e.g. ``class1``); None for overall counts.
     z : float, default 1.959964
@@ -112,7 +114,7 @@ def model_outcomes(frame: pd.DataFrame, by: str | None = None, z: float = 1.9599
         ``share of rejected`` (the model's part of all chosen / rejected answers of its group).
         Empty (with those columns) when there is no provenance.
     """
-    known = _known(frame)
+    known = known_labels(_known(frame), by) if by else _known(frame)  # an unknown group is never a group
     keys = [by] if by else []
     columns = [*keys, "model", "chosen", "rejected", "pairs", "chosen share", "ci low", "ci high", "share of chosen", "share of rejected"]
     if known.empty:
