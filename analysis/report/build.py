@@ -248,7 +248,7 @@ class DifficultySection(Section):
             sizes=frame.groupby([SPLIT, QUESTION_TYPE]).size().unstack(fill_value=0),
             lengths=difficulty.text_length_stats(frame),
             mix=difficulty.category_mix_by_type(train, "class1"),
-            type_mix=distributions.crosstab(train, "class1", QUESTION_TYPE, normalize="index"),
+            type_mix=distributions.crosstab(distributions.known_labels(train, "class1", QUESTION_TYPE), "class1", QUESTION_TYPE, normalize="index"),
             balance=difficulty.balance_by_type(train, "class1"),
         )
 
@@ -276,10 +276,11 @@ class DifficultySection(Section):
         """
         return [
             Table("question_type_sizes", "Question types per split", self.sizes),
-            Table("question_type_mix", "Question-type mix per domain (train; rows sum to 1)", self.type_mix),
-            Table("class1_mix_by_type", "Domain mix per question type (train; columns sum to 1)", self.mix),
-            Table("balance_by_type", "Balance of class1 within each question type (train)", self.balance),
-            Table("text_lengths", "Text length statistics (words)", self.lengths),
+            Table("question_type_mix", "Question-type mix per domain (train, known labels; rows sum to 1)", self.type_mix),
+            Table("class1_mix_by_type", "Domain mix per question type (train, known labels; columns sum to 1)", self.mix),
+            Table("balance_by_type", "Balance of class1 within each question type (train, known labels)", self.balance),
+            Table("text_lengths", "Text length statistics (a word is a whitespace-separated token; count = texts present, "
+                  "missing texts such as eval's answers are skipped)", self.lengths),
         ]
 
     def draw(self) -> list[Plot]:
@@ -385,7 +386,8 @@ class ContaminationSection(Section):
             lines.append(
                 f"- Train↔{key} contamination, every row: of {o['questions']:,} questions, {o['exact']} exact, "
                 f"{o['lexical']} lexical (word {s['shingle_words']}-gram Jaccard ≥ {s['jaccard_threshold']}){embedding} "
-                f"near-duplicate(s) of the {s['train_rows']:,} train questions"
+                f"near-duplicate(s) of the {s['train_rows']:,} train questions (exact: the same text once lower-cased, "
+                f"whitespace runs made one space, and ends trimmed of whitespace and quotes)"
             )
         return lines
 
