@@ -140,3 +140,71 @@ def test_static_report_in_chromium(browser, report_dir, tmp_path):
     assert "`" not in summary and "sample" in summary.lower() or "Source" in summary
     shot = tmp_path / "report.png"
     assert browser.save_screenshot(str(shot)) and shot.stat().st_size > 10_000
+
+
+REPORT_WIDTHS = (1400, 800)
+
+
+@pytest.mark.parametrize("width", REPORT_WIDTHS)
+def test_report_page_reads_at_1400_and_800_px(browser, report_dir, tmp_path, width):
+    """Issue 24: no horizontal page scroll, every anchor resolves, no JS errors, a sticky table of contents,
+    text left and numbers right (thousands separators, no NaN), sortable tables, long tables folded."""
+    browser.execute_cdp_cmd("Emulation.setDeviceMetricsOverride", {"width": width, "height": 1000, "deviceScaleFactor": 1, "mobile": False})
+    try:
+        browser.get((report_dir / "report.html").as_uri())
+        run = browser.execute_script
+        assert errors(browser) == []
+        assert run("return document.documentElement.scrollWidth") <= run("return document.documentElement.clientWidth")
+        # every in-page link has its target; every section, figure and table has an id the contents list
+        assert run("return Array.from(document.querySelectorAll('a[href^=\"#\"]')).map(a => a.getAttribute('href').slice(1))"
+                   ".filter(id => !document.getElementById(id))") == []
+        ids = run("return Array.from(document.querySelectorAll('main section, main figure, main div.table')).map(e => e.id)")
+        toc = set(run("return Array.from(document.querySelectorAll('#toc a')).map(a => a.getAttribute('href').slice(1))"))
+        assert ids and all(ids) and len(set(ids)) == len(ids) and set(ids) <= toc
+        # headline numbers up front, each linked to its section's table or figure
+        links = run("return Array.from(document.querySelectorAll('.headline a.go')).map(a => a.getAttribute('href'))")
+        assert len(links) >= 4 and all(href.startswith(("#tab-", "#fig-")) for href in links)
+        # cells: numbers right-aligned with separators, text left-aligned, nothing reads NaN
+        cells = run("return Array.from(document.querySelectorAll('table.t td')).map(td => [td.className, getComputedStyle(td).textAlign, td.textContent])")
+        assert cells
+        for kind, align, text in cells:
+            assert text.strip().lower() not in ("nan", "none", "<na>")
+            if kind == "n":
+                assert align == "right" and re.fullmatch(r"-?\d{1,3}(,\d{3})*(\.\d+)?|—", text), text
+            else:
+                assert align == "left", (text, align)
+        assert not run("return Array.from(document.querySelectorAll('table.t thead tr')).some(tr => tr.parentNode.rows.length > 1)")
+        # the contents stay in view while reading (sticky) on a wide screen
+        if width >= 1000:
+            run("window.scrollTo(0, document.body.scrollHeight / 2)")
+            assert abs(run("return document.getElementById('toc').getBoundingClientRect().top")) < 2
+        # sorting: click a numeric header, its column reads in order, then in reverse
+        column = run("""for (const t of document.querySelectorAll('table.t')) { const th = Array.from(t.tHead.rows[0].cells);
+            const i = th.findIndex(c => c.classList.contains('n')); if (i >= 0 && t.tBodies[0].rows.length > 2) { t.id = t.id || 'sort-me';
+            return [t.id, i]; } } return null;""")
+        assert column is not None
+        table_id, index = column
+        header = browser.find_element("css selector", f"#{table_id} thead th:nth-child({index + 1})")
+        values = f"return Array.from(document.querySelectorAll('#{table_id} tbody tr')).map(r => Number(r.cells[{index}].dataset.v ?? 'NaN'))"
+        header.click()
+        ascending = [v for v in run(values) if v == v]
+        assert ascending == sorted(ascending)
+        header.click()
+        descending = [v for v in run(values) if v == v]
+        assert descending == sorted(descending, reverse=True)
+        # a table longer than 20 rows shows 20 until "show all"
+        folded = run("return Array.from(document.querySelectorAll('table.t')).filter(t => Number(t.dataset.fold) > 0).map(t => t.closest('div.table').id)")
+        assert folded
+        box = browser.find_element("id", folded[0])
+        visible = lambda: len([r for r in box.find_elements("css selector", "tbody tr") if r.is_displayed()])  # noqa: E731
+        total = len(box.find_elements("css selector", "tbody tr"))
+        assert visible() == 20 < total
+        browser.execute_script("arguments[0].scrollIntoView()", box.find_element("css selector", "button.fold"))
+        box.find_element("css selector", "button.fold").click()
+        assert visible() == total
+        assert errors(browser) == []
+        run("window.scrollTo(0, 0)")
+        shot = tmp_path / f"report_page_{width}.png"
+        assert browser.save_screenshot(str(shot)) and shot.stat().st_size > 10_000
+    finally:
+        browser.execute_cdp_cmd("Emulation.clearDeviceMetricsOverride", {})

@@ -86,7 +86,7 @@ def test_markdown_and_json_helpers():
     assert text.splitlines()[0] == "| row | n | name |"
     assert "| r1 | 3 | a\\|b |" in text and "| r2 | 1.500 | c |" in text
     assert markdown_table(pd.DataFrame()) == "_no rows_\n"
-    assert format_number(float("nan")) == "" and format_number(12345.0) == "12,345"
+    assert format_number(float("nan")) == "—" and format_number(12345.0) == "12,345"
     assert jsonable({1: np.float64("nan"), "x": (np.int64(2), float("inf"))}) == {"1": None, "x": [2, None]}
 
 

@@ -35,6 +35,7 @@ from .sections import Report, Section, StageTime
 
 TIMINGS_START, TIMINGS_END = "<!-- timings -->", "<!-- /timings -->"
 WRITE_STAGE = "write figures"
+MISSING = "—"  # a cell with no value (NaN, None)
 
 MARKDOWN_PAGE = Template("# SPA-VL report\n\n$summary\n$sections$footer")
 MARKDOWN_SECTION = Template("## $title\n\n$figures$tables")
@@ -43,19 +44,84 @@ MARKDOWN_TABLE = Template("### $title\n\n$table\n")
 MARKDOWN_FOOTER = Template(f"{TIMINGS_START}\n## Timings of this run\n\n$lines\n$table{TIMINGS_END}\n")
 
 HTML_PAGE = Template(
-    '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8"><title>SPA-VL report</title>'
-    "<style>$style</style></head><body>\n<h1>SPA-VL report</h1>\n$summary\n$sections\n$footer\n</body></html>\n"
+    '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
+    '<meta name="viewport" content="width=device-width, initial-scale=1"><title>SPA-VL report</title>'
+    "<style>$style</style></head><body>\n"
+    '<nav id="toc" aria-label="contents"><strong><a href="#top">SPA-VL report</a></strong>$toc</nav>\n'
+    '<main id="top"><h1>SPA-VL report</h1>\n$headlines\n$sections\n$footer\n</main>\n'
+    "<script>$script</script>\n</body></html>\n"
 )
-HTML_SECTION = Template('<section id="$key"><h2>$title</h2>\n$figures$tables</section>\n')
-HTML_FIGURE = Template('<h3>$title</h3><a href="$file"><img alt="$title" src="data:image/png;base64,$data"></a>\n')
-HTML_TABLE = Template("<h3>$title</h3>$table\n")
-HTML_FOOTER = Template(f"{TIMINGS_START}\n<footer><h2>Timings of this run</h2>$lines$table</footer>\n{TIMINGS_END}")
+HTML_SECTION = Template('<section id="$key"><h2><a class="anchor" href="#$key">$title</a></h2>\n$summary$figures$tables</section>\n')
+HTML_FIGURE = Template('<figure id="$anchor"><h3>$title</h3><a class="permalink" href="#$anchor" title="link to this figure">¶</a>'
+                       '<a href="$file"><img alt="$title" src="data:image/png;base64,$data"></a></figure>\n')
+HTML_TABLE = Template('<div class="table" id="$anchor"><h3>$title</h3><a class="permalink" href="#$anchor" title="link to this table">¶</a>$table</div>\n')
+HTML_FOOTER = Template(f'{TIMINGS_START}\n<footer id="timings"><h2><a class="anchor" href="#timings">Timings of this run</a></h2>$lines$table</footer>\n{TIMINGS_END}')
+#: Rows a table shows before "show all" (the rest are in the page, folded).
+FOLD_ROWS = 20
 STYLE = (
-    "body{font-family:system-ui,sans-serif;max-width:1000px;margin:2em auto;padding:0 1em}"
-    "img{max-width:100%}table.t{border-collapse:collapse;font-size:13px}"
-    "table.t td,table.t th{padding:2px 8px;border-bottom:1px solid #ddd;text-align:right}"
+    "*{box-sizing:border-box}html{scroll-padding-top:1em}"
+    "body{font-family:system-ui,sans-serif;line-height:1.45;margin:0;display:grid;grid-template-columns:15rem minmax(0,1fr);"
+    "max-width:1400px;margin:0 auto;text-align:left;color:#1a1a1a}"
+    "nav#toc{position:sticky;top:0;align-self:start;max-height:100vh;overflow-y:auto;padding:1em;font-size:13px;"
+    "border-right:1px solid #e3e3e3}"
+    "nav#toc ul{list-style:none;margin:.2em 0;padding-left:.8em}nav#toc a{color:#234;text-decoration:none}"
+    "nav#toc a:hover{text-decoration:underline}"
+    "main{min-width:0;padding:0 1.5em 2em}"
+    "h2 a.anchor,h2 a.anchor:visited{color:inherit;text-decoration:none}h3{display:inline-block;margin:1.2em .3em .4em 0}"
+    "a.permalink{color:#aaa;text-decoration:none;font-size:.9em}"
+    "figure{margin:0 0 1em}img{max-width:100%;height:auto}"
+    "code{overflow-wrap:anywhere}li{overflow-wrap:anywhere}"
+    ".headlines{display:grid;grid-template-columns:repeat(auto-fill,minmax(14rem,1fr));gap:.6em;margin:1em 0 2em;align-items:start}"
+    ".headline{border:1px solid #dde;border-radius:6px;padding:.5em .7em;font-size:14px;background:#f8f9fb}"
+    ".headline a.go{display:block;margin-top:.3em;font-size:12px}"
+    "ul.summary{font-size:14px;color:#333}"
+    ".scroll{overflow-x:auto;max-width:100%}"
+    "table.t{border-collapse:collapse;font-size:13px}"
+    "table.t td,table.t th{padding:2px 8px;border-bottom:1px solid #ddd;text-align:left;vertical-align:top}"
+    "table.t th{background:#f3f4f6;cursor:pointer;white-space:nowrap;user-select:none}"
+    "table.t th.sorted-asc::after{content:' \\25B2'}table.t th.sorted-desc::after{content:' \\25BC'}"
+    "table.t td.n,table.t th.n{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}"
+    "table.t td.x{max-width:36em;min-width:12em}table.t tr.folded{display:none}"
+    "button.fold{margin:.3em 0;font-size:12px}"
     "footer{margin-top:3em;color:#555}"
+    "@media (max-width:900px){body{display:block}nav#toc{position:static;max-height:none;border-right:0;"
+    "border-bottom:1px solid #e3e3e3}nav#toc ul ul{display:none}main{padding:0 1em 2em}}"
 )
+#: The page's only script: click a header to sort its table (numbers by value, text by locale); long tables fold.
+SCRIPT = """
+document.querySelectorAll('table.t').forEach(function (table) {
+  var body = table.tBodies[0]; if (!body) return;
+  var fold = Number(table.dataset.fold || 0), button = table.parentNode.parentNode.querySelector('button.fold');
+  function refold() {
+    var open = button && button.dataset.open === '1';
+    Array.prototype.forEach.call(body.rows, function (row, i) { row.classList.toggle('folded', !open && fold > 0 && i >= fold); });
+  }
+  if (button) button.addEventListener('click', function () {
+    button.dataset.open = button.dataset.open === '1' ? '0' : '1';
+    button.textContent = button.dataset.open === '1' ? 'show the first ' + fold + ' rows' : button.dataset.label;
+    refold();
+  });
+  Array.prototype.forEach.call(table.tHead.rows[0].cells, function (th, col) {
+    th.addEventListener('click', function () {
+      var asc = !th.classList.contains('sorted-asc');
+      Array.prototype.forEach.call(th.parentNode.cells, function (c) { c.classList.remove('sorted-asc', 'sorted-desc'); });
+      th.classList.add(asc ? 'sorted-asc' : 'sorted-desc');
+      var rows = Array.prototype.slice.call(body.rows);
+      rows.sort(function (a, b) {
+        var x = a.cells[col], y = b.cells[col];
+        var u = x.dataset.v, v = y.dataset.v, r;
+        if (u !== undefined && v !== undefined) r = Number(u) - Number(v);
+        else if (u !== undefined) r = -1; else if (v !== undefined) r = 1;
+        else r = x.textContent.localeCompare(y.textContent);
+        return asc ? r : -r;
+      });
+      rows.forEach(function (row) { body.appendChild(row); });
+      refold();
+    });
+  });
+  refold();
+});
+"""
 
 
 def jsonable(value: Any) -> Any:
@@ -81,7 +147,7 @@ def jsonable(value: Any) -> Any:
 
 
 def format_number(v: Any, digits: int = 3) -> str:
-    """Whole numbers without decimals, other floats with ``digits``, nan as blank.
+    """Whole numbers without decimals and with thousands separators, other floats with ``digits``, nan as ``—``.
 
     Parameters
     ----------
@@ -95,8 +161,14 @@ def format_number(v: Any, digits: int = 3) -> str:
     if isinstance(v, (float, np.floating)):
         x = float(v)
         if math.isnan(x):
-            return ""
-        return f"{int(x):,}" if x.is_integer() and abs(x) < 1e15 else f"{x:.{digits}f}"
+            return MISSING
+        return f"{int(x):,}" if x.is_integer() and abs(x) < 1e15 else f"{x:,.{digits}f}"
+    if isinstance(v, (bool, np.bool_)):
+        return str(bool(v))
+    if isinstance(v, (int, np.integer)):
+        return f"{int(v):,}"
+    if v is None or v is pd.NA or v is pd.NaT:
+        return MISSING
     return str(v)
 
 
@@ -114,8 +186,7 @@ def markdown_table(frame: pd.DataFrame, digits: int = 3) -> str:
     """
     if frame.empty:
         return "_no rows_\n"
-    if not isinstance(frame.index, pd.RangeIndex):
-        frame = frame.rename_axis([n or "" for n in frame.index.names]).reset_index()
+    frame = flat_frame(frame)
 
     def cell(v: Any) -> str:
         return format_number(v, digits).replace("|", "\\|")
@@ -126,8 +197,85 @@ def markdown_table(frame: pd.DataFrame, digits: int = 3) -> str:
     return "\n".join([header, rule, *rows]) + "\n"
 
 
+def flat_frame(frame: pd.DataFrame) -> pd.DataFrame:
+    """The frame as plain columns: a named or meaningful index becomes columns, MultiIndex headers are joined.
+
+    A default ``RangeIndex`` is dropped (no index column of row numbers), and so are the column-axis
+    names that pandas would print as an extra header row.
+
+    Parameters
+    ----------
+    frame : pandas.DataFrame
+        The rows.
+
+    Returns
+    -------
+    pandas.DataFrame
+        A frame with a ``RangeIndex`` and one header level of unique string names.
+    """
+    if not isinstance(frame.index, pd.RangeIndex) or frame.index.name is not None:
+        names = [n if n is not None else ("" if frame.index.nlevels == 1 else f"level {i}") for i, n in enumerate(frame.index.names)]
+        frame = frame.rename_axis(names).reset_index()
+    if isinstance(frame.columns, pd.MultiIndex):
+        columns = [" · ".join(str(part) for part in col if str(part) != "") for col in frame.columns]
+    else:
+        columns = [str(c) for c in frame.columns]
+    frame = frame.set_axis(columns, axis=1)
+    frame.columns.name = None
+    return frame
+
+
+NUMERIC_CLASS = ' class="n"'
+
+
+def _html_cell(value: Any, digits: int = 3) -> str:
+    numeric = isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, (bool, np.bool_))
+    if numeric and math.isfinite(float(value)):
+        return f'<td class="n" data-v="{float(value)!r}">{format_number(value, digits)}</td>'
+    if numeric or value is None or value is pd.NA or value is pd.NaT:
+        return f'<td class="n">{MISSING}</td>'
+    text = str(value)
+    return f'<td class="x">{html.escape(text)}</td>' if len(text) > 60 else f"<td>{html.escape(text)}</td>"
+
+
+def html_table(frame: pd.DataFrame, digits: int = 3, fold: int = FOLD_ROWS) -> str:
+    """A sortable HTML table: text left, numbers right with thousands separators, empty cells ``—``.
+
+    No index column (:func:`flat_frame`); the table scrolls inside its own box when wide, and rows
+    after the first ``fold`` are folded behind a "show all" button (the page's script).
+
+    Parameters
+    ----------
+    frame : pandas.DataFrame
+        The rows.
+    digits : int
+        Decimals of non-whole floats.
+    fold : int
+        Rows shown before the rest fold (0: never fold).
+
+    Returns
+    -------
+    str
+        The HTML fragment (``no rows`` for an empty frame).
+    """
+    if frame.empty:
+        return "<p><em>no rows</em></p>"
+    frame = flat_frame(frame)
+    numeric = [pd.api.types.is_numeric_dtype(frame[c]) and not pd.api.types.is_bool_dtype(frame[c]) for c in frame.columns]
+    head = "".join(f'<th{NUMERIC_CLASS if num else ""} scope="col">{html.escape(c)}</th>' for c, num in zip(frame.columns, numeric))
+    body = "".join("<tr>" + "".join(_html_cell(v, digits) for v in row) + "</tr>\n" for row in frame.itertuples(index=False))
+    folds = fold > 0 and len(frame) > fold
+    table = f'<table class="t" data-fold="{fold if folds else 0}"><thead><tr>{head}</tr></thead><tbody>\n{body}</tbody></table>'
+    button = f'<button class="fold" type="button" data-label="show all {len(frame):,} rows">show all {len(frame):,} rows</button>' if folds else ""
+    return f'<div class="scroll">{table}</div>{button}'
+
+
 def _html_table(frame: pd.DataFrame) -> str:
-    return "<p><em>no rows</em></p>" if frame.empty else frame.to_html(float_format=format_number, border=0, classes="t")
+    return html_table(frame)
+
+
+def _anchor(prefix: str, name: str) -> str:
+    return f"{prefix}-" + re.sub(r"[^A-Za-z0-9_-]+", "-", name).strip("-")
 
 
 def summary_lines(report: Report) -> list[str]:
@@ -197,6 +345,10 @@ def render_markdown(report: Report, timings: list[StageTime] | None = None) -> s
 def render_html(report: Report, figure_files: dict[str, Path], timings: list[StageTime] | None = None) -> str:
     """A self-contained HTML page: figures embedded as data URIs, each linking its PNG file.
 
+    A sticky table of contents lists every section, figure and table (each has an anchor); the page
+    opens with each section's first summary line that holds a number, as a headline linked to the
+    section's first table (or figure); all the section's summary lines head the section.
+
     Parameters
     ----------
     report : the computed report.
@@ -210,21 +362,41 @@ def render_html(report: Report, figure_files: dict[str, Path], timings: list[Sta
     timings = report.timings if timings is None else timings
     markdown = MarkdownIt("commonmark", {"html": False})  # summary lines are Markdown (backticks, links): never shown raw
 
+    def inline(line: str) -> str:
+        return markdown.renderInline(re.sub(r"^\s*[-*]\s+", "", line))  # a summary line is a Markdown list item
+
     def figure(p) -> str:
         data = base64.b64encode(figure_files[p.name].read_bytes()).decode()
-        return HTML_FIGURE.substitute(title=html.escape(p.title), file=html.escape(figure_files[p.name].name), data=data)
+        return HTML_FIGURE.substitute(anchor=_anchor("fig", p.name), title=html.escape(p.title),
+                                      file=html.escape(figure_files[p.name].name), data=data)
 
-    sections = "".join(
-        HTML_SECTION.substitute(
-            key=html.escape(s.key or re.sub(r"\W+", "-", s.stage)), title=html.escape(s.title),
+    headlines, toc, sections = [], [], []
+    for s in report.sections:
+        lines = s.summary()
+        key = re.sub(r"[^A-Za-z0-9_-]+", "-", s.key or s.stage).strip("-")
+        shown = _shown(s)
+        target = next(iter([_anchor("tab", t.name) for t in s.tables()] + [_anchor("fig", p.name) for p in s.figures()]), None)
+        if lines:
+            link = f'<a class="go" href="#{target}">→ {html.escape(s.title)}</a>' if shown and target else ""
+            headline = next((line for line in lines if re.search(r"\d", line)), lines[0])  # the first line with a number
+            headlines.append(f'<div class="headline">{inline(headline)}{link}</div>')
+        if not shown:
+            continue
+        items = [f'<li><a href="#{_anchor("fig", p.name)}">{html.escape(p.title)}</a></li>' for p in s.figures()]
+        items += [f'<li><a href="#{_anchor("tab", t.name)}">{html.escape(t.title)}</a></li>' for t in s.tables()]
+        toc.append(f'<li><a href="#{key}">{html.escape(s.title)}</a><ul>{"".join(items)}</ul></li>')
+        rest = "".join(f"<li>{inline(line)}</li>" for line in lines)
+        sections.append(HTML_SECTION.substitute(
+            key=key, title=html.escape(s.title), summary=f'<ul class="summary">{rest}</ul>\n' if rest else "",
             figures="".join(figure(p) for p in s.figures()),
-            tables="".join(HTML_TABLE.substitute(title=html.escape(t.title), table=_html_table(t.frame)) for t in s.tables()),
-        )
-        for s in report.sections if _shown(s)
-    )
+            tables="".join(HTML_TABLE.substitute(anchor=_anchor("tab", t.name), title=html.escape(t.title), table=html_table(t.frame))
+                           for t in s.tables()),
+        ))
+    toc.append('<li><a href="#timings">Run times</a></li>')  # the footer's own title is inside the timing markers
     footer = HTML_FOOTER.substitute(lines=markdown.render("\n".join(f"- {line}" for line in _timing_lines(report, timings))),
-                                    table=_html_table(_timings_frame(timings).set_index("stage")))
-    return HTML_PAGE.substitute(style=STYLE, summary=markdown.render("\n".join(summary_lines(report))), sections=sections, footer=footer)
+                                    table=html_table(_timings_frame(timings), fold=0))
+    return HTML_PAGE.substitute(style=STYLE, toc=f"<ul>{''.join(toc)}</ul>", headlines=f'<div class="headlines">{"".join(headlines)}</div>',
+                                sections="".join(sections), footer=footer, script=SCRIPT)
 
 
 def strip_timings(text: str) -> str:
