@@ -69,6 +69,30 @@ def test_vendi_score_is_exp_entropy_of_the_n_by_n_kernel_on_both_routes(x):
     assert diversity.vendi_score(x) == pytest.approx(expected, rel=1e-7)
 
 
+def _vendi_by_covariance(x: np.ndarray) -> float:
+    """The d×d route written out: exp entropy of the eigenvalues of (1/n) Σ u_i u_iᵀ."""
+    u = _unit(x)
+    lam = np.linalg.eigvalsh(u.T @ u / len(u))
+    lam = lam[lam > 1e-12]
+    lam = lam / lam.sum()
+    return math.exp(-sum(v * math.log(v) for v in lam))
+
+
+@SETTINGS
+@given(embeddings(min_rows=1, max_rows=8, max_dim=24).filter(lambda x: len(x) < x.shape[1]))
+def test_vendi_from_the_gram_matrix_equals_the_covariance_route_when_rows_are_fewer_than_dimensions(x):
+    """n < d: the n×n Gram matrix U Uᵀ/n and the d×d covariance Uᵀ U/n share their non-zero eigenvalues."""
+    assert diversity.vendi_score(x) == pytest.approx(_vendi_by_covariance(x), rel=1e-9)
+
+
+@settings(max_examples=10, deadline=None)
+@given(embeddings(min_rows=4, max_rows=12, max_dim=24).filter(lambda x: len(x) < x.shape[1]), st.integers(0, 1000))
+def test_vendi_bootstrap_interval_is_the_same_on_the_gram_and_covariance_routes(x, seed):
+    fast = diversity.bootstrap_interval(x, diversity.vendi_score, n_resamples=20, random_state=seed)
+    slow = diversity.bootstrap_interval(x, _vendi_by_covariance, n_resamples=20, random_state=seed)
+    assert fast == pytest.approx(slow, rel=1e-7, abs=1e-9)
+
+
 @SETTINGS
 @given(embeddings(min_rows=2, max_rows=10), st.floats(0.5, 0.999))
 def test_near_duplicate_rate_is_the_share_of_rows_with_a_close_other_row(x, threshold):

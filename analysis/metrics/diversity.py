@@ -101,9 +101,12 @@ def mean_pairwise_cosine_distance(x: np.ndarray) -> float:
 
 
 def vendi_score(x: np.ndarray) -> float:
-    """Vendi score with the cosine kernel, from the d×d covariance; 0 for no rows.
+    """Vendi score with the cosine kernel; 0 for no rows.
 
-    Equals n for n orthonormal rows and 1 for identical rows.
+    Equals n for n orthonormal rows and 1 for identical rows. With fewer rows than dimensions
+    (n < d, every bootstrap half-sample of a group) it takes the eigenvalues of the n×n Gram
+    matrix ``U Uᵀ / n``, otherwise of the d×d covariance ``Uᵀ U / n``: the two share their
+    non-zero eigenvalues, so the score is the same (tests/test_reference_metrics.py).
 
     Parameters
     ----------
