@@ -16,13 +16,18 @@
   commit) are read from disk instead.
 
 Requests go through ``huggingface_hub``'s shared HTTP session (its proxies, token and headers)
-with a bounded retry of our own (:data:`RETRIES`; logged on the ``spa_vl.hub`` logger, which
-``spa-vl --debug`` shows), and failures become one-line :class:`HubError` messages with the HTTP
-status, the file's URL, ``HF_ENDPOINT`` when set, and what to do.
+with a bounded retry of our own (:data:`RETRIES`, honouring ``Retry-After`` up to
+:data:`MAX_RETRY_AFTER_S`; logged on the ``spa_vl.hub`` logger, which ``spa-vl --debug`` shows),
+and failures become one-line :class:`HubError` messages with the HTTP status, the file's URL,
+``HF_ENDPOINT`` when set, and what to do. No body is used or cached before its length (against
+``Content-Length`` and the commit's file list) and, for a whole file, its hash (the file list's
+LFS sha256 or git blob id, and a sha256 ``ETag``/``X-Linked-Etag``) are checked.
 """
 
 from __future__ import annotations
 
+import email.utils
+import hashlib
 import io
 import json
 import logging
@@ -48,6 +53,11 @@ MIRROR_HINT = "use a local mirror folder (e.g. source='/data/SPA-VL') or source=
 #: Retries after a failed request (connection error, timeout, 408/429/5xx); waits 0.5 s, 1 s, 2 s ...
 RETRIES = int(os.environ.get("SPA_VL_HUB_RETRIES", "2"))
 _FIRST_WAIT_S, _MAX_WAIT_S = 0.5, 4.0
+#: The longest ``Retry-After`` (seconds) a retry waits for; a longer one fails at once, naming it.
+MAX_RETRY_AFTER_S = 30.0
+#: How retries wait and what time it is: replaceable, so tests check the schedule without waiting.
+sleep = time.sleep
+clock = time.time
 _RETRY_STATUS = frozenset({408, 429, 500, 502, 503, 504})
 _SHA_RE = re.compile(r"^[0-9a-f]{40}$")
 _RECORD_VERSION = 1
@@ -157,11 +167,61 @@ def describe(error: BaseException, what: str, url: str) -> SpaVLError:
     )
 
 
-def get(url: str, what: str, byte_range: tuple[int, int] | None = None) -> bytes:
-    """GET ``url`` (``byte_range`` = ``(start, end)``, end exclusive) with bounded retries.
+def _retry_after(value: str | None) -> float | None:
+    """Seconds a ``Retry-After`` header asks for (delta-seconds or an HTTP date), None when absent or unreadable."""
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, when.timestamp() - clock())
 
-    Connection errors and HTTP 408/429/5xx are retried :data:`RETRIES` times (waiting 0.5 s, 1 s,
-    2 s ..., at most 4 s); other statuses fail at once.
+
+def _hex_id(value: str | None) -> str | None:
+    """The sha256 (64 hex digits) an ``ETag``/``X-Linked-Etag`` holds, else None (weak or other ETags)."""
+    tag = (value or "").strip()
+    tag = tag[2:] if tag.startswith("W/") else tag
+    tag = tag.strip('"').lower()
+    return tag if re.fullmatch(r"[0-9a-f]{64}", tag) else None
+
+
+def _body_problem(response, data: bytes, size: int | None, content_id: str | None) -> str | None:
+    """Why a body must not be used (nor cached): shorter than announced, or not the content it claims."""
+    declared = response.headers.get("Content-Length")
+    if declared is not None and declared.isdigit() and response.headers.get("Content-Encoding", "identity") == "identity" and len(data) != int(declared):
+        return f"{len(data)} of the {int(declared)} bytes its Content-Length announced"
+    if size is not None and len(data) != size:
+        return f"{len(data)} bytes where the commit's file list says {size}"
+    if content_id is None:
+        return None
+    sha256 = hashlib.sha256(data).hexdigest()
+    tags = (_hex_id(r.headers.get(h)) for r in (*response.history, response) for h in ("X-Linked-Etag", "ETag"))
+    linked = sorted(t for t in tags if t is not None)
+    if linked and sha256 not in linked:
+        return f"bytes whose sha256 {sha256[:12]}… differs from the ETag the Hub gave ({linked[0][:12]}…)"
+    if len(content_id) == 64 and sha256 != content_id.lower():
+        return f"bytes whose sha256 {sha256[:12]}… differs from the file list's {content_id[:12]}…"
+    if len(content_id) == 40:  # a git blob id: sha1 of "blob <size>\0" + content
+        blob = hashlib.sha1(b"blob %d\0" % len(data) + data).hexdigest()
+        if blob != content_id.lower():
+            return f"bytes whose git blob id {blob[:12]}… differs from the file list's {content_id[:12]}…"
+    return None
+
+
+def get(url: str, what: str, byte_range: tuple[int, int] | None = None, *, size: int | None = None, content_id: str | None = None) -> bytes:
+    """GET ``url`` (``byte_range`` = ``(start, end)``, end exclusive) with bounded retries; bodies checked.
+
+    Connection errors, HTTP 408/429/5xx and bodies that fail their checks are retried
+    :data:`RETRIES` times, waiting 0.5 s, 1 s, 2 s ... (at most 4 s), or what a ``Retry-After``
+    header asks for when that is at most :data:`MAX_RETRY_AFTER_S` (longer: fail at once, saying
+    so); other statuses fail at once. Every body is checked before it is returned (and so before
+    any caller can cache it): its length against ``Content-Length``, the range or ``size``, and,
+    with ``content_id``, its hash against the file list's id and any sha256 ``ETag``/``X-Linked-Etag``.
+    Waits go through :func:`sleep` (tests inject a recorder).
 
     Parameters
     ----------
@@ -171,6 +231,11 @@ def get(url: str, what: str, byte_range: tuple[int, int] | None = None) -> bytes
         What it is, for error messages (e.g. ``"data/train-00000-of-00008.parquet of sqrti/SPA-VL@…"``).
     byte_range : tuple of (int, int), optional
         ``(start, end)``, end exclusive, sent as a ``Range`` header; the whole body when None.
+    size : int, optional
+        The whole file's size (a whole-body request): a body of another length is refused.
+    content_id : str, optional
+        The file's LFS sha256 (64 hex digits) or git blob id (40) when the request covers the
+        whole file: a body with another hash is refused.
 
     Returns
     -------
@@ -181,8 +246,8 @@ def get(url: str, what: str, byte_range: tuple[int, int] | None = None) -> bytes
     Raises
     ------
     HubError
-        One line: the status (or the connection error), ``what`` and ``url``, and the fix. Also
-        when offline (``HF_HUB_OFFLINE``), or when a range answer has the wrong number of bytes.
+        One line: the status (or the connection error, or what was wrong with the body), ``what``
+        and ``url``, and the fix. Also when offline (``HF_HUB_OFFLINE``).
     """
     import httpx2
     from huggingface_hub import constants
@@ -194,34 +259,45 @@ def get(url: str, what: str, byte_range: tuple[int, int] | None = None) -> bytes
         headers["Range"] = f"bytes={byte_range[0]}-{byte_range[1] - 1}"
     wait = _FIRST_WAIT_S
     for attempt in range(1, RETRIES + 2):
+        pause = wait
         try:
             response = get_session().get(url, headers=headers, timeout=constants.HF_HUB_DOWNLOAD_TIMEOUT)
         except OfflineModeIsEnabled:
             raise _offline_error(what) from None
         except httpx2.TransportError as e:
-            failure: BaseException | int = e
+            failure: BaseException | int | str = e
             if attempt > RETRIES:
                 raise _transport_error(e, what, url, attempt) from e
         else:
             status = response.status_code
             if status < 400:
                 data = response.content
-                if byte_range is None:
+                problem = _body_problem(response, data, size if byte_range is None else None, content_id)
+                if problem is None and byte_range is not None:
+                    start, end = byte_range
+                    if status == 200:  # a server that ignores Range sends the whole file
+                        data = data[start:end]
+                    if len(data) != end - start:
+                        problem = f"{len(data)} bytes for bytes {start}-{end - 1}"
+                if problem is None:
                     return data
-                start, end = byte_range
-                if status == 200:  # a server that ignores Range sends the whole file
-                    data = data[start:end]
-                if len(data) != end - start:
+                if attempt > RETRIES:
+                    tried = f" after {attempt} attempts" if attempt > 1 else ""
                     raise HubError(
-                        f"the Hub sent {len(data)} bytes for bytes {start}-{end - 1} of {what} {_where(url)}: "
-                        "the file changed or the transfer was cut; retry, or use a local mirror"
+                        f"the Hub sent {problem} reading {what}{tried} {_where(url)}: the transfer was cut or the file "
+                        f"changed; nothing was cached: retry later, or {MIRROR_HINT}"
                     )
-                return data
-            if status not in _RETRY_STATUS or attempt > RETRIES:
-                raise _status_error(status, response.reason_phrase, what, url, attempt)
-            failure = status
-        logger.debug("retry %d/%d of %s in %.1f s after %s", attempt, RETRIES, url, wait, failure)
-        time.sleep(wait)
+                failure = problem
+            else:
+                asked = _retry_after(response.headers.get("Retry-After")) if status in _RETRY_STATUS else None
+                if asked is not None and asked > MAX_RETRY_AFTER_S and status in _RETRY_STATUS:
+                    error = _status_error(status, response.reason_phrase, what, url, attempt)
+                    raise HubError(f"{error} (the Hub asked to wait {asked:.0f} s before retrying, more than the {MAX_RETRY_AFTER_S:.0f} s spa-vl waits)")
+                if status not in _RETRY_STATUS or attempt > RETRIES:
+                    raise _status_error(status, response.reason_phrase, what, url, attempt)
+                failure, pause = status, wait if asked is None else asked
+        logger.debug("retry %d/%d of %s in %.1f s after %s", attempt, RETRIES, url, pause, failure)
+        sleep(pause)
         wait = min(_MAX_WAIT_S, wait * 2)
     raise AssertionError("unreachable")  # pragma: no cover
 
@@ -346,8 +422,12 @@ class HubRepo:
                 return f.read(-1 if end is None else end - (start or 0))
         if offline():
             raise _offline_error(self.describe(path))
-        whole = start is None and end is None
-        return get(self.url(path), self.describe(path), None if whole else (start or 0, self.size(path) if end is None else end))
+        size, content = self.files[path]
+        first, last = start or 0, size if end is None else end
+        whole = first == 0 and last == size  # the whole file: its hash can be checked
+        if start is None and end is None:
+            return get(self.url(path), self.describe(path), size=size, content_id=content or None)
+        return get(self.url(path), self.describe(path), (first, last), content_id=content or None if whole else None)
 
     def open(self, path: str) -> HubFile:
         """A seekable binary file over the file's bytes (see :class:`HubFile`).

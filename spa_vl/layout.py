@@ -267,9 +267,19 @@ def read_card(path: str | os.PathLike) -> tuple[dict[str, Any], str]:
     Raises
     ------
     SpaVLError
-        The front matter does not parse as YAML.
+        The file is not UTF-8 (e.g. saved as cp1252 by an editor), or the front matter does not
+        parse as YAML.
     """
-    return parse_card(Path(path).read_text(encoding="utf-8"), str(path))
+    raw = Path(path).read_bytes()
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as e:
+        line = raw.count(b"\n", 0, e.start) + 1
+        raise SpaVLError(
+            f"{path}: not UTF-8 (byte 0x{raw[e.start]:02x} at line {line}, byte {e.start}): save the card as UTF-8, "
+            f"as the Hub stores it (e.g. `iconv -f cp1252 -t utf-8 README.md > README.utf8.md` and rename it)"
+        ) from None
+    return parse_card(text, str(path))
 
 
 def parse_card(text: str, where: str) -> tuple[dict[str, Any], str]:

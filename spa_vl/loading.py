@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import os
 
 import datasets
@@ -9,9 +10,10 @@ from datasets.exceptions import DatasetGenerationError
 
 from .builder import SpaVL
 from .errors import SpaVLError
-from .layout import resolve_split
+from .layout import canonical_config, resolve_split
 from .opening import open_source
 from .sources import Source
+from .tables import open_parquet, split_files
 
 
 def load_builder(
@@ -123,12 +125,56 @@ def load_dataset(
         return builder.as_streaming_dataset(split=split)
     try:
         builder.download_and_prepare(num_proc=num_proc)
+        return builder.as_dataset(split=split)
     except DatasetGenerationError as e:
         # our one-line errors (a corrupt file, a refused or failed hub request) come wrapped by `datasets`
-        cause = e.__cause__
-        while cause is not None and not isinstance(cause, SpaVLError):
-            cause = cause.__cause__
-        if cause is None:
-            raise
-        raise cause from e
-    return builder.as_dataset(split=split)
+        raise _unwrap(e, builder) from e
+    except OSError as e:
+        raise _cache_error(e, builder) from e
+    except ValueError:  # `Instruction "validation" corresponds to no data!`: say which shard is empty
+        _refuse_empty_splits(builder, split)
+        raise
+
+
+def _refuse_empty_splits(builder: SpaVL, split: str | None) -> None:
+    """A split whose shards hold no row cannot be a ``Dataset`` (``datasets`` says "corresponds to no data")."""
+    layout = canonical_config(builder.config.name)
+    for name in [resolve_split(layout.name, split)] if split is not None else list(layout.splits):
+        files = split_files(builder.source, layout.name, name)
+        if sum(open_parquet(builder.source, f).metadata.num_rows for f in files) == 0:
+            shown = ", ".join(builder.source.relative(f) for f in files)
+            other = "load another split (split=...) or " if split is None and len(layout.splits) > 1 else ""
+            raise SpaVLError(
+                f"{builder.source.label}: {layout.name}/{name} has no rows: its shard(s) {shown} hold 0 rows: "
+                f"{other}re-download {'them' if len(files) > 1 else 'it'}"
+            )
+
+
+def _cache_error(error: OSError, builder: SpaVL) -> SpaVLError:
+    where = getattr(builder, "_cache_dir_root", None) or builder.cache_dir  # the folder the user chose, not its deep entry
+    if error.errno == errno.ENOSPC:
+        return SpaVLError(
+            f"the datasets cache {where} is full (no space left on device) while preparing {builder.config.name}: free space there, "
+            "or move the cache with HF_DATASETS_CACHE=/bigger/disk (or cache_dir=...)"
+        )
+    if error.errno in (errno.EROFS, errno.EACCES, errno.EPERM):
+        return SpaVLError(
+            f"the datasets cache {where} cannot be written ({error.strerror}) while preparing {builder.config.name}: "
+            "move the cache with HF_DATASETS_CACHE=/writable/folder (or cache_dir=...)"
+        )
+    return SpaVLError(f"preparing {builder.config.name} in the datasets cache {where} failed ({error}): check that folder, or move it with HF_DATASETS_CACHE")
+
+
+def _unwrap(error: DatasetGenerationError, builder: SpaVL) -> BaseException:
+    """Our one-line error inside ``datasets``' wrapper; a full or read-only cache named with its fix."""
+    cause: BaseException | None = error.__cause__ or error.__context__
+    seen: list[BaseException] = []
+    while cause is not None and cause not in seen:
+        seen.append(cause)
+        if isinstance(cause, SpaVLError):
+            return cause
+        cause = cause.__cause__ or cause.__context__
+    os_error = next((c for c in seen if isinstance(c, OSError) and c.errno is not None), None)
+    if os_error is not None:
+        return _cache_error(os_error, builder)
+    return error

@@ -20,6 +20,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
+import re
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
@@ -33,7 +36,7 @@ from .cache import cache_root
 from .errors import SpaVLError
 from .layout import META_DIR
 from .sources import Source
-from .taxonomy import canonical_question_type
+from .taxonomy import SpaVLWarning, canonical_question_type
 
 _PARSER_VERSION = 2
 _TYPE_SAMPLE = 1000  # records the struct type is inferred from before converting all of them
@@ -135,7 +138,30 @@ def _records(data: Any, path: str) -> list[dict]:
             data = list(data.values())
     if not isinstance(data, list) or any(not isinstance(r, dict) for r in data[:1]):
         raise SpaVLError(f"{path}: expected a JSON list of objects (one per item) or a dict of them; re-download the meta file")
+    bad = next((i for i, r in enumerate(data) if not isinstance(r, dict)), None)
+    if bad is not None:
+        shown = json.dumps(data[bad])[:40]
+        raise SpaVLError(
+            f"{path}: record {bad} (counting from 0) is {shown}, not an object like the others: "
+            "remove it (or restore the record) and run again, or re-download the meta file"
+        )
     return data
+
+
+def _first_odd_type(values: list, path: str, name: str) -> str:
+    """Where a field's values stop having one type: ``record i holds T (v) where record j holds U (w)``."""
+    first = next((i for i, v in enumerate(values) if v is not None), None)
+    if first is None:
+        return ""
+    kind = type(values[first])
+    odd = next((i for i, v in enumerate(values) if v is not None and type(v) is not kind), None)
+    if odd is None:
+        return ""
+    return (
+        f"{path}: field {name!r} holds {type(values[odd]).__name__} in record {odd} ({json.dumps(values[odd])[:40]}) but "
+        f"{kind.__name__} in record {first} ({json.dumps(values[first])[:40]}); the field is read as text: "
+        f"fix record {odd} if that is a mistake"
+    )
 
 
 def _to_table(records: list[dict], path: str) -> pa.Table:
@@ -143,19 +169,23 @@ def _to_table(records: list[dict], path: str) -> pa.Table:
         return pa.table({})
     # Infer the struct type from a sample, then convert every record with it in C++ (2-3x faster
     # than inferring over all records); fall back to full inference when the sample cannot say.
-    sampled = pa.array(records[:_TYPE_SAMPLE]).type
-    every_key = set().union(*records)
-    explicit = len(sampled) == len(every_key) and not any(pa.types.is_null(f.type) for f in sampled)
-    try:
-        array = pa.array(records, type=sampled) if explicit else pa.array(records)
-        return pa.Table.from_struct_array(array) if len(array.type) else pa.table({})
+    try:  # a field whose type differs within the sample cannot be inferred from it
+        sampled: pa.DataType | None = pa.array(records[:_TYPE_SAMPLE]).type
     except (pa.ArrowInvalid, pa.ArrowTypeError):
-        pass
-    try:
-        array = pa.array(records)
-        return pa.Table.from_struct_array(array) if len(array.type) else pa.table({})
-    except (pa.ArrowInvalid, pa.ArrowTypeError):
-        pass
+        sampled = None
+    if sampled is not None:
+        every_key = set().union(*records)
+        explicit = len(sampled) == len(every_key) and not any(pa.types.is_null(f.type) for f in sampled)
+        try:
+            array = pa.array(records, type=sampled) if explicit else pa.array(records)
+            return pa.Table.from_struct_array(array) if len(array.type) else pa.table({})
+        except (pa.ArrowInvalid, pa.ArrowTypeError):
+            pass
+        try:
+            array = pa.array(records)
+            return pa.Table.from_struct_array(array) if len(array.type) else pa.table({})
+        except (pa.ArrowInvalid, pa.ArrowTypeError):
+            pass
     # Mixed types in a field: infer field by field, falling back to text for that field alone.
     columns = {}
     for name in dict.fromkeys(k for r in records for k in r):
@@ -164,17 +194,66 @@ def _to_table(records: list[dict], path: str) -> pa.Table:
             columns[name] = pa.array(values)
         except (pa.ArrowInvalid, pa.ArrowTypeError):
             columns[name] = pa.array([None if v is None else v if isinstance(v, str) else json.dumps(v) for v in values], pa.string())
+            where = _first_odd_type(values, path, name)
+            if where:
+                warnings.warn(where, SpaVLWarning, stacklevel=2)
     return pa.table(columns)
+
+
+def _token_at(text: str, pos: int) -> str:
+    """The JSON token starting at ``pos`` (up to the next delimiter, at most 30 characters)."""
+    match = re.match(r"[^\s,:\[\]{}]+|.", text[pos : pos + 30], re.DOTALL)
+    return match.group(0) if match else "end of file"
+
+
+def _lenient_json(raw: bytes, path: str) -> Any:
+    """Parse JSON that orjson refused.
+
+    NaN, Infinity and numbers out of range (1e999) become missing values, with one warning;
+    anything else is an error naming the position and the token.
+    """
+    text = raw.decode("utf-8", errors="replace")
+    odd: list[str] = []
+
+    def missing(token: str) -> None:
+        odd.append(token)
+        return None
+
+    def number(token: str) -> float | None:
+        value = float(token)
+        if math.isfinite(value):
+            return value
+        odd.append(token)
+        return None
+
+    try:
+        data = json.loads(text, parse_constant=missing, parse_float=number)
+    except json.JSONDecodeError as e:
+        raise SpaVLError(
+            f"{path}: not valid JSON at line {e.lineno} column {e.colno} (character {e.pos}): {e.msg} at "
+            f"{_token_at(text, e.pos)!r}: fix the file there, or re-download the meta file"
+        ) from None
+    if odd:
+        found = re.search(r"[:\[,]\s*(" + re.escape(odd[0]) + r")\s*[,\]}]", text)
+        at = f" at line {text.count(chr(10), 0, found.start(1)) + 1} column {found.start(1) - text.rfind(chr(10), 0, found.start(1))}" if found else ""
+        warnings.warn(
+            f"{path}: {len(odd)} value(s) are not finite JSON numbers (first: {odd[0]!r}{at}); read as missing values: "
+            "write null for a missing value",
+            SpaVLWarning,
+            stacklevel=3,
+        )
+    return data
 
 
 def _load_records(source: Source, file: MetaFile) -> list[dict]:
     import orjson
 
+    with source.open(file.path, "rb") as f:
+        raw = f.read()
     try:
-        with source.open(file.path, "rb") as f:
-            data = orjson.loads(f.read())
-    except orjson.JSONDecodeError as e:
-        raise SpaVLError(f"{file.relative}: not valid JSON ({str(e).splitlines()[0][:100]}): re-download the meta file") from e
+        data = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        data = _lenient_json(raw, file.relative)  # NaN, Infinity, 1e999: missing; else a one-line error
     return _records(data, file.relative)
 
 

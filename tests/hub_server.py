@@ -28,7 +28,12 @@ Uploads, as ``huggingface_hub``'s ``create_repo`` / ``create_commit`` / ``upload
 
 Every repo is a list of commits, each a folder snapshot (:meth:`HubServer.commit`); ``main``
 names the newest. The server counts the body bytes it sends per file (:meth:`bytes_sent`),
-and can be told to fail (:meth:`fail`: a status for matching files, e.g. 403 or 503).
+and can be told to fail (:meth:`fail`: a status for matching files, e.g. 403 or 503) or to
+misbehave on file bodies (:meth:`misbehave`): ``short`` (a Content-Length of the whole body, half
+of it sent, the connection closed), ``cut`` (half the body with a Content-Length that agrees, as a
+broken proxy sends it), ``garble`` (the whole length, the bytes reversed), ``stall`` (headers and half the body, then nothing until :meth:`stop`
+or :attr:`HubServer.release` is set) and ``rate_limit`` (429 with ``Retry-After``). Every request
+answered by a fault is in :meth:`faults_sent`.
 
 Used by ``tests/test_hub.py`` and ``benchmarks/hub.py``::
 
@@ -99,6 +104,14 @@ class Failure:
 
 
 @dataclass
+class Misbehaviour:
+    pattern: re.Pattern
+    mode: str  # "short", "cut", "garble", "stall" or "rate_limit"
+    remaining: int | None
+    retry_after: str = "1"
+
+
+@dataclass
 class HubServer:
     """The server (a thread); ``with HubServer() as hub:`` starts and stops it.
 
@@ -112,6 +125,9 @@ class HubServer:
     repos: dict[str, list[Commit]] = field(default_factory=dict)
     log: list[tuple[str, str, int, int]] = field(default_factory=list)  # (kind, path, first byte, body bytes)
     failures: list[Failure] = field(default_factory=list)
+    misbehaviours: list[Misbehaviour] = field(default_factory=list)
+    faults: list[tuple[str, str]] = field(default_factory=list)  # (request path, status or mode) of each fault answered
+    release: threading.Event = field(default_factory=threading.Event)  # ends every stall
     _lock: threading.Lock = field(default_factory=threading.Lock)
     uploads: dict[str, Path] = field(default_factory=dict)  # sha256 -> bytes received by PUT /upload/{sha256}
     _upload_dir: Path | None = None
@@ -126,6 +142,7 @@ class HubServer:
         return self
 
     def stop(self) -> None:
+        self.release.set()
         self._httpd.shutdown()
         self._httpd.server_close()
 
@@ -200,9 +217,27 @@ class HubServer:
         with self._lock:
             self.failures.append(Failure(re.compile(pattern), status, times))
 
+    def misbehave(self, pattern: str, mode: str, times: int | None = None, *, retry_after: str = "1") -> None:
+        """Misbehave on file bodies (resolve and LFS requests) whose path matches ``pattern``.
+
+        ``mode`` is ``"short"``, ``"cut"``, ``"garble"``, ``"stall"`` or ``"rate_limit"`` (see the module
+        docstring); ``retry_after`` is the ``Retry-After`` value a rate limit sends.
+        """
+        assert mode in ("short", "cut", "garble", "stall", "rate_limit"), mode
+        with self._lock:
+            self.misbehaviours.append(Misbehaviour(re.compile(pattern), mode, times, retry_after))
+
+    def faults_sent(self, pattern: str = "") -> list[tuple[str, str]]:
+        """``(request path, status or mode)`` of each request answered by :meth:`fail` or :meth:`misbehave`."""
+        with self._lock:
+            return [f for f in self.faults if re.search(pattern, f[0])]
+
     def clear_failures(self) -> None:
         with self._lock:
             self.failures.clear()
+            self.misbehaviours.clear()
+            self.faults.clear()
+        self.release.clear()
 
     # -- accounting ----------------------------------------------------------------------------
     def reset_log(self) -> None:
@@ -229,7 +264,18 @@ class HubServer:
                 if f.pattern.search(path) and (f.remaining is None or f.remaining > 0):
                     if f.remaining is not None:
                         f.remaining -= 1
+                    self.faults.append((path, str(f.status)))
                     return f.status
+        return None
+
+    def _misbehaviour(self, path: str) -> Misbehaviour | None:
+        with self._lock:
+            for m in self.misbehaviours:
+                if m.pattern.search(path) and (m.remaining is None or m.remaining > 0):
+                    if m.remaining is not None:
+                        m.remaining -= 1
+                    self.faults.append((path, m.mode))
+                    return m
         return None
 
     def _find(self, repo_id: str, revision: str | None) -> Commit | None:
@@ -542,5 +588,26 @@ class _Handler(BaseHTTPRequestHandler):
         with open(blob.local, "rb") as f:
             f.seek(start)
             body = f.read(end - start)
+        fault = self.hub._misbehaviour(unquote(urlsplit(self.path).path))
+        if fault is not None:
+            return self._misbehave(fault, status, body, headers)
         self.hub._record("FILE", blob.path, start, len(body))
         self._send(status, body, headers)
+
+    def _misbehave(self, fault: Misbehaviour, status: int, body: bytes, headers: dict) -> None:
+        if fault.mode == "rate_limit":
+            return self._send(429, b'{"error": "rate limited"}', {"Retry-After": fault.retry_after, "Content-Type": "application/json"})
+        if fault.mode == "cut":  # a consistent answer, just not the whole file
+            return self._send(status, body[: len(body) // 2], headers)
+        if fault.mode == "garble":  # the right length, the wrong bytes
+            return self._send(status, body[::-1], headers)
+        self.send_response(status)
+        for k, v in headers.items():
+            self.send_header(k, str(v))
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body[: len(body) // 2])
+        self.wfile.flush()
+        if fault.mode == "stall":
+            self.hub.release.wait(60)
+        self.close_connection = True

@@ -110,3 +110,85 @@ def test_repeated_agreeing_records_are_no_conflict(mirror):
     report = diagnose(mirror)
     assert report.conflicts == [] and report.failures == []
     assert compute_stats(mirror)["train/train"]["rows"] == len(_train_image_names(mirror))
+
+
+# --- item 6: one clear line instead of a traceback ------------------------------------------------------
+
+def test_a_field_whose_type_differs_in_the_first_records_is_read_as_text_with_a_line(mirror, sample_dir):
+    path = mirror / IMAGE_INFO
+    records = json.loads(path.read_text())
+    records[5]["width"] = "wide"  # was: ArrowInvalid "Could not convert 'wide' with type str: tried to convert to int64"
+    path.write_text(json.dumps(records))
+    with pytest.warns(UserWarning, match=rf"{IMAGE_INFO}: field 'width' holds str in record 5 \("):
+        stats = compute_stats(mirror)
+    assert stats == compute_stats(sample_dir)  # labels do not depend on the odd field
+
+
+@pytest.mark.parametrize("bad, shown", [(None, "null"), (7, "7")])
+def test_a_record_that_is_not_an_object_is_named(mirror, capsys, bad, shown):
+    path = mirror / "meta_files/split/easy.json"
+    records = json.loads(path.read_text())
+    records.insert(4, bad)  # was: TypeError 'NoneType' object is not iterable (or ArrowInvalid)
+    path.write_text(json.dumps(records))
+    line = _one_line_error(capsys, ["stats", str(mirror)])
+    assert f"meta_files/split/easy.json: record 4 (counting from 0) is {shown}, not an object" in line and "remove it" in line
+
+
+def test_a_card_in_cp1252_is_named_with_the_fix(mirror, capsys):
+    card = mirror / "README.md"
+    raw = (card.read_text(encoding="utf-8") + "\nCaf\u00e9 \u2014 notes\n").encode("cp1252")
+    card.write_bytes(raw)
+    first = next(i for i, b in enumerate(raw) if b >= 0x80)  # cp1252 bytes >= 0x80 never start valid UTF-8 here
+    line = _one_line_error(capsys, ["doctor", str(mirror)])  # was: UnicodeDecodeError traceback
+    at_line = raw[:first].count(b"\n") + 1
+    assert f"{card}: not UTF-8 (byte 0x{raw[first]:02x} at line {at_line}, byte {first})" in line
+    assert "iconv -f cp1252 -t utf-8" in line
+
+
+def test_a_split_whose_only_shard_has_no_rows_is_named(mirror):
+    (shard,) = mirror.glob("validation/*.parquet")
+    table = pq.read_table(shard)
+    pq.write_table(table.slice(0, 0), shard)
+    for split in ("validation", None):  # was: ValueError Instruction "validation" corresponds to no data!
+        with pytest.raises(SpaVLError, match=r"validation/validation has no rows: its shard\(s\) validation/validation-00000-of-00001\.parquet hold 0 rows: re-download it"):
+            spa_vl.load_dataset(mirror, "validation", split=split)
+
+
+def test_a_full_datasets_cache_names_the_folder_and_the_variable(sample_dir, tmp_path):
+    from test_faults_outputs import small_tmpfs
+
+    with small_tmpfs(tmp_path / "small", "size=64k") as small:
+        with pytest.raises(SpaVLError) as error:  # was: DatasetGenerationError: An error occurred while generating the dataset
+            spa_vl.load_dataset(sample_dir, "train", cache_dir=str(small))
+    message = str(error.value)
+    assert message.startswith(f"the datasets cache {small} is full") and "HF_DATASETS_CACHE" in message and "\n" not in message
+
+
+# --- item 8: NaN and 1e999 are missing values; bad JSON names the position and the token -------------
+
+def test_non_finite_numbers_are_missing_values_with_a_warning(mirror, sample_dir):
+    path = mirror / IMAGE_INFO
+    text = path.read_text()
+    text = text.replace('"width": ', '"width": 1e999, "was_width": ', 1).replace('"text_similarity": ', '"text_similarity": NaN, "was": ', 1)
+    path.write_text(text)  # was: "not valid JSON (...): re-download the meta file"
+    line, column = _position(text, "1e999")
+    with pytest.warns(UserWarning, match=rf"{IMAGE_INFO}: 2 value\(s\) are not finite JSON numbers \(first: '1e999' at line {line} column {column}\); read as missing"):
+        stats = compute_stats(mirror)
+    assert stats == compute_stats(sample_dir)
+    built = spa_vl.load_dataset(mirror, "train", split="train", image_info=True)
+    assert None in built["width"] and None in built["text_similarity"]
+
+
+def test_invalid_json_names_the_position_and_the_token(mirror, capsys):
+    path = mirror / IMAGE_INFO
+    text = path.read_text().replace('"width": ', '"width": wide, "w": ', 1)
+    path.write_text(text)
+    line, column = _position(text, "wide")
+    message = _one_line_error(capsys, ["stats", str(mirror)])
+    assert f"{IMAGE_INFO}: not valid JSON at line {line} column {column}" in message and "'wide'" in message and "fix the file there" in message
+
+
+def _position(text: str, token: str) -> tuple[int, int]:
+    """1-based line and column of the first ``token`` in ``text``."""
+    at = text.index(token)
+    return text.count("\n", 0, at) + 1, at - text.rfind("\n", 0, at)
