@@ -119,7 +119,8 @@ def _cmd_report(args: argparse.Namespace) -> int:
 
     out = build_report(_source(args), args.out, settings, overwrite=args.overwrite, progress=_progress(args),
                        announce=None if args.quiet else announce, embeddings=args.embeddings)
-    print(f"wrote {out}/report.html, report.md, stats.json, timings.json and the figures")
+    explorer = ", explorer.html" if (out / "explorer.html").is_file() else ""
+    print(f"wrote {out}/report.html{explorer}, report.md, stats.json, timings.json and the figures")
     return 0
 
 
