@@ -499,7 +499,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         The exit code: 0 success, 1 a user error (one line on stderr), 2 usage, 130 interrupted.
     """
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args, unknown = parser.parse_known_args(argv)
+    if unknown:  # the subcommand's usage, not the top level's, names what was mistyped
+        subparsers = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+        subparsers.choices[args.command].error(f"unrecognized arguments: {' '.join(unknown)}")
     _system_allocator()
     if args.debug:  # hub retries and other progress notes of the library
         import logging

@@ -1,6 +1,8 @@
 import subprocess
 import sys
 
+import pytest
+
 from spa_vl.cli import build_parser, main
 
 
@@ -83,3 +85,11 @@ def test_model_group_without_members_is_a_one_line_error(sample_dir, tmp_path, c
     assert main(argv) == 1
     assert "--model-group 'safe' is not NAME=M1,M2,..." in capsys.readouterr().err
     assert not (tmp_path / "o").exists()
+
+
+def test_a_mistyped_option_shows_the_subcommands_usage(capsys):
+    with pytest.raises(SystemExit) as exited:
+        main(["stats", "--nme"])
+    err = capsys.readouterr().err
+    assert exited.value.code == 2
+    assert err.startswith("usage: spa-vl stats") and "unrecognized arguments: --nme" in err
