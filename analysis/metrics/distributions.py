@@ -275,6 +275,22 @@ def crosstab(frame: pd.DataFrame, rows: str, columns: str, normalize: bool | str
     return pd.crosstab(frame[rows], frame[columns], normalize=normalize)
 
 
+def is_unknown(labels: pd.Series) -> np.ndarray:
+    """Which labels are unknown: the string ``"unknown"`` or null.
+
+    Parameters
+    ----------
+    labels : pandas.Series, length n
+        Label values.
+
+    Returns
+    -------
+    numpy.ndarray of bool, shape (n,)
+        True where the label is unknown.
+    """
+    return (labels.isna() | (labels == UNKNOWN)).to_numpy(bool)
+
+
 def known_labels(frame: pd.DataFrame, *levels: str) -> pd.DataFrame:
     """The rows of ``frame`` whose every label in ``levels`` is known (unknown is never a group).
 
@@ -292,7 +308,7 @@ def known_labels(frame: pd.DataFrame, *levels: str) -> pd.DataFrame:
     """
     keep = np.ones(len(frame), dtype=bool)
     for level in levels:
-        keep &= (frame[level].notna() & (frame[level] != UNKNOWN)).to_numpy()
+        keep &= ~is_unknown(frame[level])
     known = frame[keep]
     known.attrs["unknown_left_out"] = int((~keep).sum())
     return known
@@ -313,7 +329,7 @@ def unknown_by_split(frame: pd.DataFrame, level: str) -> dict[str, int]:
     dict of str to int
         ``config/split`` key → unknown rows, every split of ``frame`` listed.
     """
-    unknown = frame[level].isna() | (frame[level] == UNKNOWN)
+    unknown = pd.Series(is_unknown(frame[level]), index=frame.index)
     return {str(k): int(v) for k, v in unknown.groupby(frame[SPLIT], sort=False).sum().items()}
 
 

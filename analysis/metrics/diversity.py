@@ -21,9 +21,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from spa_vl.taxonomy import UNKNOWN
-
-from .distributions import shannon_entropy
+from .distributions import is_unknown, shannon_entropy
 from .records import Record
 
 
@@ -346,7 +344,7 @@ def group_diversity(
         ``n_resamples`` the ``<metric>_ci_low`` / ``<metric>_ci_high`` of :data:`BOOTSTRAP_METRICS`.
     """
     labels = pd.Series(list(groups), dtype=object)
-    unknown = (labels.isna() | (labels == UNKNOWN)).to_numpy()
+    unknown = is_unknown(labels)
     labels = labels.where(~unknown)  # unknown is never a group: those rows are left out
     sizes = labels.value_counts()
     if n is None:

@@ -29,8 +29,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from spa_vl.columns import SPLIT
-from spa_vl.taxonomy import UNKNOWN
 
+from .distributions import is_unknown
 from .refusal import RefusalDetector, refuses, string_array
 from .response_models import wilson_interval
 
@@ -269,7 +269,7 @@ def pair_stats(frame: pd.DataFrame, by: str | None = None, features: pd.DataFram
     keep = features["is_pair"].to_numpy(bool)
     if by is not None:
         labels = frame[by].astype(object)
-        keep = keep & (labels.notna() & (labels != UNKNOWN)).to_numpy()
+        keep = keep & ~is_unknown(labels)
     f = features[keep].copy()
     f["both_refuse"] = f["chosen_refuses"] & f["rejected_refuses"]
     f["neither_refuses"] = ~f["chosen_refuses"] & ~f["rejected_refuses"]
@@ -326,7 +326,7 @@ def length_difference_quantiles(frame: pd.DataFrame, by: str, features: pd.DataF
     """
     features = pair_features(frame) if features is None else features
     labels = frame[by].astype(object)
-    keep = features["is_pair"].to_numpy(bool) & (labels.notna() & (labels != UNKNOWN)).to_numpy()
+    keep = features["is_pair"].to_numpy(bool) & ~is_unknown(labels)
     diff = features.loc[keep, "word_difference"].groupby(labels[keep].astype(str).rename(by), sort=True)
     out = pd.DataFrame({"n": diff.size(), "mean": diff.mean()})
     for q in quantiles:

@@ -18,7 +18,7 @@ import pandas as pd
 
 from spa_vl.taxonomy import RESPONSE_MODELS, UNKNOWN
 
-from .distributions import known_labels
+from .distributions import is_unknown, known_labels
 
 CHOSEN_MODEL = "chosen_model"
 REJECTED_MODEL = "rejected_model"
@@ -51,8 +51,7 @@ def _known(frame: pd.DataFrame) -> pd.DataFrame:
     if not {CHOSEN_MODEL, REJECTED_MODEL} <= set(frame.columns):
         return frame.iloc[0:0]
     chosen, rejected = frame[CHOSEN_MODEL], frame[REJECTED_MODEL]
-    ok = chosen.notna() & rejected.notna() & (chosen != UNKNOWN) & (rejected != UNKNOWN)
-    return frame[ok.to_numpy()]
+    return frame[~is_unknown(chosen) & ~is_unknown(rejected)]
 
 
 def wilson_interval(successes: np.ndarray, trials: np.ndarray, z: float = 1.959964) -> tuple[np.ndarray, np.ndarray]:
