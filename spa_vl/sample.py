@@ -12,7 +12,9 @@ real fields are undocumented). Meta records use per-folder image names (``170.jp
 
 Questions carry the real whitespace quirks, responses realistic lengths; all 53 subcategories
 occur in train and (from ~1,000 rows up) in each eval split, which at ``rows=100788`` holds each
-subcategory exactly 5 times. Images are small real JPEGs in the ``datasets`` Image struct. Split
+subcategory exactly 5 times. Images are small real JPEGs in the ``datasets`` Image struct, each a
+seeded texture of its own; in every split ~1% of the images are planted near copies and ~0.5% exact
+copies of a train image (:func:`planted_duplicates`), and no other two images are near. Split
 sizes keep the hub's proportions (93,258 : 7,000 : 265 : 265), at least 10 rows per split. Same
 arguments, same library versions → byte-identical files.
 """
@@ -51,8 +53,14 @@ DEFAULT_ROWS = 1200
 DEFAULT_SEED = 0
 DEFAULT_IMAGE_SIZE = 32
 MIN_SPLIT_ROWS = 10
-#: Images at least this large get photo-like noise, so JPEG sizes approach the hub's (~30-40 KB at 256 px).
+#: Images at least this large get photo-like grain, so JPEG sizes approach the hub's (~30-40 KB at 256 px).
 _NOISY_FROM_PX = 128
+#: Side of the random colour grid each image's texture is interpolated from.
+_TEXTURE_CELLS = 12
+#: Shares of each split's images planted as near and as exact copies of a train image.
+_NEAR_SHARE, _EXACT_SHARE = 0.01, 0.005
+#: Sub-streams of the seed: images and the planting plan draw from their own generators.
+_IMAGE_STREAM, _PLANT_STREAM = 1, 2
 
 
 def split_sizes(rows: int) -> dict[tuple[str, str], int]:
@@ -157,18 +165,78 @@ def _number_within_folder(image_id: np.ndarray, path_index: np.ndarray, n_images
     return number[image_id]
 
 
-def _jpeg(rng: np.random.Generator, size: int, hue: int, shape: int) -> bytes:
-    base = np.array([(hue * 53) % 256, (hue * 101 + 80) % 256, (hue * 29 + 160) % 256], dtype=np.float32)
-    noise_scale = 60.0 if size >= _NOISY_FROM_PX else 12.0
-    pixels = base + rng.normal(0.0, noise_scale, (size, size, 3)).astype(np.float32)
-    lo, hi = size // 4, size // 4 + max(2, size // 2)
-    band = slice(lo + shape % 3, hi - shape % 5)
-    pixels[band, lo:hi] = 255 - base  # a block whose placement depends on the subcategory
-    buffer = io.BytesIO()
+def _pixels(seed: int, image_id: int, size: int, hue: int) -> np.ndarray:
+    """One image's seeded texture: a smooth random colour field tinted by class, plus grain.
+
+    Seeded by ``(seed, image_id)`` alone, so an image does not depend on the order it is drawn in.
+    Independent fields put two images ~32 of 64 dhash bits apart, far beyond the near-duplicate
+    threshold; only :func:`planted_duplicates` makes images near.
+    """
     from PIL import Image  # generating only: finding an existing sample imports neither PIL nor datasets
 
-    Image.fromarray(np.clip(pixels, 0, 255).astype(np.uint8), "RGB").save(buffer, "JPEG", quality=85)
+    rng = np.random.default_rng([seed, _IMAGE_STREAM, image_id])
+    tint = np.array([(hue * 53) % 256, (hue * 101 + 80) % 256, (hue * 29 + 160) % 256], dtype=np.float32)
+    coarse = (0.7 * rng.uniform(0, 255, (_TEXTURE_CELLS, _TEXTURE_CELLS, 3)) + 0.3 * tint).astype(np.uint8)
+    field = np.asarray(Image.fromarray(coarse, "RGB").resize((size, size), Image.Resampling.BICUBIC), dtype=np.float32)
+    grain = 45.0 if size >= _NOISY_FROM_PX else 8.0
+    return field + rng.normal(0.0, grain, (size, size, 3)).astype(np.float32)
+
+
+def _encode(pixels: np.ndarray, quality: int = 85) -> bytes:
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.fromarray(np.clip(pixels, 0, 255).astype(np.uint8), "RGB").save(buffer, "JPEG", quality=quality)
     return buffer.getvalue()
+
+
+def _plan_duplicates(data: _Rows, seed: int) -> dict[int, tuple[int, str]]:
+    """Which images are planted copies of which train image: ``{copy_id: (source_id, kind)}``.
+
+    In every split, ~1% of its images (at least one) become a ``near`` copy of a train image
+    (re-encoded at another JPEG quality, slightly brighter) and ~0.5% (at least one) an ``exact``
+    copy (the same bytes under the copy's own name). Sources are distinct train images that are
+    not copies themselves, so every planted pair is the only near or exact pair its images are in.
+    """
+    rng = np.random.default_rng([seed, _PLANT_STREAM])
+    train_images = np.unique(data.image_id[data.config == "train"])
+    plan: dict[int, tuple[int, str]] = {}
+    chosen: set[int] = set()
+    for config, split in dict.fromkeys(zip(data.config, data.split)):
+        images = np.unique(data.image_id[(data.config == config) & (data.split == split)])
+        for kind, share in (("near", _NEAR_SHARE), ("exact", _EXACT_SHARE)):
+            count = max(1, round(share * len(images)))
+            copies = rng.permutation(np.setdiff1d(images, np.fromiter(chosen, np.int64, len(chosen))))[:count]
+            chosen.update(int(c) for c in copies)
+            sources = rng.permutation(np.setdiff1d(train_images, np.fromiter(chosen, np.int64, len(chosen))))[: len(copies)]
+            chosen.update(int(s) for s in sources)
+            plan.update({int(c): (int(s), kind) for c, s in zip(copies, sources)})
+    return plan
+
+
+def planted_duplicates(rows: int = DEFAULT_ROWS, seed: int = DEFAULT_SEED) -> dict[str, dict[str, int]]:
+    """How many near and exact image copies the sample of ``rows`` rows and ``seed`` plants, per split.
+
+    Parameters
+    ----------
+    rows : int
+        Rows over all splits, as given to :func:`generate_sample`.
+    seed : int
+        Its seed.
+
+    Returns
+    -------
+    dict of str to dict of str to int
+        ``{"<config>/<split>": {"near": n, "exact": m}}``: images of that split that are a near or
+        exact copy of another (train) image. No other pair of the sample's images is near or exact.
+    """
+    data = _draw_rows(rows, np.random.default_rng(seed))
+    plan = _plan_duplicates(data, seed)
+    split_of = {int(i): f"{c}/{s}" for i, c, s in zip(data.image_id, data.config, data.split)}
+    counts: dict[str, dict[str, int]] = {key: {"near": 0, "exact": 0} for key in dict.fromkeys(f"{c}/{s}" for c, s in zip(data.config, data.split))}
+    for copy, (_, kind) in plan.items():
+        counts[split_of[copy]][kind] += 1
+    return counts
 
 
 def _image_names(rows: _Rows, style: str) -> list[str]:
@@ -250,13 +318,18 @@ def generate_sample(
     _, first_rows = np.unique(data.image_id, return_index=True)
     from tqdm.auto import tqdm
 
-    jpegs = pa.array(
-        [
-            _jpeg(rng, image_size, class_index[data.paths[data.path_index[r]][0]], int(data.path_index[r]))
-            for r in tqdm(first_rows, desc="images", unit="img", disable=not progress)
-        ],
-        pa.large_binary(),
-    )
+    plan = _plan_duplicates(data, seed)
+    hues = [class_index[data.paths[data.path_index[r]][0]] for r in first_rows]
+    payloads: list[bytes] = [
+        b"" if int(data.image_id[r]) in plan else _encode(_pixels(seed, int(data.image_id[r]), image_size, hue))
+        for r, hue in zip(tqdm(first_rows, desc="images", unit="img", disable=not progress), hues)
+    ]
+    for copy, (source, kind) in plan.items():  # image ids are 0..n-1 in first-row order
+        if kind == "exact":
+            payloads[copy] = payloads[source]
+        else:
+            payloads[copy] = _encode(_pixels(seed, source, image_size, hues[source]) + 4.0, quality=70)
+    jpegs = pa.array(payloads, pa.large_binary())
     image_ids, file_names = pa.array(data.image_id), pa.array([n.rsplit("/", 1)[-1] for n in names])
     classes = np.asarray(data.paths, dtype=object)[data.path_index]
     texts = pa.table(

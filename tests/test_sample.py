@@ -104,3 +104,37 @@ def test_texts_vary_within_a_subcategory(sample_dir):
     assert val["chosen"].nunique() > 0.5 * len(val)
     # chosen refuses or redirects, rejected complies
     assert not set(val["chosen"]) & set(val["rejected"])
+
+
+
+def test_only_planted_images_are_duplicates(sample_dir):
+    """Textured images: the near (dhash distance ≤ threshold) and exact pairs are exactly the planted copies."""
+    import io
+    from itertools import combinations
+
+    import imagehash
+    from conftest import SAMPLE_ROWS
+    from PIL import Image
+
+    from spa_vl.analysis.metrics.images import HASH_SIZE, NEAR_THRESHOLD
+    from spa_vl.sample import planted_duplicates
+
+    split_of, payload = {}, {}
+    for path in sorted(sample_dir.rglob("*.parquet")):
+        split = {"data": "train/train", "validation": "validation/validation"}.get(path.parent.name) or f"eval/{path.name.split('-')[0]}"
+        for image in pq.read_table(path, columns=["image"]).column("image").to_pylist():
+            split_of[image["path"]], payload[image["path"]] = split, image["bytes"]
+    dhash = {name: imagehash.dhash(Image.open(io.BytesIO(b)), hash_size=HASH_SIZE) for name, b in payload.items()}
+    found: dict[str, dict[str, int]] = {split: {"near": 0, "exact": 0} for split in split_of.values()}
+    for a, b in combinations(sorted(payload), 2):
+        if payload[a] == payload[b]:
+            kind = "exact"
+        elif dhash[a] - dhash[b] <= NEAR_THRESHOLD:
+            kind = "near"
+        else:
+            continue
+        assert "train/train" in (split_of[a], split_of[b]), (a, b)  # every copy is of a train image
+        copy_split = split_of[b] if split_of[a] == "train/train" else split_of[a]
+        found[copy_split][kind] += 1
+    assert found == planted_duplicates(SAMPLE_ROWS, seed=7)
+    assert all(n >= 1 for counts in found.values() for n in counts.values())
