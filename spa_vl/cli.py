@@ -231,7 +231,7 @@ def _cmd_ablate(args: argparse.Namespace) -> int:
                 print(f"  {problem}")
         bad = sum(bool(p) for p in results.values())
         if bad:
-            raise SpaVLError(f"{bad} of {len(results)} subset(s) do not match their manifest")
+            raise SpaVLError(f"{bad} of {len(results)} subset(s) do not match their manifest{_moved_hint(args.verify, results)}")
         return 0
     if not args.out:
         raise SpaVLError("spa-vl ablate needs --out DIR (or --verify DIR)")
@@ -253,6 +253,27 @@ def _cmd_ablate(args: argparse.Namespace) -> int:
     if set(formats) - {"parquet"}:
         print(f"training commands: {folders[0] / 'TRAIN.md'}" + (" (one per subset)" if len(folders) > 1 else ""))
     return 0
+
+
+def _moved_hint(root: str, results: dict[str, list[str]]) -> str:
+    """``--verify``'s fix for moved subsets: one ``--relocate`` per distinct folder that fixes them all (usually ``root``)."""
+    from spa_vl.analysis.writers.export import moved_subsets, relocate_command, relocate_roots
+
+    moved = moved_subsets(root)
+    if not moved:
+        return ""
+    roots = relocate_roots(root)
+    commands = " and ".join(f"`{relocate_command(folder)}`" for folder in roots) + (" rewrite" if len(roots) > 1 else " rewrites")
+    if len(results) == 1 and list(moved) == list(results):  # root is the subset, or holds just this one
+        return f"; it was moved from {next(iter(moved.values()))}: {commands} its paths"
+    parents = {os.path.dirname(old) for old in moved.values()}
+    moved_from = f" from {parents.pop()}" if len(parents) == 1 else ""
+    broken = [folder for folder, problems in results.items() if problems]
+    names = ", ".join(os.path.basename(folder) for folder in moved)
+    which = f"all {len(moved)} were" if len(moved) == len(broken) > 1 else f"{names} {'was' if len(moved) == 1 else 'were'}"
+    hint = f"; {which} moved{moved_from}: {commands} {'its' if len(moved) == 1 else 'their'} paths"
+    others = ", ".join(os.path.basename(folder) for folder in broken if folder not in moved)
+    return hint + (f"; the problems of {others} are listed above" if others else "")
 
 
 def _pair_quality_pool(args: argparse.Namespace, source, pool):

@@ -1,5 +1,8 @@
 import json
 import os
+import re
+import shlex
+import shutil
 import subprocess
 import sys
 
@@ -56,8 +59,6 @@ def test_rlhf_files_have_the_training_repo_keys_and_images(exported):
 
 def test_verify_detects_a_modified_file(exported, tmp_path, capsys):
     assert main(["ablate", "--verify", str(exported)]) == 0
-    import shutil
-
     copy = tmp_path / "copy"
     shutil.copytree(exported, copy)
     assert main(["--quiet", "ablate", "--relocate", str(copy)]) == 0  # a copy is a moved folder
@@ -68,6 +69,45 @@ def test_verify_detects_a_modified_file(exported, tmp_path, capsys):
     assert "modified" in captured.out and shard.name in captured.out
     assert "1 of 2 subset(s) do not match" in captured.err
     assert verify_subset(copy / "scale-120") == []
+
+
+def relocate_commands(text: str) -> list[str]:
+    """The folders of the `spa-vl ablate --relocate FOLDER` commands a message suggests, in order."""
+    return [shlex.split(folder)[0] for folder in re.findall(r"spa-vl ablate --relocate (.+?)`", text)]
+
+
+def test_verify_after_a_move_suggests_one_relocate_for_the_moved_folder(exported, tmp_path, capsys):
+    """Issue 24: after moving the folder `ablate --out` wrote, --verify names one `--relocate PARENT`, which fixes
+    every subset; when only some subsets moved or broke, it says which, still one command per folder that fixes them."""
+    written = tmp_path / "written" / "subsets"
+    shutil.copytree(exported, written)
+    assert main(["--quiet", "ablate", "--relocate", str(written)]) == 0  # as if `ablate --out` had written it here
+    moved = tmp_path / "moved" / "subsets"
+    written.parent.rename(moved.parent)  # the user moves the folder
+    capsys.readouterr()
+    assert main(["ablate", "--verify", str(moved)]) == 1
+    out, err = capsys.readouterr()
+    assert out.count(": moved from ") == 2 and len(err.strip().splitlines()) == 1
+    assert relocate_commands(out + err) == [str(moved)]
+    assert f"2 of 2 subset(s) do not match their manifest; all 2 were moved from {written}:" in err
+    assert main(["--quiet", "ablate", "--relocate", relocate_commands(err)[0]]) == 0
+    assert main(["ablate", "--verify", str(moved)]) == 0
+    # one subset moved within the folder, another edited: the moved one is named, the fix is still the parent's
+    (moved / "scale-40").rename(moved / "scale-40 renamed")
+    with open(moved / "scale-120" / "README.md", "a", encoding="utf-8") as f:
+        f.write("edited\n")
+    capsys.readouterr()
+    assert main(["ablate", "--verify", str(moved)]) == 1
+    out, err = capsys.readouterr()
+    assert relocate_commands(out + err) == [str(moved)]
+    assert f"scale-40 renamed was moved from {moved}:" in err and "the problems of scale-120 are listed above" in err
+    # a subset whose manifest is unreadable would stop `--relocate PARENT`: the command names the moved subset instead
+    (moved / "scale-120" / "manifest.json").write_text("{", encoding="utf-8")
+    assert main(["ablate", "--verify", str(moved)]) == 1
+    out, err = capsys.readouterr()
+    assert relocate_commands(out + err) == [str(moved / "scale-40 renamed")]
+    assert main(["--quiet", "ablate", "--relocate", relocate_commands(err)[0]]) == 0
+    assert verify_subset(moved / "scale-40 renamed") == []
 
 
 def test_refuses_to_overwrite_then_replaces(exported, sample_dir):

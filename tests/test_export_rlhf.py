@@ -20,7 +20,7 @@ import pytest
 from helpers import NON_ASCII, c_locale_python
 
 from spa_vl.analysis.subsets.ablation import ScaleLadder
-from spa_vl.analysis.writers.export import export_subsets, relocate_tree, verify_subset, verify_tree
+from spa_vl.analysis.writers.export import export_subsets, relocate_roots, relocate_tree, verify_subset, verify_tree
 from spa_vl.cli import main
 from spa_vl.errors import SpaVLError
 
@@ -145,7 +145,8 @@ def test_relocate_then_verify_after_moving_the_folder(all_formats, tmp_path):
     moved = tmp_path / "elsewhere" / "subsets"
     shutil.copytree(all_formats["out"], moved)
     problems = verify_tree(moved)
-    assert all(any("--relocate" in p for p in found) for found in problems.values())  # stale paths are reported
+    assert all(any("still name that folder" in p for p in found) for found in problems.values())  # stale paths are reported
+    assert relocate_roots(moved) == [str(moved)]  # one relocate of the parent fixes them all
     assert main(["ablate", "--verify", str(moved)]) == 1
     assert main(["--quiet", "ablate", "--relocate", str(moved)]) == 0
     assert main(["ablate", "--verify", str(moved)]) == 0

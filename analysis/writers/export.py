@@ -26,6 +26,7 @@ import hashlib
 import json
 import os
 import re
+import shlex
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
@@ -404,7 +405,14 @@ def _read_manifest(folder: Path) -> dict[str, Any]:
         raise SpaVLError(f"{folder / MANIFEST}: unreadable manifest ({e.__class__.__name__}): re-export the subset") from e
 
 
-def verify_subset(folder: str | os.PathLike) -> list[str]:
+def _moved_from(folder: Path, manifest: dict[str, Any]) -> str | None:
+    """The folder a subset was written in, when it has moved since and files still name that folder."""
+    if manifest.get("located_files") and manifest.get("location") != str(folder.resolve()):
+        return str(manifest.get("location"))
+    return None
+
+
+def verify_subset(folder: str | os.PathLike, *, hint: bool = True) -> list[str]:
     """Problems found re-hashing a subset against its manifest (empty when intact).
 
     Besides modified, missing and unlisted files, a folder moved since it was written is a
@@ -414,6 +422,10 @@ def verify_subset(folder: str | os.PathLike) -> list[str]:
     ----------
     folder : str or os.PathLike
         A subset folder written by :func:`export_subsets` (holding ``manifest.json``).
+    hint : bool, default True
+        End the moved-folder problem with the ``spa-vl ablate --relocate`` command for this folder
+        (:func:`verify_tree` leaves it out: one command, :func:`relocate_roots`, fixes every subset
+        of a moved tree).
 
     Returns
     -------
@@ -440,13 +452,27 @@ def verify_subset(folder: str | os.PathLike) -> list[str]:
     listed = set(manifest.get("files", {})) | {MANIFEST}
     extra = sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file())
     problems += [f"{folder / name}: not in the manifest" for name in extra if name not in listed]
-    located = manifest.get("located_files") or []
-    if located and manifest.get("location") != str(folder.resolve()):
-        problems.append(
-            f"{folder}: moved from {manifest.get('location')}, and {', '.join(located)} still name that folder: "
-            f"run `spa-vl ablate --relocate {folder}`"
-        )
+    old = _moved_from(folder, manifest)
+    if old is not None:
+        problems.append(f"{folder}: moved from {old}, and {', '.join(manifest['located_files'])} still name that folder"
+                        + (f": run `{relocate_command(folder)}`" if hint else ""))
     return problems
+
+
+def relocate_command(folder: str | os.PathLike) -> str:
+    """The shell command that rewrites the paths of the subsets in ``folder`` after a move.
+
+    Parameters
+    ----------
+    folder : str or os.PathLike
+        A subset folder or a folder of subsets, as the user spelled it.
+
+    Returns
+    -------
+    str
+        ``spa-vl ablate --relocate FOLDER``, the folder quoted for a POSIX shell where needed.
+    """
+    return f"spa-vl ablate --relocate {shlex.quote(str(folder))}"
 
 
 def _manifest_folders(root: Path) -> list[Path]:
@@ -471,7 +497,9 @@ def verify_tree(root: str | os.PathLike) -> dict[str, list[str]]:
     Returns
     -------
     dict of str to list of str
-        Subset folder → its problems (empty when intact), in sorted folder order.
+        Subset folder → its problems (empty when intact), in sorted folder order. A moved subset's
+        problem names no command: :func:`relocate_roots` gives the folders to relocate, one for
+        the whole tree when that fixes every moved subset.
 
     Raises
     ------
@@ -479,12 +507,78 @@ def verify_tree(root: str | os.PathLike) -> dict[str, list[str]]:
         If neither ``root`` nor any of its subfolders holds ``manifest.json``.
     """
     root = Path(root)
-    results = {str(folder): verify_subset(folder) for folder in _manifest_folders(root)}
+    results = {str(folder): verify_subset(folder, hint=False) for folder in _manifest_folders(root)}
     journal = pending_publish(root, OUT_KEY)
     if journal is not None:  # a run was killed while publishing: some subsets may still be the old ones
         results[str(root)] = [f"{journal}: a run was killed while publishing its subsets: run the same `spa-vl ablate --out {root}` "
                               f"again (it finishes the publish first), then verify"]
     return results
+
+
+def moved_subsets(root: str | os.PathLike) -> dict[str, str]:
+    """The subsets of ``root`` moved since they were written whose files still name the old folder.
+
+    Reads the manifests only (no hashing). A subset with an unreadable manifest is not listed
+    (:func:`verify_tree` reports it).
+
+    Parameters
+    ----------
+    root : str or os.PathLike
+        A subset folder, or a folder whose subfolders are subsets.
+
+    Returns
+    -------
+    dict of str to str
+        Moved subset folder → the folder it was written in, in sorted folder order.
+
+    Raises
+    ------
+    SpaVLError
+        If neither ``root`` nor any of its subfolders holds ``manifest.json``.
+    """
+    moved = {}
+    for folder in _manifest_folders(Path(root)):
+        try:
+            old = _moved_from(folder, _read_manifest(folder))
+        except SpaVLError:
+            continue
+        if old is not None:
+            moved[str(folder)] = old
+    return moved
+
+
+def relocate_roots(root: str | os.PathLike) -> list[str]:
+    """The fewest folders to pass to ``spa-vl ablate --relocate`` so that every moved subset of ``root`` is fixed.
+
+    :func:`relocate_tree` of ``root`` rewrites every moved subset below it and leaves the others
+    alone, so ``root`` itself is the one folder, unless a manifest below it is unreadable (then
+    relocating ``root`` would stop there): then each moved subset is its own folder.
+
+    Parameters
+    ----------
+    root : str or os.PathLike
+        A subset folder, or a folder whose subfolders are subsets, as the user spelled it.
+
+    Returns
+    -------
+    list of str
+        ``[str(root)]``, the moved subsets' folders, or ``[]`` when none moved.
+
+    Raises
+    ------
+    SpaVLError
+        If neither ``root`` nor any of its subfolders holds ``manifest.json``.
+    """
+    moved = moved_subsets(root)
+    if not moved:
+        return []
+    folders = _manifest_folders(Path(root))
+    try:
+        for folder in folders:
+            _read_manifest(folder)
+    except SpaVLError:
+        return list(moved)
+    return [str(root)]
 
 
 def relocate_subset(folder: str | os.PathLike) -> bool:
@@ -557,6 +651,9 @@ __all__ = [
     "TRAIN_GUIDE",
     "export_features",
     "export_subsets",
+    "moved_subsets",
+    "relocate_command",
+    "relocate_roots",
     "relocate_subset",
     "relocate_tree",
     "sha256_file",
