@@ -16,7 +16,7 @@ import pandas as pd
 import pytest
 from matplotlib.colors import to_hex
 
-from spa_vl.analysis.report import palette, plots
+from spa_vl.analysis.report import explorer, palette, plots
 from spa_vl.analysis.report.build import ReportSettings, build_report
 
 CHROMIUM, CHROMEDRIVER = "/usr/bin/chromium", "/usr/bin/chromedriver"
@@ -112,7 +112,7 @@ def test_explorer_in_chromium(browser, report_dir, tmp_path):
     expected = data["class1"].count(domain)
     assert 0 < expected < len(data["x"]) and points(browser) == expected
     shown = browser.find_elements("css selector", "#rows-body tr")
-    assert len(shown) == min(expected, 50)
+    assert len(shown) == min(expected, explorer.PAGE_ROWS)
     assert all(domain in row.text for row in shown)
     # recolour by question type: as many traces as question types among the filtered rows
     Select(browser.find_element("id", "colour-by")).select_by_value("question_type")
@@ -128,6 +128,64 @@ def test_explorer_in_chromium(browser, report_dir, tmp_path):
     assert "chosen (" in detail.text and "rejected (" in detail.text
     shot = tmp_path / "explorer.png"
     assert browser.save_screenshot(str(shot)) and shot.stat().st_size > 10_000
+    assert errors(browser) == []
+
+
+def test_explorer_pages_through_every_filtered_row_once(browser, report_dir):
+    """Issue 24: the row browser pages (previous / next, top and foot, by mouse or keyboard) instead of stopping
+    at the first page; every filtered row is on exactly one page, in order, and the counts say which rows."""
+    from selenium.webdriver.common.keys import Keys
+    from selenium.webdriver.support.ui import Select
+
+    data = explorer_data(report_dir / "explorer.html")
+    size = data["page_rows"]
+    assert size == explorer.PAGE_ROWS
+    browser.get((report_dir / "explorer.html").as_uri())
+    run = browser.execute_script
+    shown = "return Array.from(document.querySelectorAll('#rows-body tr')).map(tr => Number(tr.dataset.i))"
+    note = "return document.getElementById('rows-note').textContent"
+    top, foot = (browser.find_element("css selector", f"#{p}") for p in ("rows-pager", "rows-pager-foot"))
+
+    def expected_note(start: int, n: int) -> str:
+        return f"rows {start + 1:,}–{min(start + size, n):,} of {n:,}" if n > size else f"{n:,} row{'s' if n != 1 else ''}"
+
+    everything = len(data["x"])
+    assert everything > size and run(note) == expected_note(0, everything) and run(shown) == list(range(size))
+    top.find_element("css selector", "button.next").click()
+    assert run(note) == expected_note(size, everything)
+    # a filter starts again at its first page; the largest domain has more rows than one page
+    domain = max(set(data["class1"]), key=data["class1"].count)
+    want = [i for i, c in enumerate(data["class1"]) if c == domain]
+    assert len(want) > size
+    Select(browser.find_element("id", "f-class1")).select_by_value(domain)
+    seen, notes = [], []
+    for page in range((len(want) + size - 1) // size):
+        rows = run(shown)
+        assert len(rows) == min(size, len(want) - page * size)
+        seen += rows
+        notes.append(run(note))
+        assert top.find_element("css selector", "button.prev").is_enabled() == (page > 0)
+        last = page == (len(want) + size - 1) // size - 1
+        assert top.find_element("css selector", "button.next").is_enabled() == (not last)
+        if not last:  # turn by mouse at the top, by the keyboard at the table's foot, in turn
+            if page % 2:
+                top.find_element("css selector", "button.next").click()
+            else:
+                foot.find_element("css selector", "button.next").send_keys(Keys.ENTER)
+    assert seen == want  # every row of the selection once, in order
+    assert notes == [expected_note(start, len(want)) for start in range(0, len(want), size)]
+    assert run("return document.getElementById('rows-note-foot').textContent") == notes[-1]
+    # recolouring keeps the page; previous goes back one
+    Select(browser.find_element("id", "colour-by")).select_by_value("question_type")
+    assert run(note) == notes[-1]
+    top.find_element("css selector", "button.prev").click()
+    assert run(note) == notes[-2] and run(shown) == want[(len(notes) - 2) * size:(len(notes) - 1) * size]
+    # a selection of one page has no page buttons
+    small = min(set(data["class1"]), key=data["class1"].count)
+    Select(browser.find_element("id", "f-class1")).select_by_value(small)
+    n = data["class1"].count(small)
+    assert n <= size and run(note) == expected_note(0, n) and not foot.is_displayed()
+    assert not any(b.is_displayed() for b in top.find_elements("css selector", "button"))
     assert errors(browser) == []
 
 

@@ -5,7 +5,9 @@ rows, stratified by split and domain. Hovering a point shows its image, question
 answers; selects colour the map by domain, question type, model or pair quality and filter it by
 domain, category, subcategory, question type, split, model, refusal (which answer refuses) and length
 (which answer is longer); a row browser below lists the filtered rows
-with image, question, chosen and rejected side by side. Colours come from :mod:`.palette`, as in
+with image, question, chosen and rejected side by side, :data:`PAGE_ROWS` a page (previous / next
+buttons above and below the table; a new filter starts at its first page; rows open in the side
+panel on click or Enter). Colours come from :mod:`.palette`, as in
 the static figures. The page needs no network: open it from disk.
 
 Size: plotly.js is ~4.7 MB; each sampled row adds a ~3 KB thumbnail and its texts (answers cut at
@@ -38,6 +40,8 @@ from .palette import colours
 MAX_POINTS = 2000
 THUMB_PX = 96
 MAX_TEXT = 1500
+#: Rows per page of the explorer's row browser (previous / next page through the filtered rows).
+PAGE_ROWS = 50
 #: Pair-quality fields of each row (:func:`pair_labels`): which answer refuses, which is longer.
 PAIR_FIELDS = ("refusal", "length")
 COLOUR_BY = ("class1", "question_type", CHOSEN_MODEL, REJECTED_MODEL, SPLIT, *PAIR_FIELDS)
@@ -260,14 +264,20 @@ table.rows{border-collapse:collapse;font-size:12px;width:100%}
 table.rows td,table.rows th{border-bottom:1px solid #ddd;padding:4px;vertical-align:top;text-align:left}
 table.rows td.t{max-width:28em;white-space:pre-wrap}
 .chip{display:inline-block;width:.8em;height:.8em;border-radius:50%;margin-right:.3em;vertical-align:middle}
+.pager{display:flex;gap:.8em;align-items:center;margin:.4em 0}.pager[hidden]{display:none}
+.pager button{font:inherit;font-size:13px;padding:.2em .8em}
+.pager .lab{min-width:14em;text-align:center}
+table.rows tr[tabindex]:focus{outline:2px solid #1f77b4;outline-offset:-2px}
 """
 
 # Glue only: filtering, grouping by the colour field, the hover panel and the row browser.
 # Drawing is plotly's (Plotly.react).
 _SCRIPT = """
 const D = JSON.parse(document.getElementById('explorer-data').textContent);
-const N = D.x.length, COLOURS = D.colours, SHOWN_ROWS = 50;
+const N = D.x.length, COLOURS = D.colours, PAGE_ROWS = D.page_rows;
 const $ = id => document.getElementById(id);
+const fmt = n => n.toLocaleString('en-US');
+let KEEP = [], PAGE = 0;
 function el(tag, text, cls) { const e = document.createElement(tag); if (text !== undefined) e.textContent = text; if (cls) e.className = cls; return e; }
 function current() {
   const f = {};
@@ -296,7 +306,9 @@ function draw() {
   }
   Plotly.react('map', traces, MAP_LAYOUT, {responsive: true, displaylogo: false});
   $('status').textContent = keep.length + ' of ' + N + ' map rows shown (' + N + ' sampled of ' + D.total_rows + ' rows)';
-  rows(keep);
+  // a new filter starts at the first page; recolouring keeps the rows and the page
+  if (keep.length !== KEEP.length || keep.some((i, j) => i !== KEEP[j])) { KEEP = keep; PAGE = 0; }
+  rows();
 }
 function labels(i) { return D.split[i] + ' · ' + D.class1[i] + ' / ' + D.class2[i] + ' / ' + D.class3[i] + ' · ' + D.question_type[i] + ' · ' + D.refusal[i] + ' · ' + D.length[i]; }
 function detail(i) {
@@ -306,18 +318,39 @@ function detail(i) {
   box.append(el('div', 'chosen (' + D.chosen_model[i] + ')', 'lab'), el('div', D.chosen[i] || '—', 'ans'));
   box.append(el('div', 'rejected (' + D.rejected_model[i] + ')', 'lab'), el('div', D.rejected[i] || '—', 'ans'));
 }
-function rows(keep) {
+function pages() { return Math.max(1, Math.ceil(KEEP.length / PAGE_ROWS)); }
+function rows() {
+  PAGE = Math.min(Math.max(PAGE, 0), pages() - 1);
+  const start = PAGE * PAGE_ROWS, end = Math.min(start + PAGE_ROWS, KEEP.length);
   const body = $('rows-body'); body.replaceChildren();
-  for (const i of keep.slice(0, SHOWN_ROWS)) {
-    const tr = el('tr'); tr.dataset.i = i;
-    const td = el('td'); if (D.thumb[i]) { const img = el('img'); img.src = D.thumb[i]; img.width = 64; td.append(img); } tr.append(td);
+  for (const i of KEEP.slice(start, end)) {
+    const tr = el('tr'); tr.dataset.i = i; tr.tabIndex = 0;
+    const td = el('td'); if (D.thumb[i]) { const img = el('img'); img.src = D.thumb[i]; img.width = 64; img.alt = 'image of row ' + D.row[i]; td.append(img); } tr.append(td);
     const q = el('td', D.question[i], 't'); q.prepend(el('div', labels(i), 'lab')); tr.append(q);
     const c = el('td', D.chosen[i], 't'); c.prepend(el('div', D.chosen_model[i], 'lab')); tr.append(c);
     const r = el('td', D.rejected[i], 't'); r.prepend(el('div', D.rejected_model[i], 'lab')); tr.append(r);
     tr.onclick = () => detail(i);
+    tr.onkeydown = ev => { if (ev.key === 'Enter' || ev.key === ' ') { ev.preventDefault(); detail(i); } };
     body.append(tr);
   }
-  $('rows-note').textContent = keep.length > SHOWN_ROWS ? 'first ' + SHOWN_ROWS + ' of ' + keep.length + ' rows' : keep.length + ' rows';
+  const note = KEEP.length > PAGE_ROWS ? 'rows ' + fmt(start + 1) + '–' + fmt(end) + ' of ' + fmt(KEEP.length)
+    : fmt(KEEP.length) + (KEEP.length === 1 ? ' row' : ' rows');
+  for (const p of document.querySelectorAll('.pager')) {
+    p.querySelector('.lab').textContent = note;
+    p.querySelector('.prev').disabled = PAGE === 0;
+    p.querySelector('.next').disabled = PAGE >= pages() - 1;
+    for (const b of p.querySelectorAll('button')) b.hidden = pages() === 1;
+    p.hidden = pages() === 1 && p.id !== 'rows-pager';  // the foot's pager only when there are pages
+  }
+}
+function turn(step, bottom) {
+  PAGE += step; rows();
+  if (bottom) $('rows-pager').scrollIntoView();  // from the foot of the table, read the new page from its top
+}
+for (const p of document.querySelectorAll('.pager')) {
+  const bottom = p.id !== 'rows-pager';
+  p.querySelector('.prev').onclick = () => turn(-1, bottom);
+  p.querySelector('.next').onclick = () => turn(1, bottom);
 }
 for (const k of D.filters) $('f-' + k).onchange = draw;
 $('colour-by').onchange = draw;
@@ -358,6 +391,7 @@ def explorer_html(rows: pd.DataFrame, *, total_rows: int | None = None, method: 
     data["row"] = [int(r) for r in data["row"]]
     data["total_rows"] = int(total_rows if total_rows is not None else len(rows))
     data["filters"] = list(FILTERS)
+    data["page_rows"] = PAGE_ROWS
     labels = [v for c in (*LABEL_COLUMNS, CHOSEN_MODEL, REJECTED_MODEL, SPLIT, *PAIR_FIELDS) for v in rows[c]]
     data["colours"] = colours(labels)
     layout = {"template": pio.templates["plotly_white"].layout.to_plotly_json(), "height": 600, "hovermode": "closest",
@@ -375,6 +409,11 @@ def explorer_html(rows: pd.DataFrame, *, total_rows: int | None = None, method: 
             values = rows[column]
         return ["", *sorted(values.astype(str).unique())]
 
+    def pager(name: str, note: str, where: str) -> str:
+        return (f'<nav class="pager" id="{name}" aria-label="pages of rows ({where})"><button type="button" class="prev" '
+                f'aria-controls="rows-body">← previous</button><span id="{note}" class="lab" aria-live="polite"></span>'
+                '<button type="button" class="next" aria-controls="rows-body">next →</button></nav>')
+
     controls = [select("colour-by", "colour by", [c for c in COLOUR_BY])]
     controls += [select(f"f-{f}", f, choices(f)).replace('<option value=""></option>', '<option value="">(all)</option>') for f in FILTERS]
     payload = json.dumps(data, ensure_ascii=False, separators=(",", ":")).replace("</", "<\\/")
@@ -385,8 +424,8 @@ def explorer_html(rows: pd.DataFrame, *, total_rows: int | None = None, method: 
         "filter and recolour with the selects.</p>"
         f'<div id="controls">{"".join(controls)}</div><p id="status" class="lab"></p>'
         '<div id="main"><div id="map"></div><div id="detail"><p class="lab">hover a point to see its row</p></div></div>'
-        '<h2>Rows</h2><p id="rows-note" class="lab"></p><table class="rows"><thead><tr><th>image</th><th>question</th>'
-        '<th>chosen</th><th>rejected</th></tr></thead><tbody id="rows-body"></tbody></table>'
+        f'<h2>Rows</h2>{pager("rows-pager", "rows-note", "top")}<table class="rows"><thead><tr><th>image</th><th>question</th>'
+        f'<th>chosen</th><th>rejected</th></tr></thead><tbody id="rows-body"></tbody></table>{pager("rows-pager-foot", "rows-note-foot", "foot")}'
     )
     return (
         '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
