@@ -173,6 +173,7 @@ def test_explorer_pages_through_every_filtered_row_once(browser, report_dir):
             else:
                 foot.find_element("css selector", "button.next").send_keys(Keys.ENTER)
     assert seen == want  # every row of the selection once, in order
+    assert run("return document.activeElement.className") == "prev"  # the last page disabled next: focus stays on the pager
     assert notes == [expected_note(start, len(want)) for start in range(0, len(want), size)]
     assert run("return document.getElementById('rows-note-foot').textContent") == notes[-1]
     # recolouring keeps the page; previous goes back one

@@ -343,14 +343,15 @@ function rows() {
     p.hidden = pages() === 1 && p.id !== 'rows-pager';  // the foot's pager only when there are pages
   }
 }
-function turn(step, bottom) {
+function turn(step, pager) {
   PAGE += step; rows();
-  if (bottom) $('rows-pager').scrollIntoView();  // from the foot of the table, read the new page from its top
+  // at the first or last page the pressed button is disabled: keep the keyboard focus on the pager
+  if (pager.querySelector(step > 0 ? '.next' : '.prev').disabled) pager.querySelector(step > 0 ? '.prev' : '.next').focus({preventScroll: true});
+  if (pager.id !== 'rows-pager') $('rows-pager').scrollIntoView();  // from the foot of the table, read the new page from its top
 }
 for (const p of document.querySelectorAll('.pager')) {
-  const bottom = p.id !== 'rows-pager';
-  p.querySelector('.prev').onclick = () => turn(-1, bottom);
-  p.querySelector('.next').onclick = () => turn(1, bottom);
+  p.querySelector('.prev').onclick = () => turn(-1, p);
+  p.querySelector('.next').onclick = () => turn(1, p);
 }
 for (const k of D.filters) $('f-' + k).onchange = draw;
 $('colour-by').onchange = draw;
