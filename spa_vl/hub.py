@@ -14,6 +14,13 @@
   ``$SPA_VL_CACHE/hub/footers/`` by the file's content id, so no command fetches it again.
 * Files already in the Hugging Face cache (``hf_hub_download``/``snapshot_download`` at that
   commit) are read from disk instead.
+* Each byte is fetched at most once per process: :meth:`HubRepo.fetch` keeps every range it
+  fetched in a sparse spill file per repo file, under a temp folder of ``$SPA_VL_CACHE/hub/ranges/``
+  owned by this process (removed at exit; a dead process's folder is removed by the next one), and
+  asks the Hub only for the parts of a request it does not hold. So a command that reads the text
+  columns for its labels and then whole shards for an export fetches the text chunks once; memory
+  stays bounded (the bytes are on disk, the index holds two integers per merged range), and the
+  disk used is at most the bytes fetched. See :func:`forget_fetched` for long-lived processes.
 
 Requests go through ``huggingface_hub``'s shared HTTP session (its proxies, token and headers)
 with a bounded retry of our own (:data:`RETRIES`, honouring ``Retry-After`` up to
@@ -26,6 +33,7 @@ LFS sha256 or git blob id, and a sha256 ``ETag``/``X-Linked-Etag``) are checked.
 
 from __future__ import annotations
 
+import atexit
 import email.utils
 import hashlib
 import io
@@ -33,7 +41,11 @@ import json
 import logging
 import os
 import re
+import shutil
+import tempfile
+import threading
 import time
+from bisect import bisect_left, bisect_right
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -42,7 +54,9 @@ from urllib.parse import quote
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from .atomic import atomic_write, atomic_write_text
+from .atomic import TEMP_PREFIX, atomic_write, atomic_write_text
+from .atomic import _cleanup_stale as _remove_dead_owners  # the temp-entry convention of every spa-vl output
+from .atomic import _owner as _temp_owner
 from .cache import cache_root
 from .errors import SourceError, SpaVLError
 
@@ -203,6 +217,12 @@ def _body_problem(response, data: bytes, size: int | None, content_id: str | Non
     linked = sorted(t for t in tags if t is not None)
     if linked and sha256 not in linked:
         return f"bytes whose sha256 {sha256[:12]}… differs from the ETag the Hub gave ({linked[0][:12]}…)"
+    return _content_problem(data, content_id, sha256)
+
+
+def _content_problem(data: bytes, content_id: str, sha256: str | None = None) -> str | None:
+    """Why ``data`` is not the file whose LFS sha256 (64 hex digits) or git blob id (40) is ``content_id``."""
+    sha256 = sha256 or hashlib.sha256(data).hexdigest()
     if len(content_id) == 64 and sha256 != content_id.lower():
         return f"bytes whose sha256 {sha256[:12]}… differs from the file list's {content_id[:12]}…"
     if len(content_id) == 40:  # a git blob id: sha1 of "blob <size>\0" + content
@@ -424,10 +444,38 @@ class HubRepo:
             raise _offline_error(self.describe(path))
         size, content = self.files[path]
         first, last = start or 0, size if end is None else end
+        if last <= first:
+            return b""
         whole = first == 0 and last == size  # the whole file: its hash can be checked
-        if start is None and end is None:
+        held = _fetched(self, path)
+        if held is None:  # no spill folder could be made: every read asks the Hub
+            return self._get(path, first, last, whole)
+        with held.lock:
+            gaps = held.gaps(first, last)
+            if gaps == [(first, last)]:  # nothing of it here: one request, checked as a whole file when it is one
+                data = self._get(path, first, last, whole)
+                held.add(first, data)
+                return data
+            fetched = [(a, self._get(path, a, b, False)) for a, b in gaps]
+            for a, piece in fetched:
+                held.add(a, piece)
+            parts, pos = [], first
+            for a, piece in fetched:
+                parts += [held.read(pos, a), piece]
+                pos = a + len(piece)
+            data = b"".join([*parts, held.read(pos, last)])
+            if whole and content and _content_problem(data, content) is not None:  # an earlier range was not this file
+                held.forget()
+                data = self._get(path, first, last, whole)
+                held.add(first, data)
+            return data
+
+    def _get(self, path: str, first: int, last: int, whole: bool) -> bytes:
+        """One request for bytes ``first:last`` (a whole file's body is checked against its content id)."""
+        size, content = self.files[path]
+        if whole:
             return get(self.url(path), self.describe(path), size=size, content_id=content or None)
-        return get(self.url(path), self.describe(path), (first, last), content_id=content or None if whole else None)
+        return get(self.url(path), self.describe(path), (first, last))
 
     def open(self, path: str) -> HubFile:
         """A seekable binary file over the file's bytes (see :class:`HubFile`).
@@ -572,6 +620,139 @@ class HubFile(io.RawIOBase):
         data = self.read(len(buffer))
         buffer[: len(data)] = data
         return len(data)
+
+
+# --- each byte once per process ------------------------------------------------------------------
+
+class _Held:
+    """The byte ranges of one repo file this process fetched: a sparse spill file and its merged ranges.
+
+    fsspec's caches do not fit: ``MMapCache``/``BlockCache`` (and ``CachingFileSystem``) fetch whole
+    blocks (image pages beside every text chunk a stats read asks for), ``KnownPartsOfAFile``
+    keeps every part in memory.
+    """
+
+    def __init__(self, spill: Path):
+        self.spill, self.lock = spill, threading.Lock()
+        self._starts: list[int] = []  # sorted, disjoint, not touching
+        self._ends: list[int] = []
+        self._file: io.BufferedRandom | None = None
+
+    def gaps(self, start: int, end: int) -> list[tuple[int, int]]:
+        """The parts of ``start:end`` not held, in order."""
+        out, pos = [], start
+        i = bisect_right(self._ends, start)  # the first range ending after start
+        while pos < end and i < len(self._starts) and self._starts[i] < end:
+            if self._starts[i] > pos:
+                out.append((pos, self._starts[i]))
+            pos = max(pos, self._ends[i])
+            i += 1
+        if pos < end:
+            out.append((pos, end))
+        return out
+
+    def add(self, start: int, data: bytes) -> None:
+        """Keep ``data`` (bytes ``start:start + len(data)``); a full or unwritable disk only costs the keeping."""
+        if not data:
+            return
+        try:
+            if self._file is None:
+                self._file = open(self.spill, "w+b")  # noqa: SIM115  # held open until forget()
+            self._file.seek(start)
+            self._file.write(data)
+            self._file.flush()
+        except OSError as e:
+            logger.debug("cannot keep fetched bytes in %s: %s", self.spill, e)
+            return
+        a, b = start, start + len(data)
+        lo, hi = bisect_left(self._ends, a), bisect_right(self._starts, b)  # every range overlapping or touching a:b
+        if lo < hi:
+            a, b = min(a, self._starts[lo]), max(b, self._ends[hi - 1])
+        self._starts[lo:hi], self._ends[lo:hi] = [a], [b]
+
+    def read(self, start: int, end: int) -> bytes:
+        """Bytes ``start:end``, which must be held."""
+        if end <= start:
+            return b""
+        assert self._file is not None and not self.gaps(start, end)
+        self._file.seek(start)
+        data = self._file.read(end - start)
+        if len(data) != end - start:
+            raise OSError(f"{self.spill} lost bytes {start}-{end - 1}")
+        return data
+
+    def forget(self) -> None:
+        """Drop every held range and the spill file."""
+        self._starts, self._ends = [], []
+        if self._file is not None:
+            self._file.close()
+            self._file = None
+        self.spill.unlink(missing_ok=True)
+
+
+@dataclass(eq=False)
+class _Spill:
+    """One process's folder of spill files under one cache root (None: none could be made)."""
+
+    folder: Path | None
+    pid: int
+    files: dict[tuple[str, str, str, str], _Held]
+
+
+_SPILLS: dict[Path, _Spill] = {}
+_SPILLS_LOCK = threading.Lock()
+
+
+def _fetched(repo: HubRepo, path: str) -> _Held | None:
+    """What this process holds of ``path`` at ``repo``'s commit, under the current cache root."""
+    root = cache_root()
+    with _SPILLS_LOCK:
+        spill = _SPILLS.get(root)
+        if spill is None or spill.pid != os.getpid():  # a forked child keeps its own
+            parent = root / "hub" / "ranges"
+            try:
+                parent.mkdir(parents=True, exist_ok=True)
+                _remove_dead_owners(parent, "ranges")  # folders of processes that died without cleaning up
+                folder: Path | None = Path(tempfile.mkdtemp(prefix=f"{TEMP_PREFIX}ranges.{_temp_owner()}.", dir=parent))
+            except OSError as e:  # a read-only cache: every read asks the Hub
+                logger.debug("no spill folder under %s (%s): ranges read twice are fetched twice", parent, e)
+                folder = None
+            spill = _SPILLS[root] = _Spill(folder, os.getpid(), {})
+        if spill.folder is None:
+            return None
+        key = (repo.endpoint, repo.repo_id, repo.sha, path)
+        if key not in spill.files:
+            name = hashlib.sha256("\0".join(key).encode()).hexdigest()[:32]
+            spill.files[key] = _Held(spill.folder / name)
+        return spill.files[key]
+
+
+def forget_fetched() -> None:
+    """Drop the Hub bytes this process holds and remove its spill folders (run at exit too).
+
+    Within a process every byte of a hub file is fetched once and kept on disk (see the module
+    notes); a long-lived process (a notebook reading several commits) can call this to give the
+    disk back. Later reads fetch again.
+    """
+    with _SPILLS_LOCK:
+        spills = [s for s in _SPILLS.values() if s.pid == os.getpid()]
+        _SPILLS.clear()
+    for spill in spills:
+        for held in spill.files.values():
+            with held.lock:
+                held.forget()
+        if spill.folder is not None:
+            shutil.rmtree(spill.folder, ignore_errors=True)
+
+
+def _after_fork() -> None:  # a lock another thread held at the fork would never be released in the child
+    global _SPILLS_LOCK
+    _SPILLS_LOCK = threading.Lock()
+
+
+atexit.register(forget_fetched)
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork)
 
 
 # --- footers -------------------------------------------------------------------------------------
