@@ -10,7 +10,10 @@ while the generator's fingerprint is unchanged) is rewritten with 100-row row gr
 own process with empty caches, pointed at the server with ``HF_ENDPOINT``; the server counts the
 bytes it sends. Each line: ``name: fetched X MB of Y MB parquet (Z%), target T, PASS|FAIL``, plus
 the floor (every footer plus the non-image column chunks: what a label/text read cannot avoid).
-Results land in ``benchmarks/results-hub.json``.
+On the 100-row layout ``spa-vl ablate`` and ``spa-vl report`` run too (issue 25): each byte at most
+once per command, so their target is the repo's Parquet bytes (1.0x) and no byte sent twice (the
+server logs every body's first byte and length). Results land in ``benchmarks/results-hub.json``
+(``results-hub-quick.json`` with ``--quick``, so a quick run never replaces the full-scale numbers).
 """
 
 from __future__ import annotations
@@ -35,6 +38,11 @@ from run import CACHE, FULL_ROWS, QUICK_ROWS, dataset  # noqa: E402
 
 REPO_ID = "sqrti/SPA-VL"
 TARGETS = {"rg100": 0.05, "one-group": 0.02}
+#: Commands that read whole shards: run on the 100-row layout only, each byte fetched at most once.
+WHOLE_READS = {
+    "ablate": ["--sizes", "1000", "--format", "parquet", "--seed", "0"],
+    "report": ["--sample", "100"],
+}
 
 
 def regrouped(folder: Path, layout: str) -> Path:
@@ -70,6 +78,20 @@ def floor_bytes(folder: Path) -> int:
             total += sum(group.column(c).total_compressed_size for c in range(group.num_columns)
                          if not group.column(c).path_in_schema.startswith("image."))
     return total
+
+
+def sent_twice(hub: HubServer) -> int:
+    """Bytes the server sent more than once (per file: the sum of the bodies less their union)."""
+    bodies: dict[str, list[tuple[int, int]]] = {}
+    for _, path, start, n in hub.requests("FILE"):
+        bodies.setdefault(path, []).append((start, start + n))
+    twice = 0
+    for ranges in bodies.values():
+        end = 0
+        for a, b in sorted(ranges):
+            twice += max(0, min(b, end) - a)
+            end = max(end, b)
+    return twice
 
 
 def run_command(hub: HubServer, args: list[str], tmp: Path) -> float:
@@ -112,7 +134,23 @@ def main() -> None:
                 results.append({"name": name, "fetched_bytes": fetched, "parquet_bytes": parquet, "share": share,
                                 "target": target, "pass": ok, "floor_bytes": floor, "meta_fetched_bytes": fetched_meta,
                                 "meta_bytes": meta, "requests": len(hub.requests("FILE")), "seconds": took})
-    (HERE / "results-hub.json").write_text(json.dumps(results, indent=2) + "\n")
+            for command, extra in WHOLE_READS.items() if layout == "rg100" else ():
+                hub.reset_log()
+                work = Path(tmp) / command
+                took = run_command(hub, [command, REPO_ID, *extra, "--out", str(work / "out")], work)
+                fetched, fetched_meta, twice = hub.bytes_sent(".parquet"), hub.bytes_sent(".json"), sent_twice(hub)
+                share, name = fetched / parquet, f"{command} ({layout}, {rows:,} rows)"
+                ok = share <= 1.0 and twice == 0
+                print(
+                    f"{name}: fetched {fetched / 1e6:.1f} MB of {parquet / 1e6:.0f} MB parquet ({share:.2f}x), "
+                    f"{twice:,} bytes sent twice, target 1.00x and none twice, {'PASS' if ok else 'FAIL'}  [meta JSON "
+                    f"{fetched_meta / 1e6:.1f} of {meta / 1e6:.1f} MB; {len(hub.requests('FILE'))} requests; {took:.1f} s]",
+                    flush=True,
+                )
+                results.append({"name": name, "fetched_bytes": fetched, "parquet_bytes": parquet, "share": share,
+                                "target": 1.0, "pass": ok, "sent_twice_bytes": twice, "meta_fetched_bytes": fetched_meta,
+                                "meta_bytes": meta, "requests": len(hub.requests("FILE")), "seconds": took})
+    (HERE / ("results-hub-quick.json" if rows == QUICK_ROWS else "results-hub.json")).write_text(json.dumps(results, indent=2) + "\n")
 
 
 if __name__ == "__main__":

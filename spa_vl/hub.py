@@ -6,7 +6,7 @@
   under ``$SPA_VL_CACHE/hub/`` so that, with ``HF_HUB_OFFLINE=1``, a source read once resolves
   again without the network.
 * :class:`HubFile` is a seekable file over HTTP ``Range`` requests without read-ahead: each
-  ``read(n)`` fetches exactly ``n`` bytes. pyarrow reads only the column chunks a projection needs
+  ``read(n)`` fetches at most ``n`` bytes (none this process already holds). pyarrow reads only the column chunks a projection needs
   (one request per chunk: ``pre_buffer`` could merge neighbours, but its asynchronous reads of a
   Python file object were seen to abort the interpreter at exit, so readers leave it off), so
   label and text reads never touch the image pages.
@@ -413,7 +413,12 @@ class HubRepo:
         return found if isinstance(found, str) and os.path.getsize(found) == self.size(path) else None
 
     def fetch(self, path: str, start: int | None = None, end: int | None = None) -> bytes:
-        """Bytes ``start:end`` of a file (all of it by default); from the HF cache when it holds the file.
+        """Bytes ``start:end`` of a file (all of it by default); each byte fetched at most once per process.
+
+        A file in the Hugging Face cache at this commit is read from disk. Otherwise only the parts
+        of ``start:end`` this process does not hold are fetched (one request each) and kept (see the
+        module notes); a whole file put together from held parts is checked against the file list's
+        content id, and fetched again in one checked request when it does not match.
 
         Parameters
         ----------
@@ -494,10 +499,11 @@ class HubRepo:
 
 
 class HubFile(io.RawIOBase):
-    """A read-only, seekable file at one commit; each ``read(n)`` is one ``Range`` request of n bytes.
+    """A read-only, seekable file at one commit; each ``read(n)`` asks :meth:`HubRepo.fetch` for n bytes.
 
-    No read-ahead and no cache: the reader asks for exactly the bytes it needs (pyarrow: the
-    column chunks of a projection). ``read()`` with no size fetches the rest in one request.
+    No read-ahead: the reader asks for exactly the bytes it needs (pyarrow: the column chunks of a
+    projection), and the Hub is asked only for the parts of them this process does not hold yet
+    (one ``Range`` request per missing part). ``read()`` with no size reads the rest.
 
     Parameters
     ----------
