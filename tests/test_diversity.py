@@ -128,3 +128,26 @@ def test_group_intervals_and_overlaps():
     pairs = dv.intervals_overlap(table, "vendi_score").set_index(["a", "b"])
     assert not pairs.loc[("spread", "tight"), "overlap"] and not pairs.loc[("spread2", "tight"), "overlap"]
     assert pairs.loc[[p for p in pairs.index if "tight" not in p][0], "overlap"]  # the two spread groups cannot be told apart
+
+
+def test_bootstrap_is_the_same_whatever_the_threads_and_chunks(monkeypatch):
+    """Resamples are evaluated in chunks on several threads: each value depends on its own resample only."""
+    x = _clustered(120, np.random.default_rng(13))  # halves of 60 rows < 64 dimensions: the Gram route
+    wide = _clustered(40, np.random.default_rng(14))[:, :8]  # halves of 20 rows > 8 dimensions: the covariance route
+    first = [dv.bootstrap_diversity(v, n_resamples=30, random_state=3) for v in (x, wide)]
+    monkeypatch.setattr(dv, "_WORKERS", 3)
+    monkeypatch.setattr(dv, "_CHUNK_ROWS", 4)
+    assert [dv.bootstrap_diversity(v, n_resamples=30, random_state=3) for v in (x, wide)] == first
+    monkeypatch.setattr(dv, "_WORKERS", 1)
+    monkeypatch.setattr(dv, "_CHUNK_ROWS", 7)
+    assert [dv.bootstrap_diversity(v, n_resamples=30, random_state=3) for v in (x, wide)] == first
+
+
+def test_bootstrap_progress_counts_every_resample_of_every_metric_and_group():
+    x = _clustered(90, np.random.default_rng(15))
+    counted: list[int] = []
+    dv.bootstrap_diversity(x, n_resamples=25, progress=counted.append)
+    assert sum(counted) == 25 * len(dv.BOOTSTRAP_METRICS)
+    counted.clear()
+    dv.group_diversity(x, ["a"] * 30 + ["b"] * 30 + ["unknown"] * 30, n_resamples=25, progress=counted.append)
+    assert sum(counted) == 2 * 25 * len(dv.BOOTSTRAP_METRICS)  # unknown is not a group

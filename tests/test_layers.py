@@ -22,7 +22,8 @@ CORE_LAYERS: tuple[tuple[str, ...], ...] = (
     # constants
     ("spa_vl.columns", "spa_vl.errors", "spa_vl._version", "spa_vl.cache"),
     # taxonomy, layout, and helpers with no I/O of their own
-    ("spa_vl.taxonomy", "spa_vl.layout", "spa_vl.features", "spa_vl.keys", "spa_vl.atomic", "spa_vl.images", "spa_vl.sample_text"),
+    ("spa_vl.taxonomy", "spa_vl.layout", "spa_vl.features", "spa_vl.keys", "spa_vl.atomic", "spa_vl.images", "spa_vl.sample_text",
+     "spa_vl.progress"),
     # io
     ("spa_vl.sources", "spa_vl.hub", "spa_vl.tables", "spa_vl.meta_files", "spa_vl.meta"),
     # labels

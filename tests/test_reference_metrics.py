@@ -370,3 +370,40 @@ def test_exact_and_lexical_twins_are_every_pair_over_the_threshold_by_exact_jacc
     assert counts["exact"] == len({i for i, _ in exact})
     # an eval question counts as lexically contaminated when any train question (its exact twin too) is over the threshold
     assert counts["lexical"] == sum(any(jaccard(q, t) >= index.jaccard_threshold for t in distinct) for q in evals)
+
+
+def _half_sample_interval(x: np.ndarray, metric, n_resamples: int, seed: int, confidence: float = 0.95) -> tuple[float, float]:
+    """The half-sample bootstrap written out: resamples of n // 2 rows without replacement, drawn one after
+    another from one seeded generator; quantiles of their spread around their mean, scaled by
+    sqrt(m / (n - m)), subtracted from the metric of all rows."""
+    n, m = len(x), len(x) // 2
+    rng = np.random.default_rng(seed)
+    values = np.array([metric(x[np.sort(rng.choice(n, size=m, replace=False))]) for _ in range(n_resamples)])
+    alpha = (1 - confidence) / 2
+    low, high = np.quantile(values - values.mean(), [alpha, 1 - alpha]) * math.sqrt(m / (n - m))
+    return metric(x) - high, metric(x) - low
+
+
+def _mean_distance_over_pairs(x: np.ndarray) -> float:
+    u = _unit(x)
+    return float(np.mean([1.0 - float(u[i] @ u[j]) for i, j in itertools.combinations(range(len(u)), 2)]))
+
+
+def _vendi_by_kernel(x: np.ndarray) -> float:
+    u = _unit(x)
+    lam = np.linalg.eigvalsh(u @ u.T / len(u))
+    lam = lam[lam > 1e-12]
+    lam = lam / lam.sum()
+    return math.exp(-sum(v * math.log(v) for v in lam))
+
+
+@settings(max_examples=15, deadline=None)
+@given(embeddings(min_rows=4, max_rows=14, max_dim=12), st.integers(0, 1000))
+def test_bootstrap_diversity_of_all_resamples_at_once_is_the_half_sample_interval_of_the_textbook_metrics(x, seed):
+    """bootstrap_diversity evaluates every resample at once (Gram sub-blocks or covariances, stacked eigen-
+    decompositions; one product for the mean distance): the same interval as one resample at a time."""
+    got = diversity.bootstrap_diversity(x, n_resamples=20, random_state=seed)
+    for k, (name, textbook) in enumerate([("mean_pairwise_cosine_distance", _mean_distance_over_pairs), ("vendi_score", _vendi_by_kernel)]):
+        assert diversity.BOOTSTRAP_METRICS[k] == name  # metric k is seeded with seed + k
+        expected = _half_sample_interval(x, textbook, 20, seed + k)
+        assert (got[f"{name}_ci_low"], got[f"{name}_ci_high"]) == pytest.approx(expected, rel=1e-7, abs=1e-9)

@@ -232,3 +232,51 @@ def test_every_claimed_comparison_is_a_distinct_pair_that_the_tables_separate(re
             assert set(pairs) == {p for p, o in overlap.items() if not o}
             for a, b in claimed:
                 assert table.loc[a.strip(), metric] >= table.loc[b.strip(), metric]
+
+
+def _screen(stream: str) -> list[str]:
+    """What a terminal shows after ``stream``: carriage return, line feed, cursor up (ESC[nA) and
+    erase to the end of the line (ESC[K) are applied; other text overwrites at the cursor."""
+    lines, row, col = [""], 0, 0
+    for token in re.findall(r"\x1b\[(\d*)([A-Za-z])|(\r)|(\n)|([^\x1b\r\n])", stream):
+        count, code, cr, lf, char = token
+        if cr:
+            col = 0
+        elif lf:
+            row, col = row + 1, 0
+        elif code == "A":
+            row = max(0, row - int(count or 1))
+        elif code == "K":
+            lines[row] = lines[row][:col]
+        elif char:
+            while len(lines) <= row:
+                lines.append("")
+            line = lines[row].ljust(col)
+            lines[row], col = line[:col] + char + line[col + 1 :], col + 1
+        while len(lines) <= row:
+            lines.append("")
+    return [line.rstrip() for line in lines if line.strip()]
+
+
+def test_bars_inside_a_stage_leave_one_line_per_stage_on_a_terminal(sample_dir, capsys):
+    """Issue 24: nested bars left debris. A stage's inner bars (image hashes, bootstrap resamples, encoded
+    texts) take the next line and are erased when done; the stage's own line stays."""
+    from spa_vl.analysis.report.build import _stage
+    from spa_vl.analysis.report.sections import Report
+    from spa_vl.progress import progress_bar
+
+    report, encoder = Report(source="sample", settings=ReportSettings()), Encoder(progress=False)
+    for i, stage in enumerate(("first stage", "second stage"), start=1):
+        with _stage(report, encoder, stage, f"{i}/2", True):
+            for inner in ("image hashes", "bootstrap"):
+                with progress_bar(3, inner, "img", enabled=True, mininterval=0) as bar:
+                    for _ in range(3):
+                        bar.update()
+    shown = _screen(capsys.readouterr().err)
+    assert [line.split(":")[0] for line in shown] == ["report 1/2 first stage", "report 2/2 second stage"], shown
+    with progress_bar(2, "alone", enabled=True, mininterval=0) as bar:  # a bar of its own (spa-vl embed) stays
+        bar.update(2)
+    assert _screen(capsys.readouterr().err)[-1].startswith("alone: 100%")
+    with _stage(report, encoder, "quiet", "1/1", False), progress_bar(3, "inner", enabled=False) as bar:
+        bar.update(3)
+    assert capsys.readouterr().err == ""  # --quiet (and a stderr that is not a terminal): nothing

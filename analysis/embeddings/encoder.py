@@ -30,6 +30,7 @@ import shutil
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -37,6 +38,7 @@ import pandas as pd
 from spa_vl.atomic import atomic_write_bytes, atomic_write_text
 from spa_vl.cache import cache_root
 from spa_vl.errors import SpaVLError
+from spa_vl.progress import progress_bar
 from spa_vl.taxonomy import SpaVLWarning
 
 from .store import EmbeddingStore, StoreBackedCache, open_store
@@ -216,6 +218,12 @@ class EmbeddingCache:
         self._add(keys, vectors)
 
 
+def _count(bar: Any, output: Any) -> None:
+    """Advance ``bar`` by the rows of one forward pass's output (a forward hook: it returns None, as a value would replace the output)."""
+    vectors = output.get("sentence_embedding") if hasattr(output, "get") else None
+    bar.update(int(vectors.shape[0]) if vectors is not None and getattr(vectors, "ndim", 0) > 0 else 0)
+
+
 class Encoder:
     """Encode texts with a sentence-transformers model, through the on-disk cache.
 
@@ -267,7 +275,9 @@ class Encoder:
 
         self.model = model or default_model()
         self.model_id = DEFAULT_MODEL_NAME if model is None else str(model)
-        self.batch_size, self.device, self.progress = batch_size, resolve_device(device), progress
+        # "cpu" needs no check: importing torch to make it (seconds) is left to the first text encoded
+        self.batch_size, self.progress = batch_size, progress
+        self.device = device if device == "cpu" else resolve_device(device)
         on_gpu = self.device.startswith("cuda")
         self.backend = check_backend(backend or DEFAULT_BACKEND)
         if on_gpu and self.backend != "torch":
@@ -288,8 +298,8 @@ class Encoder:
             from sentence_transformers import SentenceTransformer
             from transformers.utils import logging as hf_logging
 
-            quiet = not self.progress and hf_logging.is_progress_bar_enabled()
-            if quiet:  # the weight-loading bar is transformers' own
+            quiet = hf_logging.is_progress_bar_enabled()
+            if quiet:  # the weight-loading bar is transformers' own (left behind under a report stage; loading takes ~1 s)
                 hf_logging.disable_progress_bar()
             try:
                 local = Path(self.model).is_dir()
@@ -358,9 +368,16 @@ class Encoder:
         if len(missing):
             todo = [unique[i] for i in missing]
             if self.backend == "torch":
-                new = self._load_model().encode(
-                    todo, batch_size=self.batch_size, normalize_embeddings=True, convert_to_numpy=True, show_progress_bar=self.progress
-                )
+                model = self._load_model()
+                # our bar, counted by a forward hook: sentence-transformers' own bar stays behind when
+                # nested under a report stage; the batches (and so the vectors) are its own
+                with progress_bar(len(todo), "encode", "text", enabled=self.progress) as bar:
+                    hook = model.register_forward_hook(lambda _module, _args, out: _count(bar, out))
+                    try:
+                        new = model.encode(todo, batch_size=self.batch_size, normalize_embeddings=True, convert_to_numpy=True,
+                                           show_progress_bar=False)
+                    finally:
+                        hook.remove()
             else:
                 new = self._backend_encode()(todo, self.batch_size)
             new = np.asarray(new, dtype=np.float32)

@@ -7,9 +7,9 @@ from collections.abc import Sequence
 
 import pyarrow as pa
 import pyarrow.compute as pc
-from tqdm.auto import tqdm
 
 from spa_vl.layout import HUB_COLUMNS, canonical_config
+from spa_vl.progress import progress_bar
 from spa_vl.sources import Source
 from spa_vl.tables import available_splits, read_columns, split_files
 
@@ -99,7 +99,7 @@ def embed_local(
     keys = hex_keys(texts.to_pylist())
     missing = (store.lookup(digest_keys(keys)) < 0).nonzero()[0]
     start = time.perf_counter()
-    with tqdm(total=len(missing), desc="spa-vl embed (local)", unit="text", disable=not progress or not len(missing)) as bar:
+    with progress_bar(len(missing), "spa-vl embed (local)", "text", enabled=progress and bool(len(missing))) as bar:
         for begin in range(0, len(missing), chunk_rows):
             rows = missing[begin : begin + chunk_rows]
             vectors = encoder.encode(texts.take(rows).to_pylist())

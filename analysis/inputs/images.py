@@ -23,13 +23,13 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 from PIL import Image
-from tqdm.auto import tqdm
 
 from spa_vl.atomic import atomic_write
 from spa_vl.cache import cache_root
 from spa_vl.errors import SpaVLError
 from spa_vl.layout import split_key
 from spa_vl.opening import open_source
+from spa_vl.progress import progress_bar
 from spa_vl.sources import Source
 from spa_vl.tables import available_splits, check_schema, open_parquet, split_files
 
@@ -221,7 +221,7 @@ def image_table(
     use_pool = n_jobs > 1 and total >= _POOL_FROM
     parts: list[pd.DataFrame] = []
     pool: ProcessPoolExecutor | None = None
-    bar = tqdm(total=total, desc="image hashes", unit="img", disable=not progress)
+    bar = progress_bar(total, "image hashes", "img", enabled=progress)  # erased when done inside a report stage
 
     def finish(key: str, start: int, digests: list, sizes: list, missing: list, results) -> None:
         if isinstance(results, list) and results and not isinstance(results[0], tuple):  # futures

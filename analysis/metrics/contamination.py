@@ -28,7 +28,7 @@ and its "affine32" scheme (MurmurHash3 finaliser, then ``a·h + b mod 2³²``), 
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -574,6 +574,7 @@ def find_contamination(
     eval_questions: Mapping[str, Sequence[str | None] | pd.Series],
     *,
     encoder: Encoder | None = None,
+    progress: Callable[[int], None] | None = None,
     **kwargs,
 ) -> Contamination:
     """Every eval split's questions against every train question, in the three passes.
@@ -586,6 +587,8 @@ def find_contamination(
         Split key → that split's questions, in row order.
     encoder : Encoder, optional
         For the embedding pass (cached); None skips it.
+    progress : callable of (int,) -> None, optional
+        Called with 1 when the train index is built and after each eval split (``1 + len(eval_questions)`` steps).
     **kwargs
         Thresholds and MinHash parameters of :class:`ContaminationIndex`.
 
@@ -601,10 +604,13 @@ def find_contamination(
         If a parameter of :class:`ContaminationIndex` is out of range.
     """
     index = ContaminationIndex(encoder=encoder, **kwargs).fit(train_questions)
+    step = progress or (lambda _: None)
+    step(1)
     frames, counts = [], {}
     for split, questions in eval_questions.items():
         pairs, counts[split] = index.find(questions, split)
         frames.append(pairs)
+        step(1)
     summary = pd.DataFrame.from_dict(counts, orient="index", columns=["questions", "exact", "lexical", "embedding", "any"])
     for column in ("exact", "lexical", "embedding", "any"):
         summary[f"{column}_share"] = summary[column] / summary["questions"].where(summary["questions"] > 0)

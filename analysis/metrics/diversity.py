@@ -15,8 +15,10 @@ Groups are compared at equal n, since Vendi grows with n. :func:`bootstrap_inter
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -51,6 +53,26 @@ def normalize_rows(x: np.ndarray) -> np.ndarray:
 
 
 _BLOCK = 8192
+_THREADS: list = []  # the ThreadpoolController, made on first use (listing the native libraries takes ~10 ms)
+
+
+def one_thread() -> Any:
+    """A context in which BLAS (numpy, scipy) runs on one thread.
+
+    The eigen-decompositions and products of a few hundred dimensions here gain nothing from a
+    second BLAS thread, and lose 5-30x when another process holds the other core (OpenBLAS threads
+    spin waiting for each other); one thread also gives the same bits on every machine.
+
+    Returns
+    -------
+    context manager
+        ``threadpoolctl``'s limit, restored on exit.
+    """
+    if not _THREADS:
+        from threadpoolctl import ThreadpoolController
+
+        _THREADS.append(ThreadpoolController())
+    return _THREADS[0].limit(limits=1, user_api="blas")
 
 
 def _moments(x: np.ndarray, gram: bool = True) -> tuple[int, np.ndarray, np.ndarray | None, float]:
@@ -122,14 +144,15 @@ def vendi_score(x: np.ndarray) -> float:
         If ``x`` is not 2-D.
     """
     x = np.asarray(x)
-    if x.ndim == 2 and 0 < len(x) < x.shape[1]:
-        # fewer rows than dimensions: the n×n kernel has the same non-zero eigenvalues, cheaper
-        u = normalize_rows(x)
-        return _exp_entropy(np.linalg.eigvalsh(u @ u.T / len(u)))
-    n, _, gram, _ = _moments(x)
-    if n == 0 or gram is None:
-        return 0.0
-    return _exp_entropy(np.linalg.eigvalsh(gram / n))
+    with one_thread():
+        if x.ndim == 2 and 0 < len(x) < x.shape[1]:
+            # fewer rows than dimensions: the n×n kernel has the same non-zero eigenvalues, cheaper
+            u = normalize_rows(x)
+            return _exp_entropy(np.linalg.eigvalsh(u @ u.T / len(u)))
+        n, _, gram, _ = _moments(x)
+        if n == 0 or gram is None:
+            return 0.0
+        return _exp_entropy(np.linalg.eigvalsh(gram / n))
 
 
 def _exp_entropy(eigenvalues: np.ndarray) -> float:
@@ -248,12 +271,14 @@ def kmeans_cluster_entropy(x: np.ndarray, n_clusters: int = 8, random_state: int
         Entropy of the cluster sizes over ``log2(k)``; nan when fewer than 2 clusters are possible.
     """
     from sklearn.cluster import KMeans
+    from threadpoolctl import threadpool_limits
 
     # k-means cannot find more clusters than distinct points
     k = min(n_clusters, len(np.unique(np.round(np.asarray(x, dtype=np.float64), 6), axis=0)))
     if k < 2:
         return float("nan")
-    labels = KMeans(n_clusters=k, n_init=3, random_state=random_state).fit_predict(normalize_rows(x))
+    with threadpool_limits(limits=1):  # OpenMP and BLAS: the same labels, 4x faster on 2 shared cores (see one_thread)
+        labels = KMeans(n_clusters=k, n_init=3, random_state=random_state).fit_predict(normalize_rows(x))
     return shannon_entropy(pd.Series(labels).value_counts()) / np.log2(k)
 
 
@@ -311,7 +336,14 @@ def diversity(x: np.ndarray, *, n_clusters: int = 8, threshold: float = 0.95, ra
 
 
 def group_diversity(
-    x: np.ndarray, groups: Sequence, *, n: int | None = None, random_state: int = 0, n_resamples: int = 0, **kwargs
+    x: np.ndarray,
+    groups: Sequence,
+    *,
+    n: int | None = None,
+    random_state: int = 0,
+    n_resamples: int = 0,
+    progress: Callable[[int], None] | None = None,
+    **kwargs,
 ) -> pd.DataFrame:
     """Diversity per group, each measured on ``n`` rows drawn without replacement.
 
@@ -333,6 +365,8 @@ def group_diversity(
         Seed of the row draws, k-means and the bootstrap.
     n_resamples : int, default 0
         Bootstrap resamples per group; 0 for no intervals.
+    progress : callable of (int,) -> None, optional
+        Called with the number of bootstrap resamples just evaluated (:func:`bootstrap_diversity`).
     **kwargs
         Passed to :func:`diversity` (``n_clusters``, ``threshold``).
 
@@ -359,7 +393,8 @@ def group_diversity(
         chosen = np.sort(rng.choice(members, size=n, replace=False))
         rows[group] = {**diversity(x[chosen], random_state=random_state, **kwargs).to_dict(), "too_small": False}
         if n_resamples:
-            rows[group].update(bootstrap_diversity(x[chosen], n_resamples=n_resamples, random_state=random_state))
+            rows[group].update(bootstrap_diversity(x[chosen], n_resamples=n_resamples, random_state=random_state,
+                                                   estimates=rows[group], progress=progress))
     table = pd.DataFrame.from_dict(rows, orient="index")
     table.attrs["unknown_left_out"] = int(unknown.sum())
     return table
@@ -418,19 +453,52 @@ def bootstrap_interval(
         If ``confidence``, ``n_resamples`` or ``method`` is out of range.
     """
     x = np.asarray(x)
-    n = len(x)
+    _check_bootstrap(confidence, n_resamples, method)
+    if len(x) < 4:
+        return float("nan"), float("nan")
+    estimate = metric(x)
+    draws = resample_rows(len(x), n_resamples, random_state=random_state, method=method)
+    values = np.array([metric(x[rows]) for rows in draws], dtype=np.float64)
+    return _interval(values, estimate, len(x), draws.shape[1], confidence, method)
+
+
+def _check_bootstrap(confidence: float, n_resamples: int, method: str) -> None:
     if not 0 < confidence < 1 or n_resamples < 2 or method not in ("half-sample", "basic"):
         raise ValueError(
             f"bootstrap needs 0 < confidence < 1, n_resamples >= 2 and method 'half-sample' or 'basic', "
             f"got {confidence}, {n_resamples}, {method!r}"
         )
-    if n < 4:
-        return float("nan"), float("nan")
+
+
+def resample_rows(n: int, n_resamples: int, *, random_state: int = 0, method: str = "half-sample") -> np.ndarray:
+    """The rows of each resample of :func:`bootstrap_interval`, sorted, in the order drawn.
+
+    Parameters
+    ----------
+    n : int
+        Rows of the set resampled.
+    n_resamples : int
+        Resamples drawn.
+    random_state : int, default 0
+        Seed of the resamples.
+    method : {"half-sample", "basic"}, default "half-sample"
+        ``n // 2`` rows without replacement, or ``n`` rows with replacement.
+
+    Returns
+    -------
+    numpy.ndarray of int64, shape (n_resamples, m)
+        One sorted row of indices per resample (``m`` = ``n // 2`` or ``n``).
+    """
     rng = np.random.default_rng(random_state)
-    estimate = metric(x)
     m = n // 2 if method == "half-sample" else n
-    draws = (rng.choice(n, size=m, replace=False) if method == "half-sample" else rng.integers(0, n, n) for _ in range(n_resamples))
-    values = np.array([metric(x[np.sort(rows)]) for rows in draws], dtype=np.float64)
+    draws = np.empty((n_resamples, m), dtype=np.int64)
+    for b in range(n_resamples):
+        draws[b] = np.sort(rng.choice(n, size=m, replace=False) if method == "half-sample" else rng.integers(0, n, n))
+    return draws
+
+
+def _interval(values: np.ndarray, estimate: float, n: int, m: int, confidence: float, method: str) -> tuple[float, float]:
+    """The interval of :func:`bootstrap_interval` from the resamples' values and the estimate."""
     values = values[np.isfinite(values)]
     if not len(values) or not np.isfinite(estimate):
         return float("nan"), float("nan")
@@ -442,6 +510,90 @@ def bootstrap_interval(
     return float(estimate - high), float(estimate - low)
 
 
+_CHUNK_BYTES = 32 * 2**20
+"""Memory of one chunk of stacked resample matrices in :func:`_vendi_of_resamples` (per worker)."""
+_CHUNK_ROWS = 25
+"""Resamples per chunk at most (the steps of a progress bar)."""
+_WORKERS = min(4, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1)
+"""Threads evaluating chunks of resamples: the cores this process may use, at most 4."""
+
+
+def _exp_entropy_rows(eigenvalues: np.ndarray) -> np.ndarray:
+    """:func:`_exp_entropy` of each row of a (k, r) array of eigenvalues."""
+    lam = np.clip(eigenvalues, 0.0, None)
+    lam = np.where(lam > 1e-15, lam, 0.0)
+    total = lam.sum(axis=1, keepdims=True)
+    p = np.divide(lam, total, out=np.zeros_like(lam), where=total > 0)
+    terms = np.zeros_like(p)
+    np.multiply(p, np.log(p, out=np.zeros_like(p), where=p > 0), out=terms, where=p > 0)
+    return np.exp(-terms.sum(axis=1))
+
+
+def _vendi_of_resamples(u: np.ndarray, draws: np.ndarray, done: Callable[[int], None] | None = None) -> np.ndarray:
+    """:func:`vendi_score` of ``u[rows]`` for every row of ``draws``: stacked eigen-decompositions, in chunks.
+
+    ``u`` holds unit rows (n, d); ``draws`` (k, m) the rows of each resample. With m < d each resample's
+    m×m kernel is a sub-block of the Gram matrix ``U Uᵀ``, computed once; otherwise its d×d
+    covariance ``U_bᵀ U_b``. BLAS runs on one thread (:func:`one_thread`) and the chunks on up to
+    :data:`_WORKERS` threads (LAPACK releases the GIL); each value depends only on its own
+    resample, so the result is the same whatever the threads.
+    """
+    k, m = draws.shape
+    d = u.shape[1]
+    if m == 0:
+        return np.zeros(k)
+    side = min(m, d)
+    per = int(min(_CHUNK_ROWS, max(1, _CHUNK_BYTES // (8 * (side * side + (0 if m < d else m * d))))))
+    starts = range(0, k, per)
+    with one_thread():
+        gram = u @ u.T if m < d else None
+
+        def chunk(start: int) -> np.ndarray:
+            rows = draws[start : start + per]
+            if gram is not None:
+                kernels = gram[rows[:, :, None], rows[:, None, :]]
+            else:
+                stacked = u[rows]
+                kernels = np.matmul(stacked.transpose(0, 2, 1), stacked)
+            return _exp_entropy_rows(np.linalg.eigvalsh(kernels / m))
+
+        workers = min(_WORKERS, len(starts))
+        if workers < 2:
+            parts = map(chunk, starts)
+            return np.concatenate([_reported(part, done) for part in parts])
+        from concurrent.futures import ThreadPoolExecutor
+
+        with ThreadPoolExecutor(workers, thread_name_prefix="vendi") as pool:
+            return np.concatenate([_reported(part, done) for part in pool.map(chunk, starts)])
+
+
+def _reported(values: np.ndarray, done: Callable[[int], None] | None) -> np.ndarray:
+    if done is not None:
+        done(len(values))
+    return values
+
+
+def _mean_distance_of_resamples(u: np.ndarray, draws: np.ndarray, done: Callable[[int], None] | None = None) -> np.ndarray:
+    """:func:`mean_pairwise_cosine_distance` of ``u[rows]`` for every row of ``draws``, in one product."""
+    k, m = draws.shape
+    members = np.zeros((k, len(u)))
+    members[np.arange(k)[:, None], draws] = 1.0  # half-samples draw without replacement: 0/1
+    totals = members @ u
+    squares = members @ (u * u).sum(axis=1)  # m, less any zero rows
+    values = 1.0 - ((totals * totals).sum(axis=1) - squares) / (m * (m - 1)) if m >= 2 else np.full(k, np.nan)
+    if done is not None:
+        done(k)
+    return values
+
+
+_BATCHED: dict[str, Callable[..., np.ndarray]] = {
+    "vendi_score": _vendi_of_resamples,
+    "mean_pairwise_cosine_distance": _mean_distance_of_resamples,
+}
+"""Metrics whose half-sample resamples :func:`bootstrap_diversity` computes all at once (the same
+values as :func:`bootstrap_interval`'s loop, to float rounding; tests/test_reference_metrics.py)."""
+
+
 def bootstrap_diversity(
     x: np.ndarray,
     metrics: Sequence[str] = BOOTSTRAP_METRICS,
@@ -449,8 +601,14 @@ def bootstrap_diversity(
     n_resamples: int = N_RESAMPLES,
     confidence: float = CONFIDENCE,
     random_state: int = 0,
+    estimates: dict[str, float] | None = None,
+    progress: Callable[[int], None] | None = None,
 ) -> dict[str, float]:
     """``<metric>_ci_low`` and ``<metric>_ci_high`` of each named metric of this module, for one set.
+
+    The half-sample intervals of :func:`bootstrap_interval` with the same resamples; the Vendi score
+    and the mean pairwise distance evaluate every resample at once (stacked eigen-decompositions of
+    sub-blocks of one Gram matrix, one matrix product), other metrics one resample at a time.
 
     Parameters
     ----------
@@ -464,21 +622,42 @@ def bootstrap_diversity(
         Coverage of each interval.
     random_state : int, default 0
         Seed; metric ``k`` uses ``random_state + k``.
+    estimates : dict of str to float, optional
+        Each metric's value on ``x`` where already computed (e.g. by :func:`diversity`); the others are
+        computed here.
+    progress : callable of (int,) -> None, optional
+        Called with the number of resamples just evaluated (``n_resamples`` per metric in all).
 
     Returns
     -------
     dict of str to float
-        Two entries per metric, from :func:`bootstrap_interval`.
+        Two entries per metric, ``(low, high)`` of :func:`bootstrap_interval`.
 
     Raises
     ------
     KeyError
         If a name is not a function of this module.
+    ValueError
+        If ``confidence`` or ``n_resamples`` is out of range.
     """
+    _check_bootstrap(confidence, n_resamples, "half-sample")
+    x = np.asarray(x)
     out: dict[str, float] = {}
+    u = normalize_rows(x) if len(x) >= 4 else x
     for k, name in enumerate(metrics):
         metric = globals()[name]
-        low, high = bootstrap_interval(x, metric, n_resamples=n_resamples, confidence=confidence, random_state=random_state + k)
+        if len(x) < 4:
+            low, high = float("nan"), float("nan")
+        else:
+            estimate = estimates[name] if estimates and name in estimates else metric(x)
+            draws = resample_rows(len(x), n_resamples, random_state=random_state + k)
+            if name in _BATCHED:
+                values = _BATCHED[name](u, draws, progress)
+            else:
+                values = np.array([metric(x[rows]) for rows in draws], dtype=np.float64)
+                if progress is not None:
+                    progress(len(draws))
+            low, high = _interval(values, estimate, len(x), draws.shape[1], confidence, "half-sample")
         out[f"{name}_ci_low"], out[f"{name}_ci_high"] = low, high
     return out
 

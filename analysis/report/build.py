@@ -23,10 +23,10 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from tqdm.auto import tqdm
 
 from spa_vl.features import TEXT_COLUMNS
 from spa_vl.opening import open_source
+from spa_vl.progress import progress_bar
 from spa_vl.sources import Source
 from spa_vl.stats import compute_stats
 from spa_vl.taxonomy import LEVELS, QUESTION_TYPE
@@ -337,10 +337,11 @@ class ContaminationSection(Section):
         """
         frame, settings = inputs.frame, inputs.settings
         evals = {key: frame.loc[frame[SPLIT] == key, "question"] for key in EVAL_SPLITS if (frame[SPLIT] == key).any()}
-        result = contamination.find_contamination(
-            inputs.train["question"], evals, encoder=inputs.encoder if settings.contamination_embeddings else None,
-            jaccard_threshold=settings.jaccard_threshold, cosine_threshold=settings.near_duplicate_threshold,
-        )
+        with progress_bar(1 + len(evals), "train index, then eval splits", "step", enabled=inputs.progress) as bar:
+            result = contamination.find_contamination(
+                inputs.train["question"], evals, encoder=inputs.encoder if settings.contamination_embeddings else None,
+                jaccard_threshold=settings.jaccard_threshold, cosine_threshold=settings.near_duplicate_threshold, progress=bar.update,
+            )
         return cls(result.summary, result.pairs, dict(result.settings), dict(result.seconds))
 
     def numbers(self) -> dict[str, Any]:
@@ -470,6 +471,14 @@ REPORT_IMAGE_INFO = ("width", "height", "text_similarity", "text_count")
 GROUPS = (("class1", "domains"), (QUESTION_TYPE, "question types"))
 
 
+def _resamples_expected(sample: pd.DataFrame, resamples: int) -> int:
+    """Bootstrap resamples the diversity section evaluates: per text field and per known group, each metric."""
+    if len(sample) < 4:
+        return 0
+    groups = sum(sample[group][~distributions.is_unknown(sample[group])].nunique() for group, _ in GROUPS)
+    return (len(TEXT_COLUMNS) + groups) * len(diversity.BOOTSTRAP_METRICS) * resamples
+
+
 @dataclass
 class DiversitySection(Section):
     """Embedding diversity of a train sample: per text field, per group at equal n, curves, preference pairs.
@@ -524,18 +533,21 @@ class DiversitySection(Section):
         resamples, seed = settings.bootstrap_resamples, settings.seed
         vectors: dict[str, np.ndarray] = {}
         fields: dict[str, dict[str, Any]] = {}
-        for column in TEXT_COLUMNS:
-            vectors[column] = encoder.encode(sample[column].tolist())
-            numbers = diversity.diversity(vectors[column], random_state=seed).to_dict() if len(sample) else {}
-            if len(sample) and resamples:
-                numbers.update(diversity.bootstrap_diversity(vectors[column], n_resamples=resamples, random_state=seed))
-            fields[column] = _intervals_beside(numbers)
-        q = vectors["question"]
-        by_group, unknown_left_out = {}, {}
-        for group, _ in GROUPS:
-            table = diversity.group_diversity(q, sample[group], random_state=seed, n_resamples=resamples) if len(sample) else pd.DataFrame()
-            unknown_left_out[group] = int(table.attrs.get("unknown_left_out", 0))
-            by_group[group] = pd.DataFrame.from_dict({g: _intervals_beside(row) for g, row in table.to_dict(orient="index").items()}, orient="index")
+        with progress_bar(_resamples_expected(sample, resamples), "bootstrap", "resample", enabled=inputs.progress and bool(resamples)) as bar:
+            for column in TEXT_COLUMNS:
+                vectors[column] = encoder.encode(sample[column].tolist())
+                numbers = diversity.diversity(vectors[column], random_state=seed).to_dict() if len(sample) else {}
+                if len(sample) and resamples:
+                    numbers.update(diversity.bootstrap_diversity(vectors[column], n_resamples=resamples, random_state=seed,
+                                                                 estimates=numbers, progress=bar.update))
+                fields[column] = _intervals_beside(numbers)
+            q = vectors["question"]
+            by_group, unknown_left_out = {}, {}
+            for group, _ in GROUPS:
+                table = (diversity.group_diversity(q, sample[group], random_state=seed, n_resamples=resamples, progress=bar.update)
+                         if len(sample) else pd.DataFrame())
+                unknown_left_out[group] = int(table.attrs.get("unknown_left_out", 0))
+                by_group[group] = pd.DataFrame.from_dict({g: _intervals_beside(row) for g, row in table.to_dict(orient="index").items()}, orient="index")
         curves = {c: diversity.diversity_curve(v, [s for s in CURVE_SIZES if s <= len(v)] + [len(v)], random_state=seed) for c, v in vectors.items()}
         pairs = diversity.preference_pair_signal(vectors["chosen"], vectors["rejected"], settings.pair_threshold).to_dict() if len(sample) else {}
         done = inputs.done.get("contamination")
@@ -631,8 +643,7 @@ class DiversitySection(Section):
 def _stage(report: Report, encoder: Encoder, name: str, position: str, progress: bool) -> Iterator[None]:
     """Time one stage (and the texts the model encoded in it) and show it as one progress bar."""
     before, start = encoder.encoded_total, time.perf_counter()
-    with tqdm(total=1, desc=f"report {position} {name}", unit="stage", disable=not progress, leave=True,
-              bar_format="{desc}: {bar:10} {elapsed}") as bar:
+    with progress_bar(1, f"report {position} {name}", "stage", enabled=progress, leave=True, bar_format="{desc}: {bar:10} {elapsed}") as bar:
         yield
         bar.update()
     report.timings.append(StageTime(name, time.perf_counter() - start, encoder.encoded_total - before))
