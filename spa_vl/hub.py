@@ -464,12 +464,17 @@ class HubRepo:
             fetched = [(a, self._get(path, a, b, False)) for a, b in gaps]
             for a, piece in fetched:
                 held.add(a, piece)
-            parts, pos = [], first
-            for a, piece in fetched:
-                parts += [held.read(pos, a), piece]
-                pos = a + len(piece)
-            data = b"".join([*parts, held.read(pos, last)])
-            if whole and content and _content_problem(data, content) is not None:  # an earlier range was not this file
+            try:
+                parts, pos = [], first
+                for a, piece in fetched:
+                    parts += [held.read(pos, a), piece]
+                    pos = a + len(piece)
+                data = b"".join([*parts, held.read(pos, last)])
+                wrong = whole and bool(content) and _content_problem(data, content) is not None  # an earlier range was not this file
+            except OSError as e:  # the spill file cannot be read back
+                logger.debug("fetching %s again: %s", self.describe(path), e)
+                wrong = True
+            if wrong:
                 held.forget()
                 data = self._get(path, first, last, whole)
                 held.add(first, data)
@@ -745,8 +750,11 @@ def forget_fetched() -> None:
         _SPILLS.clear()
     for spill in spills:
         for held in spill.files.values():
-            with held.lock:
-                held.forget()
+            if held.lock.acquire(timeout=5):  # a daemon thread still reading at exit: its file goes with the folder
+                try:
+                    held.forget()
+                finally:
+                    held.lock.release()
         if spill.folder is not None:
             shutil.rmtree(spill.folder, ignore_errors=True)
 
