@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from spa_vl.features import TEXT_COLUMNS
+from spa_vl.columns import TEXT_COLUMNS
 from spa_vl.taxonomy import QUESTION_TYPE, QUESTION_TYPES, UNKNOWN
 
 from .distributions import balance, crosstab, known_labels

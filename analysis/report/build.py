@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from spa_vl.features import TEXT_COLUMNS
+from spa_vl.columns import TEXT_COLUMNS
 from spa_vl.opening import open_source
 from spa_vl.progress import progress_bar
 from spa_vl.sources import Source

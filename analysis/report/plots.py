@@ -13,7 +13,6 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import seaborn as sns
 from matplotlib.figure import Figure
 
 from spa_vl.atomic import atomic_write
@@ -111,6 +110,7 @@ def question_type_heatmap(shares: pd.DataFrame, title: str = "Question-type mix 
     if shares.empty:
         return _empty(fig, ax, title)
     shares = shares.reindex(columns=[t for t in TYPE_ORDER if t in shares.columns])
+    import seaborn as sns  # on first use: importing it (and scipy.stats) takes ~1 s
     sns.heatmap(shares, annot=True, fmt=".2f", cmap="viridis", vmin=0, vmax=1, ax=ax, cbar_kws={"label": "share"})
     ax.set_xlabel("question type")
     ax.set_ylabel(shares.index.name or "")

@@ -7,7 +7,6 @@ from collections.abc import Mapping
 
 import numpy as np
 import pandas as pd
-import seaborn as sns
 from matplotlib.figure import Figure
 from PIL import Image
 
@@ -153,6 +152,7 @@ def model_share_heatmap(by_group: pd.DataFrame, group: str, title: str | None = 
     annot = share.map(lambda v: "" if pd.isna(v) else f"{v:.2f}") + pairs.map(lambda n: f"\nn={n}" if n else "")
     fig = SpaVLFigure(figsize=(1.3 * share.shape[1] + 3, 0.45 * share.shape[0] + 1.8), layout="constrained")
     ax = fig.subplots()
+    import seaborn as sns  # on first use: importing it (and scipy.stats) takes ~1 s
     sns.heatmap(share, annot=annot, fmt="", cmap="RdYlGn", vmin=0, vmax=1, ax=ax, annot_kws={"fontsize": 7}, cbar_kws={"label": "chosen share"})
     ax.tick_params(axis="x", labelsize=7, labelrotation=20)
     ax.set_title(title)
@@ -175,6 +175,7 @@ def model_pair_heatmap(matrix: pd.DataFrame, title: str = "Pairs: chosen model (
         return _note(title, "no provenance: the source does not say which model wrote each answer")
     fig = SpaVLFigure(figsize=(0.55 * matrix.shape[1] + 3, 0.45 * matrix.shape[0] + 2), layout="constrained")
     ax = fig.subplots()
+    import seaborn as sns  # on first use: importing it (and scipy.stats) takes ~1 s
     sns.heatmap(matrix, annot=True, fmt="d", cmap="Blues", ax=ax, annot_kws={"fontsize": 7}, cbar_kws={"label": "pairs"})
     ax.set_xlabel("rejected")
     ax.set_ylabel("chosen")
