@@ -543,7 +543,7 @@ def _vendi_of_resamples(u: np.ndarray, draws: np.ndarray, done: Callable[[int], 
     if m == 0:
         return np.zeros(k)
     side = min(m, d)
-    per = int(min(_CHUNK_ROWS, max(1, _CHUNK_BYTES // (8 * (side * side + (0 if m < d else m * d))))))
+    per = int(min(_CHUNK_ROWS, max(1, _CHUNK_BYTES // (8 * side * side))))
     starts = range(0, k, per)
     with one_thread():
         gram = u @ u.T if m < d else None
@@ -552,9 +552,12 @@ def _vendi_of_resamples(u: np.ndarray, draws: np.ndarray, done: Callable[[int], 
             rows = draws[start : start + per]
             if gram is not None:
                 kernels = gram[rows[:, :, None], rows[:, None, :]]
-            else:
-                stacked = u[rows]
-                kernels = np.matmul(stacked.transpose(0, 2, 1), stacked)
+            else:  # Σ u_i u_iᵀ over the resample's rows, _BLOCK rows at a time (memory O(block·d + d²))
+                kernels = np.zeros((len(rows), d, d))
+                for kernel, resample in zip(kernels, rows):
+                    for begin in range(0, m, _BLOCK):
+                        block = u[resample[begin : begin + _BLOCK]]
+                        kernel += block.T @ block
             return _exp_entropy_rows(np.linalg.eigvalsh(kernels / m))
 
         workers = min(_WORKERS, len(starts))
@@ -576,11 +579,14 @@ def _reported(values: np.ndarray, done: Callable[[int], None] | None) -> np.ndar
 def _mean_distance_of_resamples(u: np.ndarray, draws: np.ndarray, done: Callable[[int], None] | None = None) -> np.ndarray:
     """:func:`mean_pairwise_cosine_distance` of ``u[rows]`` for every row of ``draws``, in one product."""
     k, m = draws.shape
-    members = np.zeros((k, len(u)))
-    members[np.arange(k)[:, None], draws] = 1.0  # half-samples draw without replacement: 0/1
-    totals = members @ u
-    squares = members @ (u * u).sum(axis=1)  # m, less any zero rows
-    values = 1.0 - ((totals * totals).sum(axis=1) - squares) / (m * (m - 1)) if m >= 2 else np.full(k, np.nan)
+    norms = (u * u).sum(axis=1)  # 1, or 0 for a zero row
+    values = np.full(k, np.nan)
+    for start in range(0, k if m >= 2 else 0, _CHUNK_ROWS):
+        rows = draws[start : start + _CHUNK_ROWS]
+        members = np.zeros((len(rows), len(u)))
+        members[np.arange(len(rows))[:, None], rows] = 1.0  # half-samples draw without replacement: 0/1
+        totals = members @ u
+        values[start : start + len(rows)] = 1.0 - ((totals * totals).sum(axis=1) - members @ norms) / (m * (m - 1))
     if done is not None:
         done(k)
     return values
