@@ -43,6 +43,7 @@ def timed_report(out: Path) -> dict:
         "stages_s": timings["total_seconds"],
         "outside_stages_s": round(wall - timings["total_seconds"], 2),
         "texts_encoded": timings["texts_encoded"],
+        "report_imports_s": timings.get("import_seconds"),
         "stages": {s["stage"]: s["seconds"] for s in timings["stages"]},
         "load_before": round(load, 2),
         "load_after": round(os.getloadavg()[0], 2),

@@ -9,8 +9,11 @@ For rows ``x_i`` normalised to unit length (cosine geometry):
 
 ``brute_force_*`` functions are the O(n²) definitions, kept as references for tests and benchmarks.
 Groups are compared at equal n, since Vendi grows with n. :func:`bootstrap_interval` gives a seeded
-95 % interval of any metric (a half-sample bootstrap: see there why not the ordinary one), and
-:func:`intervals_overlap` says which group comparisons those intervals cannot separate.
+95 % interval of any metric (a half-sample bootstrap: see there why not the ordinary one);
+:func:`bootstrap_diversity` gives the same intervals of the Vendi score and the mean distance with
+every resample evaluated at once (stacked eigen-decompositions on a few threads), and
+:func:`intervals_overlap` says which group comparisons those intervals cannot separate. BLAS runs on
+one thread inside these metrics (:func:`one_thread`).
 """
 
 from __future__ import annotations
