@@ -737,7 +737,7 @@ def build_report(
 
     check_writable_dir(out, overwrite=overwrite, what="report")  # fail before an hour of work
     report = compute_report(source, settings, progress=progress, announce=announce, embeddings=embeddings)
-    return write_report(report, out, overwrite=overwrite)
+    return write_report(report, out, overwrite=overwrite, progress=progress)
 
 
 __all__ = [

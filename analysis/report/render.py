@@ -29,6 +29,7 @@ import pandas as pd
 from markdown_it import MarkdownIt
 
 from spa_vl.atomic import staged_dir
+from spa_vl.progress import progress_bar
 
 from .plots import save_figure
 from .sections import Report, Section, StageTime
@@ -413,7 +414,7 @@ def strip_timings(text: str) -> str:
     return re.sub(re.escape(TIMINGS_START) + ".*?" + re.escape(TIMINGS_END), "", text, flags=re.S)
 
 
-def write_report(report: Report, out: str | os.PathLike, *, overwrite: bool = False) -> Path:
+def write_report(report: Report, out: str | os.PathLike, *, overwrite: bool = False, progress: bool = False) -> Path:
     """Write PNGs, CSVs, extra pages, ``stats.json``, ``timings.json``, ``report.md`` and ``report.html`` atomically.
 
     Parameters
@@ -421,6 +422,7 @@ def write_report(report: Report, out: str | os.PathLike, *, overwrite: bool = Fa
     report : the computed report.
     out : the report folder.
     overwrite : replace an existing folder.
+    progress : show a bar while the figures are written (one line, like a stage's).
 
     Returns
     -------
@@ -428,7 +430,11 @@ def write_report(report: Report, out: str | os.PathLike, *, overwrite: bool = Fa
     """
     with staged_dir(out, overwrite=overwrite, what="report") as tmp:
         start = time.perf_counter()
-        files = {name: save_figure(fig, tmp / f"{name}.png") for name, fig in report.figures.items()}
+        with progress_bar(len(report.figures), f"report {WRITE_STAGE}", "figure", enabled=progress) as bar:
+            files = {}
+            for name, fig in report.figures.items():
+                files[name] = save_figure(fig, tmp / f"{name}.png")
+                bar.update()
         timings = [*report.timings, StageTime(WRITE_STAGE, time.perf_counter() - start)]
         for table in (t for s in report.sections for t in s.tables()):
             if table.csv is not None:
