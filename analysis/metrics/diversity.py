@@ -584,12 +584,13 @@ def _mean_distance_of_resamples(u: np.ndarray, draws: np.ndarray, done: Callable
     k, m = draws.shape
     norms = (u * u).sum(axis=1)  # 1, or 0 for a zero row
     values = np.full(k, np.nan)
-    for start in range(0, k if m >= 2 else 0, _CHUNK_ROWS):
-        rows = draws[start : start + _CHUNK_ROWS]
-        members = np.zeros((len(rows), len(u)))
-        members[np.arange(len(rows))[:, None], rows] = 1.0  # half-samples draw without replacement: 0/1
-        totals = members @ u
-        values[start : start + len(rows)] = 1.0 - ((totals * totals).sum(axis=1) - members @ norms) / (m * (m - 1))
+    with one_thread():
+        for start in range(0, k if m >= 2 else 0, _CHUNK_ROWS):
+            rows = draws[start : start + _CHUNK_ROWS]
+            members = np.zeros((len(rows), len(u)))
+            members[np.arange(len(rows))[:, None], rows] = 1.0  # half-samples draw without replacement: 0/1
+            totals = members @ u
+            values[start : start + len(rows)] = 1.0 - ((totals * totals).sum(axis=1) - members @ norms) / (m * (m - 1))
     if done is not None:
         done(k)
     return values
