@@ -280,3 +280,25 @@ def test_bars_inside_a_stage_leave_one_line_per_stage_on_a_terminal(sample_dir, 
     with _stage(report, encoder, "quiet", "1/1", False), progress_bar(3, "inner", enabled=False) as bar:
         bar.update(3)
     assert capsys.readouterr().err == ""  # --quiet (and a stderr that is not a terminal): nothing
+
+
+def test_bootstrap_intervals_are_kept_in_the_cache_and_come_back_unchanged(monkeypatch):
+    """A warm report reads the diversity intervals (issue 25: the bootstrap was most of a warm run); a cached
+    entry is the computed one, float for float, and other vectors, seeds or code compute anew."""
+    from spa_vl.analysis.metrics import diversity
+    from spa_vl.analysis.report import build
+
+    x = np.random.default_rng(21).normal(size=(40, 16)).astype(np.float32)
+    first = build.cached_bootstrap(x, n_resamples=30, random_state=2)
+    assert first == diversity.bootstrap_diversity(x, n_resamples=30, random_state=2)
+    computed = diversity.bootstrap_diversity
+    monkeypatch.setattr(diversity, "bootstrap_diversity", lambda *a, **k: pytest.fail("computed again"))
+    counted: list[int] = []
+    assert build.cached_bootstrap(x, n_resamples=30, random_state=2, progress=counted.append) == first
+    assert sum(counted) == 30 * len(diversity.BOOTSTRAP_METRICS)  # the bar still reaches its total
+    monkeypatch.setattr(diversity, "bootstrap_diversity", computed)
+    assert build.cached_bootstrap(x, n_resamples=30, random_state=3) != first
+    assert build.cached_bootstrap(x[::-1].copy(), n_resamples=30, random_state=2) != first
+    monkeypatch.setattr(diversity, "bootstrap_diversity", lambda *a, **k: {"recomputed": 1.0})
+    monkeypatch.setattr(build, "_bootstrap_code", lambda: "an edited metric")
+    assert build.cached_bootstrap(x, n_resamples=30, random_state=2) == {"recomputed": 1.0}

@@ -346,6 +346,7 @@ def group_diversity(
     random_state: int = 0,
     n_resamples: int = 0,
     progress: Callable[[int], None] | None = None,
+    bootstrap: Callable[..., dict[str, float]] | None = None,
     **kwargs,
 ) -> pd.DataFrame:
     """Diversity per group, each measured on ``n`` rows drawn without replacement.
@@ -370,6 +371,9 @@ def group_diversity(
         Bootstrap resamples per group; 0 for no intervals.
     progress : callable of (int,) -> None, optional
         Called with the number of bootstrap resamples just evaluated (:func:`bootstrap_diversity`).
+    bootstrap : callable, optional
+        Computes the intervals instead of :func:`bootstrap_diversity`, with its arguments (the
+        report passes one that keeps them in a cache).
     **kwargs
         Passed to :func:`diversity` (``n_clusters``, ``threshold``).
 
@@ -396,8 +400,8 @@ def group_diversity(
         chosen = np.sort(rng.choice(members, size=n, replace=False))
         rows[group] = {**diversity(x[chosen], random_state=random_state, **kwargs).to_dict(), "too_small": False}
         if n_resamples:
-            rows[group].update(bootstrap_diversity(x[chosen], n_resamples=n_resamples, random_state=random_state,
-                                                   estimates=rows[group], progress=progress))
+            rows[group].update((bootstrap or bootstrap_diversity)(x[chosen], n_resamples=n_resamples, random_state=random_state,
+                                                                  estimates=rows[group], progress=progress))
     table = pd.DataFrame.from_dict(rows, orient="index")
     table.attrs["unknown_left_out"] = int(unknown.sum())
     return table

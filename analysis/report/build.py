@@ -13,6 +13,9 @@ train question (:mod:`.contamination`). The image, response-model and explorer s
 
 from __future__ import annotations
 
+import functools
+import hashlib
+import json
 import os
 import time
 
@@ -27,6 +30,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from spa_vl.atomic import atomic_write_text
+from spa_vl.cache import cache_root
 from spa_vl.columns import TEXT_COLUMNS
 from spa_vl.opening import open_source
 from spa_vl.progress import progress_bar
@@ -475,6 +480,68 @@ REPORT_IMAGE_INFO = ("width", "height", "text_similarity", "text_count")
 GROUPS = (("class1", "domains"), (QUESTION_TYPE, "question types"))
 
 
+@functools.cache
+def _bootstrap_code() -> str:
+    """What the intervals are computed by: the diversity module's source and numpy's version (its LAPACK)."""
+    return hashlib.sha256(Path(diversity.__file__).read_bytes() + np.__version__.encode()).hexdigest()
+
+
+def cached_bootstrap(
+    x: np.ndarray,
+    *,
+    n_resamples: int,
+    random_state: int,
+    estimates: dict[str, float] | None = None,
+    progress: Callable[[int], None] | None = None,
+) -> dict[str, float]:
+    """:func:`~spa_vl.analysis.metrics.diversity.bootstrap_diversity`, kept in ``$SPA_VL_CACHE/bootstrap``.
+
+    The intervals are a deterministic function of the vectors, the resamples, the seed and the code,
+    so a warm report reads them instead of repeating ~5 s of eigen-decompositions per run. The key
+    hashes the vectors' bytes, shape and dtype, the arguments, and :func:`_bootstrap_code` (an edit of
+    the metrics or another numpy computes them anew). A cache that cannot be read or written is
+    skipped.
+
+    Parameters
+    ----------
+    x : numpy.ndarray of float, shape (n, d)
+        Embeddings of one set.
+    n_resamples : int
+        Resamples per metric.
+    random_state : int
+        Seed of the resamples.
+    estimates : dict of str to float, optional
+        Each metric's value on ``x``, where already computed.
+    progress : callable of (int,) -> None, optional
+        Called with the resamples evaluated (all of them at once when the cache has them).
+
+    Returns
+    -------
+    dict of str to float
+        The same entries and values as ``bootstrap_diversity(x, ...)``.
+    """
+    x = np.ascontiguousarray(x)
+    params = {"shape": list(x.shape), "dtype": str(x.dtype), "n_resamples": n_resamples, "random_state": random_state,
+              "metrics": list(diversity.BOOTSTRAP_METRICS), "confidence": diversity.CONFIDENCE, "code": _bootstrap_code()}
+    key = hashlib.sha256(json.dumps(params, sort_keys=True).encode() + x.tobytes()).hexdigest()
+    path = cache_root() / "bootstrap" / f"{key[:40]}.json"
+    names = [f"{m}_ci_{end}" for m in diversity.BOOTSTRAP_METRICS for end in ("low", "high")]
+    try:
+        kept = json.loads(path.read_text(encoding="utf-8"))
+        if sorted(kept) == sorted(names):
+            if progress is not None and len(x) >= 4:
+                progress(n_resamples * len(diversity.BOOTSTRAP_METRICS))
+            return {name: float(kept[name]) for name in names}
+    except (OSError, ValueError):
+        pass
+    out = diversity.bootstrap_diversity(x, n_resamples=n_resamples, random_state=random_state, estimates=estimates, progress=progress)
+    try:
+        atomic_write_text(path, json.dumps(out))
+    except OSError:
+        pass
+    return out
+
+
 def _resamples_expected(sample: pd.DataFrame, resamples: int) -> int:
     """Bootstrap resamples the diversity section evaluates: per text field and per known group, each metric."""
     if len(sample) < 4:
@@ -542,14 +609,14 @@ class DiversitySection(Section):
                 vectors[column] = encoder.encode(sample[column].tolist())
                 numbers = diversity.diversity(vectors[column], random_state=seed).to_dict() if len(sample) else {}
                 if len(sample) and resamples:
-                    numbers.update(diversity.bootstrap_diversity(vectors[column], n_resamples=resamples, random_state=seed,
-                                                                 estimates=numbers, progress=bar.update))
+                    numbers.update(cached_bootstrap(vectors[column], n_resamples=resamples, random_state=seed, estimates=numbers,
+                                                    progress=bar.update))
                 fields[column] = _intervals_beside(numbers)
             q = vectors["question"]
             by_group, unknown_left_out = {}, {}
             for group, _ in GROUPS:
-                table = (diversity.group_diversity(q, sample[group], random_state=seed, n_resamples=resamples, progress=bar.update)
-                         if len(sample) else pd.DataFrame())
+                table = (diversity.group_diversity(q, sample[group], random_state=seed, n_resamples=resamples, progress=bar.update,
+                                                   bootstrap=cached_bootstrap) if len(sample) else pd.DataFrame())
                 unknown_left_out[group] = int(table.attrs.get("unknown_left_out", 0))
                 by_group[group] = pd.DataFrame.from_dict({g: _intervals_beside(row) for g, row in table.to_dict(orient="index").items()}, orient="index")
         curves = {c: diversity.diversity_curve(v, [s for s in CURVE_SIZES if s <= len(v)] + [len(v)], random_state=seed) for c, v in vectors.items()}
