@@ -302,3 +302,22 @@ def test_bootstrap_intervals_are_kept_in_the_cache_and_come_back_unchanged(monke
     monkeypatch.setattr(diversity, "bootstrap_diversity", lambda *a, **k: {"recomputed": 1.0})
     monkeypatch.setattr(build, "_bootstrap_code", lambda: "an edited metric")
     assert build.cached_bootstrap(x, n_resamples=30, random_state=2) == {"recomputed": 1.0}
+
+
+def test_diversity_numbers_are_kept_in_the_cache_and_come_back_unchanged(monkeypatch):
+    """At full scale the exact near-duplicate rate and k-means take minutes per field: a second report reads
+    them. A cached entry equals diversity() field for field; other vectors or seeds compute anew."""
+    from spa_vl.analysis.metrics import diversity
+    from spa_vl.analysis.report import build
+
+    rng = np.random.default_rng(5)
+    x = rng.normal(size=(60, 16)).astype(np.float32)
+    x[40:] = x[:20] + rng.normal(scale=0.01, size=(20, 16)).astype(np.float32)  # 40 of 60 rows near-duplicates
+    first = build.cached_diversity(x, random_state=1)
+    assert first == diversity.diversity(x, random_state=1) and 0 < first.near_duplicate_rate < 1
+    computed = diversity.diversity
+    monkeypatch.setattr(diversity, "diversity", lambda *a, **k: pytest.fail("computed again"))
+    assert build.cached_diversity(x, random_state=1) == first
+    monkeypatch.setattr(diversity, "diversity", computed)
+    assert build.cached_diversity(x, random_state=1, threshold=0.5) == diversity.diversity(x, random_state=1, threshold=0.5)
+    assert build.cached_diversity(x[:40].copy(), random_state=1).n == 40

@@ -347,6 +347,7 @@ def group_diversity(
     n_resamples: int = 0,
     progress: Callable[[int], None] | None = None,
     bootstrap: Callable[..., dict[str, float]] | None = None,
+    measure: Callable[..., Diversity] | None = None,
     **kwargs,
 ) -> pd.DataFrame:
     """Diversity per group, each measured on ``n`` rows drawn without replacement.
@@ -374,6 +375,8 @@ def group_diversity(
     bootstrap : callable, optional
         Computes the intervals instead of :func:`bootstrap_diversity`, with its arguments (the
         report passes one that keeps them in a cache).
+    measure : callable, optional
+        Computes each group's metrics instead of :func:`diversity`, with its arguments (likewise).
     **kwargs
         Passed to :func:`diversity` (``n_clusters``, ``threshold``).
 
@@ -398,7 +401,7 @@ def group_diversity(
             rows[group] = {**{k: np.nan for k in Diversity.__dataclass_fields__}, "n": len(members), "too_small": True}
             continue
         chosen = np.sort(rng.choice(members, size=n, replace=False))
-        rows[group] = {**diversity(x[chosen], random_state=random_state, **kwargs).to_dict(), "too_small": False}
+        rows[group] = {**(measure or diversity)(x[chosen], random_state=random_state, **kwargs).to_dict(), "too_small": False}
         if n_resamples:
             rows[group].update((bootstrap or bootstrap_diversity)(x[chosen], n_resamples=n_resamples, random_state=random_state,
                                                                   estimates=rows[group], progress=progress))

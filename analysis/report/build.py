@@ -486,6 +486,55 @@ def _bootstrap_code() -> str:
     return hashlib.sha256(Path(diversity.__file__).read_bytes() + np.__version__.encode()).hexdigest()
 
 
+def _kept(kind: str, x: np.ndarray, params: dict[str, Any], compute: Callable[[], dict[str, Any]]) -> tuple[dict[str, Any], bool]:
+    """``compute()``, kept as JSON in ``$SPA_VL_CACHE/<kind>`` under a hash of ``x`` and ``params``.
+
+    Returns the numbers and whether they came from the cache. A cache that cannot be read or
+    written is skipped; the key includes :func:`_bootstrap_code`, so an edit of the metrics or
+    another numpy computes them anew.
+    """
+    x = np.ascontiguousarray(x)
+    params = {**params, "shape": list(x.shape), "dtype": str(x.dtype), "code": _bootstrap_code()}
+    key = hashlib.sha256(json.dumps(params, sort_keys=True).encode() + x.tobytes()).hexdigest()
+    path = cache_root() / kind / f"{key[:40]}.json"
+    try:
+        return json.loads(path.read_text(encoding="utf-8")), True
+    except (OSError, ValueError):
+        pass
+    out = compute()
+    try:
+        atomic_write_text(path, json.dumps(out))
+    except OSError:
+        pass
+    return out, False
+
+
+def cached_diversity(x: np.ndarray, *, random_state: int = 0, **kwargs: Any) -> diversity.Diversity:
+    """:func:`~spa_vl.analysis.metrics.diversity.diversity`, kept in ``$SPA_VL_CACHE/diversity``.
+
+    At full scale the exact near-duplicate rate (every pair) and k-means take minutes per field; they
+    are deterministic functions of the vectors, the arguments and the code, so a second report reads
+    them (keyed as :func:`cached_bootstrap`).
+
+    Parameters
+    ----------
+    x : numpy.ndarray of float, shape (n, d)
+        Embeddings of one set.
+    random_state : int, default 0
+        Seed of k-means.
+    **kwargs
+        ``n_clusters``, ``threshold`` of :func:`~spa_vl.analysis.metrics.diversity.diversity`.
+
+    Returns
+    -------
+    Diversity
+        The same values as ``diversity(x, ...)``.
+    """
+    numbers, _ = _kept("diversity", x, {"random_state": random_state, **kwargs},
+                       lambda: diversity.diversity(x, random_state=random_state, **kwargs).to_dict())
+    return diversity.Diversity(**numbers)
+
+
 def cached_bootstrap(
     x: np.ndarray,
     *,
@@ -520,26 +569,16 @@ def cached_bootstrap(
     dict of str to float
         The same entries and values as ``bootstrap_diversity(x, ...)``.
     """
-    x = np.ascontiguousarray(x)
-    params = {"shape": list(x.shape), "dtype": str(x.dtype), "n_resamples": n_resamples, "random_state": random_state,
-              "metrics": list(diversity.BOOTSTRAP_METRICS), "confidence": diversity.CONFIDENCE, "code": _bootstrap_code()}
-    key = hashlib.sha256(json.dumps(params, sort_keys=True).encode() + x.tobytes()).hexdigest()
-    path = cache_root() / "bootstrap" / f"{key[:40]}.json"
     names = [f"{m}_ci_{end}" for m in diversity.BOOTSTRAP_METRICS for end in ("low", "high")]
-    try:
-        kept = json.loads(path.read_text(encoding="utf-8"))
-        if sorted(kept) == sorted(names):
-            if progress is not None and len(x) >= 4:
-                progress(n_resamples * len(diversity.BOOTSTRAP_METRICS))
-            return {name: float(kept[name]) for name in names}
-    except (OSError, ValueError):
-        pass
-    out = diversity.bootstrap_diversity(x, n_resamples=n_resamples, random_state=random_state, estimates=estimates, progress=progress)
-    try:
-        atomic_write_text(path, json.dumps(out))
-    except OSError:
-        pass
-    return out
+    params = {"n_resamples": n_resamples, "random_state": random_state, "metrics": list(diversity.BOOTSTRAP_METRICS),
+              "confidence": diversity.CONFIDENCE}
+    out, hit = _kept("bootstrap", x, params, lambda: diversity.bootstrap_diversity(
+        x, n_resamples=n_resamples, random_state=random_state, estimates=estimates, progress=progress))
+    if sorted(out) != sorted(names):  # an entry of another shape: compute it
+        return diversity.bootstrap_diversity(x, n_resamples=n_resamples, random_state=random_state, estimates=estimates, progress=progress)
+    if hit and progress is not None and len(x) >= 4:
+        progress(n_resamples * len(diversity.BOOTSTRAP_METRICS))
+    return {name: float(out[name]) for name in names}
 
 
 def _resamples_expected(sample: pd.DataFrame, resamples: int) -> int:
@@ -607,7 +646,7 @@ class DiversitySection(Section):
         with progress_bar(_resamples_expected(sample, resamples), "bootstrap", "resample", enabled=inputs.progress and bool(resamples)) as bar:
             for column in TEXT_COLUMNS:
                 vectors[column] = encoder.encode(sample[column].tolist())
-                numbers = diversity.diversity(vectors[column], random_state=seed).to_dict() if len(sample) else {}
+                numbers = cached_diversity(vectors[column], random_state=seed).to_dict() if len(sample) else {}
                 if len(sample) and resamples:
                     numbers.update(cached_bootstrap(vectors[column], n_resamples=resamples, random_state=seed, estimates=numbers,
                                                     progress=bar.update))
@@ -616,7 +655,7 @@ class DiversitySection(Section):
             by_group, unknown_left_out = {}, {}
             for group, _ in GROUPS:
                 table = (diversity.group_diversity(q, sample[group], random_state=seed, n_resamples=resamples, progress=bar.update,
-                                                   bootstrap=cached_bootstrap) if len(sample) else pd.DataFrame())
+                                                   bootstrap=cached_bootstrap, measure=cached_diversity) if len(sample) else pd.DataFrame())
                 unknown_left_out[group] = int(table.attrs.get("unknown_left_out", 0))
                 by_group[group] = pd.DataFrame.from_dict({g: _intervals_beside(row) for g, row in table.to_dict(orient="index").items()}, orient="index")
         curves = {c: diversity.diversity_curve(v, [s for s in CURVE_SIZES if s <= len(v)] + [len(v)], random_state=seed) for c, v in vectors.items()}
