@@ -308,6 +308,22 @@ _UPLOAD = re.compile(r"^/upload/(?P<sha256>[0-9a-f]{64})$")
 _RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
 
 
+def point_clients_at(hub: HubServer, monkeypatch, tmp_path: Path) -> None:
+    """Point the real huggingface_hub client (and spa-vl) at ``hub`` with fresh caches under ``tmp_path``.
+
+    conftest turns the Hub off for the suite; this turns it on for one test, its failures and log cleared.
+    """
+    from huggingface_hub import constants
+
+    monkeypatch.setenv("HF_ENDPOINT", hub.url)
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)  # read at import; the session may have set it
+    for name in ("SPA_VL_CACHE", "HF_DATASETS_CACHE", "HF_HUB_CACHE"):
+        monkeypatch.setenv(name, str(tmp_path / name.lower()))
+    hub.clear_failures()
+    hub.reset_log()
+
+
 class _Handler(BaseHTTPRequestHandler):
     hub: HubServer
     protocol_version = "HTTP/1.1"

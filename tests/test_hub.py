@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
-from hub_server import HubServer
+from hub_server import HubServer, point_clients_at
 
 import spa_vl
 import spa_vl.hub as hub_module
@@ -58,16 +58,7 @@ def served(tmp_path_factory, sample_dir):
 @pytest.fixture
 def online(served, monkeypatch, tmp_path):
     """Point the real clients at the server, with fresh caches (conftest turns the Hub off)."""
-    from huggingface_hub import constants
-
-    hub = served[0]
-    monkeypatch.setenv("HF_ENDPOINT", hub.url)
-    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
-    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)  # read at import; the session may have set it
-    for name in ("SPA_VL_CACHE", "HF_DATASETS_CACHE", "HF_HUB_CACHE"):
-        monkeypatch.setenv(name, str(tmp_path / name.lower()))
-    hub.clear_failures()
-    hub.reset_log()
+    point_clients_at(served[0], monkeypatch, tmp_path)
     return served
 
 

@@ -17,7 +17,7 @@ import textwrap
 from pathlib import Path
 
 import pytest
-from hub_server import HubServer
+from hub_server import HubServer, point_clients_at
 
 import spa_vl.hub as hub_module
 
@@ -35,17 +35,8 @@ def served(sample_dir):
 @pytest.fixture
 def online(served, monkeypatch, tmp_path):
     """Point the real client at the server, with fresh caches (conftest turns the Hub off)."""
-    from huggingface_hub import constants
-
-    hub, folder = served
-    monkeypatch.setenv("HF_ENDPOINT", hub.url)
-    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
-    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)  # read at import; the session may have set it
-    for name in ("SPA_VL_CACHE", "HF_DATASETS_CACHE", "HF_HUB_CACHE"):
-        monkeypatch.setenv(name, str(tmp_path / name.lower()))
-    hub.clear_failures()
-    hub.reset_log()
-    yield hub, folder
+    point_clients_at(served[0], monkeypatch, tmp_path)
+    yield served
     hub_module.forget_fetched()
 
 

@@ -6,6 +6,7 @@ slightly cropped into other train rows and into the eval splits, written as hub-
 
 from __future__ import annotations
 
+import hashlib
 import io
 
 import numpy as np
@@ -98,6 +99,34 @@ def test_pool_and_cache_give_the_same_table(planted, monkeypatch, tmp_path):
     cached = image_input.image_table(root, n_jobs=2, batch_size=8)  # every content from the cache now
     pd.testing.assert_frame_equal(pooled, in_process)
     pd.testing.assert_frame_equal(cached, in_process)
+
+
+def test_a_second_table_reads_no_image_bytes_and_an_edited_file_is_hashed_again(planted, monkeypatch, tmp_path):
+    """Each split file's rows are kept by the file's stamp: a warm report hashes nothing and reads no image
+    (15 s of reading and sha256 at full scale); a rewritten file is read again, the others are not."""
+    import shutil
+
+    root = shutil.copytree(planted[0], tmp_path / "mirror")
+    monkeypatch.setenv("SPA_VL_CACHE", str(tmp_path / "cache"))
+    first = image_input.image_table(root, n_jobs=1, batch_size=8)
+    read = image_input._file_image_batches
+    opened: list[str] = []
+
+    def counting(source, config, path, batch_size):
+        opened.append(path.rsplit("/", 1)[-1])
+        return read(source, config, path, batch_size)
+
+    monkeypatch.setattr(image_input, "_file_image_batches", counting)
+    pd.testing.assert_frame_equal(image_input.image_table(root, n_jobs=1, batch_size=8), first)
+    assert opened == []
+    shard = root / "test" / "harm-00000-of-00001.parquet"
+    write_split(shard, [encode(photo(900)), encode(photo(901))], with_answers=False)  # other images, fewer rows
+    again = image_input.image_table(root, n_jobs=1, batch_size=8)
+    assert opened == [shard.name]
+    assert again[again["split"] == "eval/harm"]["sha256"].tolist() == [
+        hashlib.sha256(encode(photo(s))).hexdigest() for s in (900, 901)]
+    others = again["split"] != "eval/harm"
+    pd.testing.assert_frame_equal(again[others].reset_index(drop=True), first[first["split"] != "eval/harm"].reset_index(drop=True))
 
 
 def test_planted_duplicates_are_found_within_train_and_across_splits(planted):

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import json
 import os
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
@@ -37,6 +38,8 @@ from ..metrics.images import HASH_SIZE
 
 #: Draft size asked of PIL: JPEG decodes at the smallest 1/k scale still at least this large.
 DRAFT_PX = 64
+#: Version of the per-file tables kept in $SPA_VL_CACHE/image-tables (bump when their meaning changes).
+_FILE_TABLE_VERSION = 1
 #: Below this many uncached images, hashing runs in this process (a worker pool costs ~1 s to start).
 _POOL_FROM = 2000
 _COLUMNS = ("split", "row", "sha256", "hash64", "format", "width", "height", "bytes")
@@ -128,6 +131,46 @@ class _ContentCache:
 
 # --- streaming over a source ---------------------------------------------------------------------
 
+#: Columns of a split file's kept table (``split`` and ``row`` are set where it is read).
+_FILE_COLUMNS = ("sha256", "hash64", "format", "width", "height", "bytes")
+
+
+def _file_table_path(source: Source, path: str, hash_size: int):
+    stamp = json.dumps([source.stamp(path), hash_size, DRAFT_PX, imagehash.__version__, _FILE_TABLE_VERSION])
+    return cache_root() / "image-tables" / f"{hashlib.sha256(stamp.encode()).hexdigest()[:40]}.parquet"
+
+
+def _read_file_table(path) -> pd.DataFrame | None:
+    """A split file's kept rows, or None when absent or unreadable (then the file is hashed again)."""
+    try:
+        table = pq.read_table(path)
+    except (OSError, pa.ArrowInvalid):
+        return None
+    if table.column_names != list(_FILE_COLUMNS):
+        return None
+    return table.to_pandas()
+
+
+def _write_file_table(path, frame: pd.DataFrame) -> None:
+    table = pa.Table.from_pandas(frame[list(_FILE_COLUMNS)], preserve_index=False)
+    try:
+        atomic_write(path, lambda tmp: pq.write_table(table, tmp))
+    except OSError:  # a read-only or full cache only costs the next run the hashing
+        pass
+
+
+def _file_image_batches(source: Source, config: str, path: str, batch_size: int) -> Iterator[pa.Array]:
+    parquet = open_parquet(source, path)
+    check_schema(parquet.schema_arrow, config, path)
+    if "image" not in parquet.schema_arrow.names:
+        return
+    try:
+        for batch in parquet.iter_batches(batch_size=batch_size, columns=["image"]):
+            yield batch.column(0)
+    except (pa.ArrowInvalid, OSError) as e:
+        raise SpaVLError(f"{path}: reading failed ({str(e).splitlines()[0][:120]}): re-download it") from e
+
+
 def image_batches(source: Source, config: str, split: str, batch_size: int = 512) -> Iterator[pa.Array]:
     """The ``image`` structs ``{bytes, path}`` of one split, in file order, one batch at a time.
 
@@ -154,15 +197,10 @@ def image_batches(source: Source, config: str, split: str, batch_size: int = 512
         If a file lacks the config's required columns or cannot be read.
     """
     for path in split_files(source, config, split):
-        parquet = open_parquet(source, path)
-        check_schema(parquet.schema_arrow, config, path)
-        if "image" not in parquet.schema_arrow.names:
+        if "image" not in open_parquet(source, path).schema_arrow.names:
+            check_schema(open_parquet(source, path).schema_arrow, config, path)
             return
-        try:
-            for batch in parquet.iter_batches(batch_size=batch_size, columns=["image"]):
-                yield batch.column(0)
-        except (pa.ArrowInvalid, OSError) as e:
-            raise SpaVLError(f"{path}: reading failed ({str(e).splitlines()[0][:120]}): re-download it") from e
+        yield from _file_image_batches(source, config, path, batch_size)
 
 
 def _payloads(images: pa.Array) -> list[bytes | None]:
@@ -246,29 +284,40 @@ def image_table(
     try:
         for config, split in splits:
             key, offset = split_key(config, split), 0
-            for images in image_batches(source, config, split, batch_size):
-                payloads = _payloads(images)
-                digests = [hashlib.sha256(b).digest() if b is not None else None for b in payloads]
-                sizes = [len(b) if b is not None else 0 for b in payloads]
-                todo: dict[bytes, bytes] = {}
-                for digest, data in zip(digests, payloads):
-                    if digest is not None and data is not None and digest not in cache.entries and digest not in todo:
-                        todo[digest] = data
-                # a content repeated in a batch still in flight is hashed twice at worst: same result
-                missing, blobs = list(todo), list(todo.values())
-                results: list  # futures of the worker pool, or the rows themselves
-                if use_pool and blobs:
-                    pool = pool or ProcessPoolExecutor(n_jobs)
-                    step = -(-len(blobs) // n_jobs)
-                    results = [pool.submit(_describe_many, blobs[i:i + step], hash_size) for i in range(0, len(blobs), step)]
-                else:
-                    results = _describe_many(blobs, hash_size)
-                pending.append((key, offset, digests, sizes, missing, results))
-                offset += len(payloads)
-                while len(pending) > 2:
+            for path in split_files(source, config, split):
+                kept_path = _file_table_path(source, path, hash_size)
+                kept = _read_file_table(kept_path)
+                if kept is not None:  # this file's rows, hashed by an earlier run: no image byte is read
+                    parts.append(kept.assign(split=key, row=np.arange(offset, offset + len(kept), dtype=np.int64)))
+                    offset += len(kept)
+                    bar.update(len(kept))
+                    continue
+                first_part = len(parts)
+                for images in _file_image_batches(source, config, path, batch_size):
+                    payloads = _payloads(images)
+                    digests = [hashlib.sha256(b).digest() if b is not None else None for b in payloads]
+                    sizes = [len(b) if b is not None else 0 for b in payloads]
+                    todo: dict[bytes, bytes] = {}
+                    for digest, data in zip(digests, payloads):
+                        if digest is not None and data is not None and digest not in cache.entries and digest not in todo:
+                            todo[digest] = data
+                    # a content repeated in a batch still in flight is hashed twice at worst: same result
+                    missing, blobs = list(todo), list(todo.values())
+                    results: list  # futures of the worker pool, or the rows themselves
+                    if use_pool and blobs:
+                        pool = pool or ProcessPoolExecutor(n_jobs)
+                        step = -(-len(blobs) // n_jobs)
+                        results = [pool.submit(_describe_many, blobs[i:i + step], hash_size) for i in range(0, len(blobs), step)]
+                    else:
+                        results = _describe_many(blobs, hash_size)
+                    pending.append((key, offset, digests, sizes, missing, results))
+                    offset += len(payloads)
+                    while len(pending) > 2:
+                        finish(*pending.pop(0))
+                while pending:
                     finish(*pending.pop(0))
-        while pending:
-            finish(*pending.pop(0))
+                if len(parts) > first_part:
+                    _write_file_table(kept_path, pd.concat(parts[first_part:], ignore_index=True))
     finally:
         bar.close()
         if pool is not None:
