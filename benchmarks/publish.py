@@ -12,7 +12,6 @@ the totals, and writes ``benchmarks/results-publish.json``.
 
 from __future__ import annotations
 
-import argparse
 import json
 import shutil
 import sys
@@ -23,7 +22,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(HERE.parent))
 
-from run import FULL_ROWS, QUICK_ROWS, child, dataset  # noqa: E402
+from run import child, scale_from_arguments  # noqa: E402
 
 
 def shard_table(folder: Path) -> list[dict]:
@@ -45,11 +44,7 @@ def shard_table(folder: Path) -> list[dict]:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help=f"{QUICK_ROWS:,} rows instead of {FULL_ROWS:,}")
-    args = parser.parse_args()
-    rows = QUICK_ROWS if args.quick else FULL_ROWS
-    source = dataset(rows)
+    source, quick = scale_from_arguments(__doc__ or "")
     source_bytes = sum(p.stat().st_size for p in source.rglob("*.parquet"))
     tmp = Path(tempfile.mkdtemp(prefix="spa-vl-publish-bench-"))
     try:
@@ -84,7 +79,7 @@ def main() -> int:
         print(f"published {result['rows']:,} rows: {result['shards']} shards, {total / 1e9:.2f} GB "
               f"(source Parquet {source_bytes / 1e9:.2f} GB) in {published['s']:.0f} s, exit {published['rc']}, "
               f"peak RSS {published['rss_mb']:.0f} MB; plain datasets.load_dataset of all configs {loaded['s']:.0f} s", flush=True)
-        name = "results-publish-quick.json" if args.quick else "results-publish.json"
+        name = "results-publish-quick.json" if quick else "results-publish.json"
         (HERE / name).write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
         return 0 if published["rc"] == 0 else 1
     finally:

@@ -19,7 +19,6 @@ wall time, ``timings.json``'s stages and peak RSS of each; writes ``benchmarks/r
 
 from __future__ import annotations
 
-import argparse
 import json
 import shutil
 import sys
@@ -30,7 +29,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(HERE.parent))
 
-from run import CACHE, FULL_ROWS, QUICK_ROWS, child, dataset  # noqa: E402
+from run import CACHE, FULL_ROWS, QUICK_ROWS, child, scale_from_arguments  # noqa: E402
 
 TARGET_S = 60.0
 
@@ -66,14 +65,10 @@ def cli(args: list[str], env: dict) -> dict:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help=f"{QUICK_ROWS:,} rows instead of {FULL_ROWS:,}")
-    args = parser.parse_args()
-    rows = QUICK_ROWS if args.quick else FULL_ROWS
-    source = dataset(rows)
+    source, quick = scale_from_arguments(__doc__ or "")
     model = truncated_model()
     store = CACHE / f"store-{source.name}-{model.name}"
-    results: dict = {"rows": rows, "model": f"{model.name} (all-MiniLM-L6-v2, first layer, 64 tokens)", "target_s": TARGET_S}
+    results: dict = {"rows": QUICK_ROWS if quick else FULL_ROWS, "model": f"{model.name} (all-MiniLM-L6-v2, first layer, 64 tokens)", "target_s": TARGET_S}
     record = store.with_name(store.name + ".embed.json")  # the one-off fill's time, kept beside the store
     if not (store / "manifest.json").is_file():
         print(f"filling the store {store.name} (once) ...", flush=True)
@@ -94,7 +89,7 @@ def main() -> int:
             print(f"report --full ({run}): {took['s']:.1f} s wall, exit {took['rc']}, peak RSS {took['rss_mb']:.0f} MB; "
                   f"target <= {TARGET_S:.0f} s: {'PASS' if took['s'] <= TARGET_S else 'FAIL'}", flush=True)
             print("  " + json.dumps(stages)[:2000], flush=True)
-        name = "results-report-full-quick.json" if args.quick else "results-report-full.json"
+        name = "results-report-full-quick.json" if quick else "results-report-full.json"
         (HERE / name).write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
         return 0
     finally:

@@ -62,6 +62,14 @@ def dataset(rows: int) -> Path:
     return path
 
 
+def scale_from_arguments(doc: str) -> tuple[Path, bool]:
+    """Parse ``--quick`` for a benchmark script described by ``doc``: its synthetic set, and whether it is quick."""
+    parser = argparse.ArgumentParser(description=doc.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help=f"{QUICK_ROWS:,} rows instead of {FULL_ROWS:,}")
+    quick = parser.parse_args().quick
+    return dataset(QUICK_ROWS if quick else FULL_ROWS), quick
+
+
 def line(name: str, ours: float, baseline: float | None, target: str, ok: bool, extra: str = "") -> dict:
     ratio = baseline / ours if baseline else None
     text = f"{name}: ours {ours:.2f} s"
