@@ -108,9 +108,12 @@ def test_explorer_in_chromium(browser, report_dir, tmp_path):
     assert browser.find_elements("css selector", "#map .scatterlayer .point")  # plotly drew them (SVG)
     # a filter changes what is shown: the map and the row browser keep only that domain
     domain = pd.Series(data["class1"]).value_counts().index[-1]
+    browser.execute_script("D.total_rows = 100788")  # a full-scale source behind the same map: counts get separators
     Select(browser.find_element("id", "f-class1")).select_by_value(domain)
     expected = data["class1"].count(domain)
     assert 0 < expected < len(data["x"]) and points(browser) == expected
+    n = len(data["x"])
+    assert browser.find_element("id", "status").text == f"{expected:,} of {n:,} map rows shown ({n:,} sampled of 100,788 rows)"
     shown = browser.find_elements("css selector", "#rows-body tr")
     assert len(shown) == min(expected, explorer.PAGE_ROWS)
     assert all(domain in row.text for row in shown)

@@ -305,7 +305,7 @@ function draw() {
       marker: {color: COLOURS[g] || '#9e9e9e', size: 6, opacity: 0.8}});
   }
   Plotly.react('map', traces, MAP_LAYOUT, {responsive: true, displaylogo: false});
-  $('status').textContent = keep.length + ' of ' + N + ' map rows shown (' + N + ' sampled of ' + D.total_rows + ' rows)';
+  $('status').textContent = fmt(keep.length) + ' of ' + fmt(N) + ' map rows shown (' + fmt(N) + ' sampled of ' + fmt(D.total_rows) + ' rows)';
   // a new filter starts at the first page; recolouring keeps the rows and the page
   if (keep.length !== KEEP.length || keep.some((i, j) => i !== KEEP[j])) { KEEP = keep; PAGE = 0; }
   rows();
