@@ -28,7 +28,8 @@ def progress_bar(total: int | None = None, desc: str = "", unit: str = "it", *, 
     enabled : bool, default True
         False gives a disabled bar (updates cost nothing and print nothing).
     **kwargs
-        Other :class:`tqdm.tqdm` arguments (``leave`` overrides the nesting rule).
+        Other :class:`tqdm.tqdm` arguments (``iterable`` to wrap a sequence of ``total`` items;
+        ``leave`` overrides the nesting rule).
 
     Returns
     -------

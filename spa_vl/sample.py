@@ -316,13 +316,13 @@ def generate_sample(
     # One JPEG per image (rows of the same image share it), drawn in image-id order. Rows are
     # assembled shard by shard, so memory holds the unique JPEGs plus one shard, not every row's bytes.
     _, first_rows = np.unique(data.image_id, return_index=True)
-    from tqdm.auto import tqdm
+    from .progress import progress_bar
 
     plan = _plan_duplicates(data, seed)
     hues = [class_index[data.paths[data.path_index[r]][0]] for r in first_rows]
     payloads: list[bytes] = [
         b"" if int(data.image_id[r]) in plan else _encode(_pixels(seed, int(data.image_id[r]), image_size, hue))
-        for r, hue in zip(tqdm(first_rows, desc="images", unit="img", disable=not progress), hues)
+        for r, hue in zip(progress_bar(len(first_rows), "images", "img", enabled=progress, iterable=first_rows), hues)
     ]
     for copy, (source, kind) in plan.items():  # image ids are 0..n-1 in first-row order
         if kind == "exact":

@@ -36,7 +36,6 @@ import datasets
 import numpy as np
 import pandas as pd
 import pyarrow as pa
-from tqdm.auto import tqdm
 
 from spa_vl import __version__
 from spa_vl.atomic import atomic_write_text, make_subfolder, pending_publish, staged_dirs
@@ -45,6 +44,7 @@ from spa_vl.features import typed_features
 from spa_vl.labels import source_label_space
 from spa_vl.meta import read_meta_index
 from spa_vl.opening import open_source
+from spa_vl.progress import progress_bar
 from spa_vl.sources import Source
 from spa_vl.tables import open_parquet, split_files
 from spa_vl.taxonomy import QUESTION_TYPE, QUESTION_TYPES, UNKNOWN, LabelSpace, SpaVLWarning
@@ -261,7 +261,7 @@ def _export(source: Source, subsets, targets, folders, pool, classes, seed, prog
     exported_keys, eval_parts = [], []
     bad_images: dict[str, list[str]] = {}  # subset → "row <row_id> (<image_name>) of <shard>"
     files = split_files(source, "train", "train")
-    for file_index, path in enumerate(tqdm(files, desc="export", unit="shard", disable=not progress)):
+    for file_index, path in enumerate(progress_bar(len(files), "export", "shard", enabled=progress, iterable=files)):
         if file_index not in needed:
             continue
         view = label_rows(open_parquet(source, path).read(), meta)

@@ -25,7 +25,6 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-from tqdm.auto import tqdm
 
 from spa_vl.atomic import make_subfolder, staged_dir
 from spa_vl.columns import IMAGE_NAME, LEVELS, QUESTION_TYPE
@@ -34,6 +33,7 @@ from spa_vl.labels import label_batch
 from spa_vl.meta import MetaIndex, first_per_key, read_meta_index
 from spa_vl.meta_files import read_meta_table
 from spa_vl.opening import open_source
+from spa_vl.progress import progress_bar
 from spa_vl.sources import Source
 from spa_vl.tables import iter_batches, split_files
 from spa_vl.taxonomy import QUESTION_TYPES
@@ -172,7 +172,8 @@ def write_training_files(
     missing: list[str] = []
     checked: set[str] = set()
     with staged_dir(target, overwrite=overwrite, what="training files") as tmp:
-        for path in tqdm(split_files(source, "train", "train"), desc="training files", unit="shard", disable=not progress):
+        files = split_files(source, "train", "train")
+        for path in progress_bar(len(files), "training files", "shard", enabled=progress, iterable=files):
             for batch in iter_batches(source, "train", path, 1000):
                 view = label_batch(batch, meta, models=False)
                 paths, no_classes, no_image = _class_paths(view, images)

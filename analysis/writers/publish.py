@@ -35,7 +35,6 @@ import datasets
 import pyarrow as pa
 import pyarrow.parquet as pq
 from datasets.table import table_cast
-from tqdm.auto import tqdm
 
 from spa_vl import __version__
 from spa_vl.atomic import make_subfolder, staged_dir
@@ -48,6 +47,7 @@ from spa_vl.labels import encode_view, label_batch, source_label_space
 from spa_vl.layout import CARD_FILE, HUB_ID, canonical_config, render_card, shard_name, split_file_stem, split_key
 from spa_vl.meta import MetaIndex, read_meta_index
 from spa_vl.opening import open_source
+from spa_vl.progress import progress_bar
 from spa_vl.sources import Source
 from spa_vl.tables import available_splits, extra_columns, iter_batches, open_parquet, split_files
 from spa_vl.taxonomy import LabelSpace
@@ -330,7 +330,7 @@ def publish(
     with staged_dir(target, overwrite=overwrite, what="published dataset") as tmp:
         written: list[PublishedSplit] = []
         features: dict[str, datasets.Features] = {}
-        for config, split in tqdm(keys, desc="publish", unit="split", disable=not progress):
+        for config, split in progress_bar(len(keys), "publish", "split", enabled=progress, iterable=keys):
             hub_name = canonical_config(config).hub_name
             features.setdefault(hub_name, publish_features(source, config, space, image_info=image_info, reasons=reasons))
             written.append(_write_split(tmp, source, config, split, meta, features[hub_name], space, shard_bytes, row_group_bytes))
