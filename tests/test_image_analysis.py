@@ -112,9 +112,9 @@ def test_a_second_table_reads_no_image_bytes_and_an_edited_file_is_hashed_again(
     read = image_input._file_image_batches
     opened: list[str] = []
 
-    def counting(source, config, path, batch_size):
+    def counting(parquet, path, batch_size):
         opened.append(path.rsplit("/", 1)[-1])
-        return read(source, config, path, batch_size)
+        return read(parquet, path, batch_size)
 
     monkeypatch.setattr(image_input, "_file_image_batches", counting)
     pd.testing.assert_frame_equal(image_input.image_table(root, n_jobs=1, batch_size=8), first)

@@ -159,11 +159,14 @@ def _write_file_table(path, frame: pd.DataFrame) -> None:
         pass
 
 
-def _file_image_batches(source: Source, config: str, path: str, batch_size: int) -> Iterator[pa.Array]:
+def _image_file(source: Source, config: str, path: str) -> pq.ParquetFile | None:
+    """A split file, its schema checked; None when it has no ``image`` column (nothing more of its split is read)."""
     parquet = open_parquet(source, path)
     check_schema(parquet.schema_arrow, config, path)
-    if "image" not in parquet.schema_arrow.names:
-        return
+    return parquet if "image" in parquet.schema_arrow.names else None
+
+
+def _file_image_batches(parquet: pq.ParquetFile, path: str, batch_size: int) -> Iterator[pa.Array]:
     try:
         for batch in parquet.iter_batches(batch_size=batch_size, columns=["image"]):
             yield batch.column(0)
@@ -197,10 +200,10 @@ def image_batches(source: Source, config: str, split: str, batch_size: int = 512
         If a file lacks the config's required columns or cannot be read.
     """
     for path in split_files(source, config, split):
-        if "image" not in open_parquet(source, path).schema_arrow.names:
-            check_schema(open_parquet(source, path).schema_arrow, config, path)
+        parquet = _image_file(source, config, path)
+        if parquet is None:
             return
-        yield from _file_image_batches(source, config, path, batch_size)
+        yield from _file_image_batches(parquet, path, batch_size)
 
 
 def _payloads(images: pa.Array) -> list[bytes | None]:
@@ -292,8 +295,11 @@ def image_table(
                     offset += len(kept)
                     bar.update(len(kept))
                     continue
+                parquet = _image_file(source, config, path)
+                if parquet is None:  # as image_batches: a file without images ends its split
+                    break
                 first_part = len(parts)
-                for images in _file_image_batches(source, config, path, batch_size):
+                for images in _file_image_batches(parquet, path, batch_size):
                     payloads = _payloads(images)
                     digests = [hashlib.sha256(b).digest() if b is not None else None for b in payloads]
                     sizes = [len(b) if b is not None else 0 for b in payloads]
