@@ -300,7 +300,7 @@ def test_bootstrap_intervals_are_kept_in_the_cache_and_come_back_unchanged(monke
     assert build.cached_bootstrap(x, n_resamples=30, random_state=3) != first
     assert build.cached_bootstrap(x[::-1].copy(), n_resamples=30, random_state=2) != first
     monkeypatch.setattr(diversity, "bootstrap_diversity", lambda *a, **k: {"recomputed": 1.0})
-    monkeypatch.setattr(build, "_bootstrap_code", lambda: "an edited metric")
+    monkeypatch.setattr(build, "_metrics_code", lambda: "an edited metric")
     assert build.cached_bootstrap(x, n_resamples=30, random_state=2) == {"recomputed": 1.0}
 
 

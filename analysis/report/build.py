@@ -481,8 +481,8 @@ GROUPS = (("class1", "domains"), (QUESTION_TYPE, "question types"))
 
 
 @functools.cache
-def _bootstrap_code() -> str:
-    """What the intervals are computed by: the diversity module's source and numpy's version (its LAPACK)."""
+def _metrics_code() -> str:
+    """What the cached diversity numbers and intervals are computed by: the diversity module's source and numpy's version (its LAPACK)."""
     return hashlib.sha256(Path(diversity.__file__).read_bytes() + np.__version__.encode()).hexdigest()
 
 
@@ -490,11 +490,11 @@ def _kept(kind: str, x: np.ndarray, params: dict[str, Any], compute: Callable[[]
     """``compute()``, kept as JSON in ``$SPA_VL_CACHE/<kind>`` under a hash of ``x`` and ``params``.
 
     Returns the numbers and whether they came from the cache. A cache that cannot be read or
-    written is skipped; the key includes :func:`_bootstrap_code`, so an edit of the metrics or
+    written is skipped; the key includes :func:`_metrics_code`, so an edit of the metrics or
     another numpy computes them anew.
     """
     x = np.ascontiguousarray(x)
-    params = {**params, "shape": list(x.shape), "dtype": str(x.dtype), "code": _bootstrap_code()}
+    params = {**params, "shape": list(x.shape), "dtype": str(x.dtype), "code": _metrics_code()}
     key = hashlib.sha256(json.dumps(params, sort_keys=True).encode() + x.tobytes()).hexdigest()
     path = cache_root() / kind / f"{key[:40]}.json"
     try:
@@ -547,7 +547,7 @@ def cached_bootstrap(
 
     The intervals are a deterministic function of the vectors, the resamples, the seed and the code,
     so a warm report reads them instead of repeating ~5 s of eigen-decompositions per run. The key
-    hashes the vectors' bytes, shape and dtype, the arguments, and :func:`_bootstrap_code` (an edit of
+    hashes the vectors' bytes, shape and dtype, the arguments, and :func:`_metrics_code` (an edit of
     the metrics or another numpy computes them anew). A cache that cannot be read or written is
     skipped.
 
