@@ -110,6 +110,34 @@ def _cleanup_stale(parent: Path, name: str | None) -> None:
             _remove(path)
 
 
+def owned_temp_dir(parent: Path, name: str) -> Path:
+    """A new temp folder for ``name`` under ``parent``, named by this process (host and pid).
+
+    Temp entries of ``name`` left there by dead processes are removed first, so a killed
+    process's folder goes with the next call; a live owner's is never touched.
+
+    Parameters
+    ----------
+    parent : pathlib.Path
+        The folder to make it in (created if missing).
+    name : str
+        What the folder is for (part of its name).
+
+    Returns
+    -------
+    pathlib.Path
+        The new, empty folder; the caller removes it when done.
+
+    Raises
+    ------
+    OSError
+        If ``parent`` cannot be made or written.
+    """
+    parent.mkdir(parents=True, exist_ok=True)
+    _cleanup_stale(parent, name)
+    return Path(tempfile.mkdtemp(prefix=f"{TEMP_PREFIX}{name}.{_owner()}.", dir=parent))
+
+
 def _first_existing(path: Path) -> Path:
     for candidate in (path, *path.parents):
         if os.path.lexists(candidate):

@@ -42,7 +42,6 @@ import logging
 import os
 import re
 import shutil
-import tempfile
 import threading
 import time
 from bisect import bisect_left, bisect_right
@@ -54,9 +53,7 @@ from urllib.parse import quote
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from .atomic import TEMP_PREFIX, atomic_write, atomic_write_text
-from .atomic import _cleanup_stale as _remove_dead_owners  # the temp-entry convention of every spa-vl output
-from .atomic import _owner as _temp_owner
+from .atomic import atomic_write, atomic_write_text, owned_temp_dir
 from .cache import cache_root
 from .errors import SourceError, SpaVLError
 
@@ -721,10 +718,8 @@ def _fetched(repo: HubRepo, path: str) -> _Held | None:
         spill = _SPILLS.get(root)
         if spill is None or spill.pid != os.getpid():  # a forked child keeps its own
             parent = root / "hub" / "ranges"
-            try:
-                parent.mkdir(parents=True, exist_ok=True)
-                _remove_dead_owners(parent, "ranges")  # folders of processes that died without cleaning up
-                folder: Path | None = Path(tempfile.mkdtemp(prefix=f"{TEMP_PREFIX}ranges.{_temp_owner()}.", dir=parent))
+            try:  # the folders of processes that died without cleaning up go first
+                folder: Path | None = owned_temp_dir(parent, "ranges")
             except OSError as e:  # a read-only cache: every read asks the Hub
                 logger.debug("no spill folder under %s (%s): ranges read twice are fetched twice", parent, e)
                 folder = None

@@ -125,6 +125,25 @@ def test_a_second_writer_never_touches_a_live_runs_temp_folder(tmp_path):
     assert sorted(p.name for p in target.iterdir()) == ["second.txt"]
 
 
+def test_an_owned_temp_dir_removes_dead_owners_folders_and_keeps_live_ones(tmp_path):
+    """atomic.owned_temp_dir (the Hub byte cache's per-process folder): a dead process's folder of the same
+    name goes, a live one's and other names' stay, and the new folder carries this process as owner."""
+    import sys
+
+    gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True, check=True)
+    dead_pid = int(gone.stdout)
+    parent = tmp_path / "ranges-parent"
+    dead = parent / f"{atomic.TEMP_PREFIX}ranges.{atomic._HOST}-{dead_pid}.abc"
+    live = parent / f"{atomic.TEMP_PREFIX}ranges.{atomic._HOST}-{os.getppid()}.def"
+    other = parent / f"{atomic.TEMP_PREFIX}report.{atomic._HOST}-{dead_pid}.ghi"
+    for folder in (dead, live, other):
+        folder.mkdir(parents=True)
+    made = atomic.owned_temp_dir(parent, "ranges")
+    assert made.is_dir() and not any(made.iterdir())
+    assert made.name.startswith(f"{atomic.TEMP_PREFIX}ranges.{atomic._HOST}-{os.getpid()}.")
+    assert not dead.exists() and live.is_dir() and other.is_dir()
+
+
 def test_two_ablate_processes_into_one_out(sample_dir, tmp_path):
     out = tmp_path / "subsets"
     inside, done = FORK.Event(), FORK.Event()
